@@ -1,0 +1,192 @@
+//! The task metadata cache: JSON (never an executable format), versioned, keyed by endpoint
+//! and task ARN, written atomically with mode 0600.
+//!
+//! The ancestor unpickled a fixed, world-writable `/tmp` file, so any local user could run
+//! code in it; a damaged file crashed every later run. Here a cache that is unreadable,
+//! damaged, from another endpoint or of another format version is ignored with a warning and
+//! rewritten after the run.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecs::Task;
+
+/// Bump when the layout changes; other versions are ignored.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CacheEntry {
+    pub version: u32,
+    /// The endpoint URL the metadata came from. ECS gives each container its own endpoint
+    /// path, so a different URL is a different task (or container).
+    pub endpoint: String,
+    pub task_arn: String,
+    /// Name of the container ecs-statsd runs in, from the endpoint root.
+    pub own_container_name: Option<String>,
+    pub task: Task,
+}
+
+/// The effective user id, read without libc: the owner of `/proc/self`.
+pub fn uid() -> u32 {
+    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
+/// The cached entry for `endpoint`, or `None` (with a warning saying why, unless the file
+/// simply does not exist yet).
+pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            log::warn!("metadata cache {} unreadable ({e}); fetching /task", path.display());
+            return None;
+        }
+    };
+    if let Err(why) = trusted(&meta) {
+        log::warn!("metadata cache {} not trusted: {why}; fetching /task", path.display());
+        return None;
+    }
+    let entry: CacheEntry = match fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|body| serde_json::from_slice(&body).map_err(|e| e.to_string()))
+    {
+        Ok(entry) => entry,
+        Err(e) => {
+            log::warn!(
+                "metadata cache {} is damaged ({e}); fetching /task and rewriting it",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let reject = if entry.version != FORMAT_VERSION {
+        Some(format!("format version {} (expected {FORMAT_VERSION})", entry.version))
+    } else if entry.endpoint != endpoint {
+        Some(format!("it is for endpoint {}", entry.endpoint))
+    } else if entry.task.task_arn.as_deref() != Some(entry.task_arn.as_str()) {
+        Some("its task ARN does not match its task".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = reject {
+        log::warn!("metadata cache {} ignored: {why}; fetching /task", path.display());
+        return None;
+    }
+    Some(entry)
+}
+
+/// A cache must be a regular file owned by us and not writable by group or others, or another
+/// user could feed us metadata (wrong tags and limits).
+fn trusted(meta: &fs::Metadata) -> Result<(), String> {
+    if !meta.file_type().is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.uid() != uid() {
+        return Err(format!("owned by uid {}, not by us ({})", meta.uid(), uid()));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o777));
+    }
+    Ok(())
+}
+
+/// Write the entry atomically: a temporary file in the same folder, mode 0600, then rename.
+/// A rename replaces a symlink at `path` rather than following it, and a reader never sees a
+/// half-written file. Failure is returned for the caller to log; it never fails the run.
+pub fn store(path: &Path, entry: &CacheEntry) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let body = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cache");
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(&body)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", path.display()));
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ecs-statsd-cache-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn entry(endpoint: &str) -> CacheEntry {
+        let arn = "arn:aws:ecs:us-west-2:111122223333:task/default/abc";
+        CacheEntry {
+            version: FORMAT_VERSION,
+            endpoint: endpoint.into(),
+            task_arn: arn.into(),
+            own_container_name: Some("ecs-statsd".into()),
+            task: Task {
+                task_arn: Some(arn.into()),
+                known_status: Some("RUNNING".into()),
+                ..Task::default()
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let dir = temp_dir("rt");
+        let path = dir.join("sub/metadata.json");
+        assert_eq!(load(&path, "http://a"), None);
+        store(&path, &entry("http://a")).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(load(&path, "http://a"), Some(entry("http://a")));
+        assert_eq!(load(&path, "http://b"), None, "another endpoint");
+
+        fs::write(&path, b"{\"version\":1,").unwrap();
+        assert_eq!(load(&path, "http://a"), None, "truncated");
+        let mut other = entry("http://a");
+        other.version = 99;
+        store(&path, &other).unwrap();
+        assert_eq!(load(&path, "http://a"), None, "unknown version");
+
+        store(&path, &entry("http://a")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(load(&path, "http://a"), None, "world-writable");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn store_replaces_a_symlink_without_touching_its_target() {
+        let dir = temp_dir("link");
+        let target = dir.join("target");
+        fs::write(&target, b"precious").unwrap();
+        let path = dir.join("metadata.json");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert_eq!(load(&path, "http://a"), None, "a symlink is not trusted");
+        store(&path, &entry("http://a")).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_file());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,198 @@
+//! Where samples come from: the live endpoint over plain HTTP, or a capture directory (replay).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{StatsSample, Task};
+
+/// The largest body we read; real `/task/stats` bodies are tens of kilobytes.
+const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// How much of a bad body an error message quotes.
+const BODY_EXCERPT_BYTES: usize = 200;
+
+/// A failed read of the endpoint or of a capture file: what was read and why it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchError {
+    /// The URL or file that failed.
+    pub what: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.reason)
+    }
+}
+
+pub enum Source {
+    Http { base: String, agent: ureq::Agent },
+    Replay { dir: PathBuf, stats_files: Vec<PathBuf> },
+}
+
+impl Source {
+    /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
+    /// `task.json` and one or more `stats*.json`.
+    pub fn new(location: &str, timeout: Duration) -> Result<Source, String> {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            let config = ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .http_status_as_error(false)
+                // The endpoint is link-local: an HTTP_PROXY meant for the internet must not
+                // capture it.
+                .proxy(None)
+                .build();
+            return Ok(Source::Http {
+                base: location.trim_end_matches('/').to_string(),
+                agent: config.into(),
+            });
+        }
+        let dir = PathBuf::from(location);
+        if !dir.is_dir() {
+            return Err(format!(
+                "--metadata-url {location:?} is neither an http:// URL nor a capture directory; \
+                 give the endpoint URL or a directory holding task.json and stats*.json"
+            ));
+        }
+        let stats_files = stats_files(&dir)?;
+        Ok(Source::Replay { dir, stats_files })
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Source::Replay { .. })
+    }
+
+    /// The endpoint URL or capture directory, as given (used to key the cache).
+    pub fn location(&self) -> String {
+        match self {
+            Source::Http { base, .. } => base.clone(),
+            Source::Replay { dir, .. } => dir.display().to_string(),
+        }
+    }
+
+    pub fn fetch_task(&self) -> Result<Task, FetchError> {
+        match self {
+            Source::Http { base, agent } => {
+                let url = format!("{base}/task");
+                let body = http_get(agent, &url)?;
+                Task::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
+            }
+            Source::Replay { dir, .. } => {
+                let path = dir.join("task.json");
+                let body = read_file(&path)?;
+                Task::parse(&body).map_err(|reason| bad_body(&path.display(), reason, &body))
+            }
+        }
+    }
+
+    /// The name of the container this process runs in, from the container metadata at the
+    /// endpoint root. `None` when it cannot be told (replay, or any failure).
+    pub fn fetch_own_container_name(&self) -> Option<String> {
+        let Source::Http { base, agent } = self else {
+            return None;
+        };
+        let body = http_get(agent, base)
+            .map_err(|e| log::info!("own container lookup failed: {e}"))
+            .ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        value.get("Name")?.as_str().map(str::to_string)
+    }
+
+    /// Stats sample `index` (0 = first, 1 = second). In a replay the first and last files are
+    /// the two samples; a single file gives its `precpu_stats` as the first sample.
+    pub fn fetch_stats(&self, index: usize) -> Result<StatsSample, FetchError> {
+        match self {
+            Source::Http { base, agent } => {
+                let url = format!("{base}/task/stats");
+                let body = http_get(agent, &url)?;
+                StatsSample::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
+            }
+            Source::Replay { stats_files, .. } => {
+                let single = stats_files.len() == 1;
+                let path = if index == 0 {
+                    &stats_files[0]
+                } else {
+                    &stats_files[stats_files.len() - 1]
+                };
+                let body = read_file(path)?;
+                let sample = StatsSample::parse(&body)
+                    .map_err(|reason| bad_body(&path.display(), reason, &body))?;
+                Ok(if single && index == 0 {
+                    sample.from_precpu()
+                } else {
+                    sample
+                })
+            }
+        }
+    }
+}
+
+fn stats_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot list capture directory {}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("stats") && name.ends_with(".json")
+        })
+        .collect();
+    if files.is_empty() {
+        return Err(format!(
+            "capture directory {} holds no stats*.json file; a replay needs task.json and \
+             at least one stats*.json",
+            dir.display()
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn http_get(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, FetchError> {
+    let fail = |reason: String| FetchError {
+        what: format!("GET {url}"),
+        reason,
+    };
+    let mut response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY_BYTES)
+        .read_to_vec()
+        .map_err(|e| fail(format!("reading the body: {e}")))?;
+    if status != 200 {
+        return Err(fail(format!("HTTP {status}: {}", excerpt(&body))));
+    }
+    Ok(body)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, FetchError> {
+    std::fs::read(path).map_err(|e| FetchError {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn bad_body(what: &dyn fmt::Display, reason: String, body: &[u8]) -> FetchError {
+    FetchError {
+        what: what.to_string(),
+        reason: format!("{reason}; body starts: {}", excerpt(body)),
+    }
+}
+
+/// The first bytes of a body, on one line, for error messages.
+pub fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(BODY_EXCERPT_BYTES)];
+    let text = String::from_utf8_lossy(cut);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if body.len() > BODY_EXCERPT_BYTES {
+        format!("{one_line:?}…")
+    } else {
+        format!("{one_line:?}")
+    }
+}

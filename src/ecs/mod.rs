@@ -1,0 +1,10 @@
+//! The ECS Task Metadata Endpoint: wire types, the HTTP client and capture replay.
+
+pub mod client;
+pub mod lenient;
+pub mod stats;
+pub mod task;
+
+pub use client::{FetchError, Source};
+pub use stats::{ContainerStats, StatsSample};
+pub use task::Task;

@@ -1,0 +1,195 @@
+//! `GET {endpoint}/task/stats`: docker stats per container, keyed by Docker ID.
+//!
+//! Field names mirror moby's `api/types/stats.go`. Every field is optional: stopped containers
+//! report `null` or `{}`, cgroup v2 hosts fill different memory keys and null blkio lists, and
+//! Windows has no `system_cpu_usage` at all.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::lenient::{as_u64, lenient};
+
+/// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSample {
+    pub containers: BTreeMap<String, Option<ContainerStats>>,
+}
+
+impl StatsSample {
+    /// Parse a `/task/stats` body. The body must be a JSON object; each value that is not a
+    /// stats object (null, a string, ...) is kept as `None` so it drops only that container.
+    pub fn parse(body: &[u8]) -> Result<StatsSample, String> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let Value::Object(map) = value else {
+            return Err(format!(
+                "expected a JSON object keyed by Docker ID, got {}",
+                json_kind(&value)
+            ));
+        };
+        let containers = map
+            .into_iter()
+            .map(|(id, v)| (id, ContainerStats::deserialize(v).ok()))
+            .collect();
+        Ok(StatsSample { containers })
+    }
+
+    /// Stats of a container when they hold anything at all (`{}` for a stopped container
+    /// counts as no stats).
+    pub fn get(&self, docker_id: &str) -> Option<&ContainerStats> {
+        self.containers
+            .get(docker_id)
+            .and_then(Option::as_ref)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A first sample made of each container's `precpu_stats`: docker's own previous CPU read,
+    /// used when a replay has a single stats file.
+    pub fn from_precpu(&self) -> StatsSample {
+        let containers = self
+            .containers
+            .iter()
+            .map(|(id, stats)| {
+                let prev = stats.as_ref().map(|s| ContainerStats {
+                    read: s.preread.clone(),
+                    cpu_stats: s.precpu_stats.clone(),
+                    ..ContainerStats::default()
+                });
+                (id.clone(), prev)
+            })
+            .collect();
+        StatsSample { containers }
+    }
+}
+
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct ContainerStats {
+    #[serde(default, deserialize_with = "lenient")]
+    pub read: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub preread: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub cpu_stats: Option<CpuStats>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub precpu_stats: Option<CpuStats>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub memory_stats: Option<MemoryStats>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub blkio_stats: Option<BlkioStats>,
+    /// Interface name → counters. The older singular `"network"` key never holds per-interface
+    /// data in the captures we have (`{}`), so it is not read.
+    #[serde(default, deserialize_with = "lenient")]
+    pub networks: Option<BTreeMap<String, NetworkStats>>,
+}
+
+impl ContainerStats {
+    fn is_empty(&self) -> bool {
+        self.cpu_stats.is_none()
+            && self.memory_stats.is_none()
+            && self.blkio_stats.is_none()
+            && self.networks.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct CpuStats {
+    #[serde(default, deserialize_with = "lenient")]
+    pub cpu_usage: Option<CpuUsage>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub system_cpu_usage: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub online_cpus: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub throttling_data: Option<ThrottlingData>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct CpuUsage {
+    #[serde(default, deserialize_with = "lenient")]
+    pub total_usage: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub percpu_usage: Option<Vec<u64>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub usage_in_kernelmode: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub usage_in_usermode: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct ThrottlingData {
+    #[serde(default, deserialize_with = "lenient")]
+    pub periods: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub throttled_periods: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub throttled_time: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct MemoryStats {
+    #[serde(default, deserialize_with = "lenient")]
+    pub usage: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub max_usage: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub limit: Option<u64>,
+    /// cgroup v1 (`cache`, `rss`, `total_*`) or v2 (`anon`, `file`, `inactive_file`) counters.
+    #[serde(default, deserialize_with = "lenient")]
+    pub stats: Option<HashMap<String, Value>>,
+}
+
+impl MemoryStats {
+    pub fn stat(&self, key: &str) -> Option<u64> {
+        self.stats.as_ref()?.get(key).and_then(as_u64)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct BlkioStats {
+    #[serde(default, deserialize_with = "lenient")]
+    pub io_service_bytes_recursive: Option<Vec<BlkioEntry>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub io_serviced_recursive: Option<Vec<BlkioEntry>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct BlkioEntry {
+    #[serde(default, deserialize_with = "lenient")]
+    pub op: Option<String>,
+    /// Absent for zero-valued entries in some captures.
+    #[serde(default, deserialize_with = "lenient")]
+    pub value: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct NetworkStats {
+    #[serde(default, deserialize_with = "lenient")]
+    pub rx_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rx_packets: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rx_errors: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rx_dropped: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tx_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tx_packets: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tx_errors: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tx_dropped: Option<u64>,
+}

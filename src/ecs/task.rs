@@ -1,0 +1,134 @@
+//! `GET {endpoint}/task`: the task metadata, modelled with every field optional.
+//!
+//! Field names mirror the wire (v3/v4 endpoint, see the AWS "Task metadata endpoint version 4"
+//! documentation). Unknown fields are ignored; a field of the wrong type is treated as absent.
+
+use serde::{Deserialize, Serialize};
+
+use super::lenient::lenient;
+
+/// Name ECS gives the pause container of an `awsvpc` task on EC2.
+pub const PAUSE_CONTAINER_NAME: &str = "~internal~ecs~pause";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Task {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(
+        rename = "TaskARN",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub task_arn: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub known_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<Container>>,
+}
+
+/// `Limits` of a task (CPU in vCPU, Memory in MiB) or of a container (CPU in CPU units, where
+/// 1024 units are one vCPU; Memory in MiB). Either may be fractional on the wire (`0.25`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Limits {
+    #[serde(
+        rename = "CPU",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu: Option<f64>,
+    #[serde(
+        rename = "Memory",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Container {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub docker_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub known_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// `NORMAL` for task-definition containers; `CNI_PAUSE` and others for ECS internals.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Vec<Network>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Network {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+}
+
+impl Task {
+    pub fn containers(&self) -> &[Container] {
+        self.containers.as_deref().unwrap_or(&[])
+    }
+
+    pub fn container(&self, docker_id: &str) -> Option<&Container> {
+        self.containers()
+            .iter()
+            .find(|c| c.docker_id.as_deref() == Some(docker_id))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.known_status.as_deref() == Some("RUNNING")
+    }
+
+    /// True when all containers share one network namespace (`awsvpc`, `host`, and every
+    /// Fargate task), so each reports the same interface counters: the task's traffic is one
+    /// container's, not the sum.
+    pub fn shares_network_namespace(&self) -> bool {
+        let shared_mode = self
+            .containers()
+            .iter()
+            .flat_map(|c| c.networks.as_deref().unwrap_or(&[]))
+            .filter_map(|n| n.network_mode.as_deref())
+            .any(|mode| mode.eq_ignore_ascii_case("awsvpc") || mode.eq_ignore_ascii_case("host"));
+        shared_mode
+            || self
+                .launch_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("FARGATE"))
+    }
+}
+
+impl Task {
+    /// Parse a `/task` body (or `task.json` of a capture). It must be a JSON object.
+    pub fn parse(body: &[u8]) -> Result<Task, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        if !value.is_object() {
+            return Err(format!(
+                "expected a JSON object with the task metadata, got {}",
+                super::stats::json_kind(&value)
+            ));
+        }
+        Task::deserialize(value).map_err(|e| format!("unexpected task metadata shape: {e}"))
+    }
+}

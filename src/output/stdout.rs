@@ -1,0 +1,55 @@
+//! `--dry-run`: a cadence `MetricSink` that writes each line to stdout, so the printed lines
+//! are formatted by exactly the code that formats the sent ones.
+
+use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cadence::MetricSink;
+
+pub struct StdoutSink {
+    out: Mutex<BufWriter<Stdout>>,
+    /// The reader went away (`| head`): not an error, stop writing.
+    closed: AtomicBool,
+}
+
+impl StdoutSink {
+    pub fn new() -> StdoutSink {
+        StdoutSink {
+            out: Mutex::new(BufWriter::new(io::stdout())),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn absorb_broken_pipe(&self, result: io::Result<()>) -> io::Result<()> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl MetricSink for StdoutSink {
+    fn emit(&self, metric: &str) -> io::Result<usize> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let result = writeln!(out, "{metric}");
+        drop(out);
+        self.absorb_broken_pipe(result).map(|()| metric.len())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let result = out.flush();
+        drop(out);
+        self.absorb_broken_pipe(result)
+    }
+}
