@@ -42,12 +42,18 @@ pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            log::warn!("metadata cache {} unreadable ({e}); fetching /task", path.display());
+            log::warn!(
+                "metadata cache {} unreadable ({e}); fetching /task",
+                path.display()
+            );
             return None;
         }
     };
     if let Err(why) = trusted(&meta) {
-        log::warn!("metadata cache {} not trusted: {why}; fetching /task", path.display());
+        log::warn!(
+            "metadata cache {} not trusted: {why}; fetching /task",
+            path.display()
+        );
         return None;
     }
     let entry: CacheEntry = match fs::read(path)
@@ -64,7 +70,10 @@ pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
         }
     };
     let reject = if entry.version != FORMAT_VERSION {
-        Some(format!("format version {} (expected {FORMAT_VERSION})", entry.version))
+        Some(format!(
+            "format version {} (expected {FORMAT_VERSION})",
+            entry.version
+        ))
     } else if entry.endpoint != endpoint {
         Some(format!("it is for endpoint {}", entry.endpoint))
     } else if entry.task.task_arn.as_deref() != Some(entry.task_arn.as_str()) {
@@ -73,7 +82,10 @@ pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
         None
     };
     if let Some(why) = reject {
-        log::warn!("metadata cache {} ignored: {why}; fetching /task", path.display());
+        log::warn!(
+            "metadata cache {} ignored: {why}; fetching /task",
+            path.display()
+        );
         return None;
     }
     Some(entry)
@@ -86,10 +98,17 @@ fn trusted(meta: &fs::Metadata) -> Result<(), String> {
         return Err("not a regular file".into());
     }
     if meta.uid() != uid() {
-        return Err(format!("owned by uid {}, not by us ({})", meta.uid(), uid()));
+        return Err(format!(
+            "owned by uid {}, not by us ({})",
+            meta.uid(),
+            uid()
+        ));
     }
     if meta.permissions().mode() & 0o022 != 0 {
-        return Err(format!("writable by others (mode {:o})", meta.permissions().mode() & 0o777));
+        return Err(format!(
+            "writable by others (mode {:o})",
+            meta.permissions().mode() & 0o777
+        ));
     }
     Ok(())
 }
@@ -98,7 +117,10 @@ fn trusted(meta: &fs::Metadata) -> Result<(), String> {
 /// A rename replaces a symlink at `path` rather than following it, and a reader never sees a
 /// half-written file. Failure is returned for the caller to log; it never fails the run.
 pub fn store(path: &Path, entry: &CacheEntry) -> Result<(), String> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -131,7 +153,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("ecs-statsd-cache-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ecs-statsd-cache-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir

@@ -19,11 +19,17 @@ pub const UDP_MAX_DATAGRAM: usize = 1432;
 
 /// The endpoint variables, in the order they are tried: v4 first (it has more data), then v3.
 /// (Vector swaps these; see its issue 12917.)
-pub const ENDPOINT_VARS: [&str; 2] = ["ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"];
+pub const ENDPOINT_VARS: [&str; 2] = [
+    "ECS_CONTAINER_METADATA_URI_V4",
+    "ECS_CONTAINER_METADATA_URI",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
-    Udp { host: String, port: u16 },
+    Udp {
+        host: String,
+        port: u16,
+    },
     /// `--dry-run`: the lines on stdout.
     Stdout,
 }
@@ -61,19 +67,20 @@ impl Config {
                 )
             })?;
 
-        let destination = if cli.dry_run {
-            Destination::Stdout
-        } else {
-            let host = pick(cli.statsd_host, "STATSD_HOST")
-                .unwrap_or_else(|| DEFAULT_STATSD_HOST.to_string());
-            let port = match pick(cli.statsd_port, "STATSD_PORT") {
+        let destination =
+            if cli.dry_run {
+                Destination::Stdout
+            } else {
+                let host = pick(cli.statsd_host, "STATSD_HOST")
+                    .unwrap_or_else(|| DEFAULT_STATSD_HOST.to_string());
+                let port = match pick(cli.statsd_port, "STATSD_PORT") {
                 None => DEFAULT_STATSD_PORT,
                 Some(p) => p.trim().parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| {
                     format!("invalid StatsD port {p:?} (--statsd-port / STATSD_PORT): give 1-65535")
                 })?,
             };
-            Destination::Udp { host, port }
-        };
+                Destination::Udp { host, port }
+            };
 
         let prefix = pick(cli.prefix, "STATSD_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
         validate_prefix(&prefix)?;
@@ -131,7 +138,12 @@ impl Config {
     }
 }
 
-fn seconds(raw: Option<String>, default: f64, what: &str, zero_ok: bool) -> Result<Duration, String> {
+fn seconds(
+    raw: Option<String>,
+    default: f64,
+    what: &str,
+    zero_ok: bool,
+) -> Result<Duration, String> {
     let Some(raw) = raw else {
         return Ok(Duration::from_secs_f64(default));
     };
@@ -143,7 +155,9 @@ fn seconds(raw: Option<String>, default: f64, what: &str, zero_ok: bool) -> Resu
     let ok = secs.is_finite() && (0.0..=86_400.0).contains(&secs) && (zero_ok || secs > 0.0);
     if !ok {
         let low = if zero_ok { "0" } else { "more than 0" };
-        return Err(format!("invalid {what} {raw:?}: give {low} to 86400 seconds"));
+        return Err(format!(
+            "invalid {what} {raw:?}: give {low} to 86400 seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -184,7 +198,9 @@ fn default_cache_file(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
                 .map(|h| PathBuf::from(h).join(".cache"))
         })
         .map(|d| d.join("ecs-statsd"))
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("ecs-statsd-{}", crate::cache::uid())));
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("ecs-statsd-{}", crate::cache::uid()))
+        });
     dir.join("metadata.json")
 }
 
@@ -194,8 +210,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve(cli: Cli, vars: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::resolve(cli, &|k| map.get(k).cloned())
     }
 
@@ -205,15 +223,24 @@ mod tests {
             ("ECS_CONTAINER_METADATA_URI_V4", "http://v4"),
             ("ECS_CONTAINER_METADATA_URI", "http://v3"),
         ];
-        assert_eq!(resolve(Cli::default(), &both).unwrap().metadata_url, "http://v4");
-        assert_eq!(resolve(Cli::default(), &both[1..]).unwrap().metadata_url, "http://v3");
+        assert_eq!(
+            resolve(Cli::default(), &both).unwrap().metadata_url,
+            "http://v4"
+        );
+        assert_eq!(
+            resolve(Cli::default(), &both[1..]).unwrap().metadata_url,
+            "http://v3"
+        );
         let flag = Cli {
             metadata_url: Some("http://flag".into()),
             ..Cli::default()
         };
         assert_eq!(resolve(flag, &both).unwrap().metadata_url, "http://flag");
         let err = resolve(Cli::default(), &[]).unwrap_err();
-        assert!(err.contains("ECS_CONTAINER_METADATA_URI_V4") && err.contains("ECS_CONTAINER_METADATA_URI "));
+        assert!(
+            err.contains("ECS_CONTAINER_METADATA_URI_V4")
+                && err.contains("ECS_CONTAINER_METADATA_URI ")
+        );
     }
 
     #[test]
@@ -231,15 +258,31 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.destination, Destination::Udp { host: "agent".into(), port: 9125 });
+        assert_eq!(
+            c.destination,
+            Destination::Udp {
+                host: "agent".into(),
+                port: 9125
+            }
+        );
         assert_eq!(c.interval, Duration::from_millis(2500));
         assert_eq!(c.filter.include, ["a", "b"]);
         assert_eq!(c.filter.exclude, ["c"]);
         assert_eq!(c.log_level, LevelFilter::Warn);
         assert_eq!(c.prefix, "ecs_task");
 
-        let d = resolve(Cli::default(), &[("ECS_CONTAINER_METADATA_URI", "http://x")]).unwrap();
-        assert_eq!(d.destination, Destination::Udp { host: "127.0.0.1".into(), port: 8125 });
+        let d = resolve(
+            Cli::default(),
+            &[("ECS_CONTAINER_METADATA_URI", "http://x")],
+        )
+        .unwrap();
+        assert_eq!(
+            d.destination,
+            Destination::Udp {
+                host: "127.0.0.1".into(),
+                port: 8125
+            }
+        );
         assert_eq!(d.interval, Duration::from_secs(60));
         assert_eq!(d.timeout, Duration::from_secs(5));
         assert_eq!(d.log_level, LevelFilter::Error);
@@ -271,8 +314,22 @@ mod tests {
             statsd_port: Some("1234".into()),
             ..Cli::default()
         };
-        let c = resolve(cli, &[("ECS_CONTAINER_METADATA_URI", "http://x"), ("INTERVAL", "9"), ("STATSD_PORT", "9")]).unwrap();
+        let c = resolve(
+            cli,
+            &[
+                ("ECS_CONTAINER_METADATA_URI", "http://x"),
+                ("INTERVAL", "9"),
+                ("STATSD_PORT", "9"),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.interval, Duration::ZERO);
-        assert_eq!(c.destination, Destination::Udp { host: "127.0.0.1".into(), port: 1234 });
+        assert_eq!(
+            c.destination,
+            Destination::Udp {
+                host: "127.0.0.1".into(),
+                port: 1234
+            }
+        );
     }
 }

@@ -30,7 +30,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure { status: EXIT_USAGE, message: message.into() }
+        Failure {
+            status: EXIT_USAGE,
+            message: message.into(),
+        }
     }
     fn endpoint(error: &FetchError) -> Failure {
         Failure {
@@ -42,7 +45,10 @@ impl Failure {
         }
     }
     fn send(message: impl Into<String>) -> Failure {
-        Failure { status: EXIT_SEND, message: message.into() }
+        Failure {
+            status: EXIT_SEND,
+            message: message.into(),
+        }
     }
     fn signal(signal: i32) -> Failure {
         Failure {
@@ -62,6 +68,7 @@ impl fmt::Display for Failure {
 struct Metadata {
     task: Task,
     own_container_name: String,
+    /// Logged when a stale cache is detected.
     from_cache: bool,
 }
 
@@ -89,7 +96,12 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let first = match first {
         Ok(sample) => sample,
         Err(error) => {
-            let mut partial = compute(config, &metadata, &StatsSample::default(), &StatsSample::default());
+            let mut partial = compute(
+                config,
+                &metadata,
+                &StatsSample::default(),
+                &StatsSample::default(),
+            );
             partial.push(Metric::exporter_status(false));
             send(&sender, &partial)?;
             return Err(Failure::endpoint(&error));
@@ -127,7 +139,12 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-fn compute(config: &Config, metadata: &Metadata, first: &StatsSample, second: &StatsSample) -> Vec<Metric> {
+fn compute(
+    config: &Config,
+    metadata: &Metadata,
+    first: &StatsSample,
+    second: &StatsSample,
+) -> Vec<Metric> {
     let own = metadata.own_container_name.as_str();
     let included = |c: &Container| config.filter.includes(c, own);
     metrics::compute(&metadata.task, first, second, &included)
@@ -194,9 +211,14 @@ fn store_cache(path: &Path, source: &Source, task: &Task, own: Option<String>) {
     }
 }
 
-/// A container in the stats but not in cached metadata means the cache is stale: re-read
-/// `/task` once. Containers still unknown are skipped with a warning.
-fn refresh_if_unknown(source: &Source, cache_file: Option<&Path>, metadata: &mut Metadata, second: &StatsSample) {
+/// A container in the stats but not in the metadata means the cache is stale or the task
+/// changed since `/task` was read: re-read it once. Containers still unknown are skipped with a warning.
+fn refresh_if_unknown(
+    source: &Source,
+    cache_file: Option<&Path>,
+    metadata: &mut Metadata,
+    second: &StatsSample,
+) {
     let unknown = |task: &Task| -> BTreeSet<String> {
         second
             .containers
@@ -208,12 +230,17 @@ fn refresh_if_unknown(source: &Source, cache_file: Option<&Path>, metadata: &mut
     if unknown(&metadata.task).is_empty() {
         return;
     }
-    if metadata.from_cache {
-        log::info!("stats name containers missing from the cached metadata: re-reading /task");
-        match fetch_metadata(source, cache_file) {
-            Ok(fresh) => *metadata = fresh,
-            Err(e) => log::warn!("re-reading the task metadata failed: {e}"),
+    log::info!(
+        "stats name containers missing from the {} metadata: re-reading /task",
+        if metadata.from_cache {
+            "cached"
+        } else {
+            "fetched"
         }
+    );
+    match fetch_metadata(source, cache_file) {
+        Ok(fresh) => *metadata = fresh,
+        Err(e) => log::warn!("re-reading the task metadata failed: {e}"),
     }
     let still = unknown(&metadata.task);
     if !still.is_empty() {

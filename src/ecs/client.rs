@@ -26,8 +26,14 @@ impl fmt::Display for FetchError {
 }
 
 pub enum Source {
-    Http { base: String, agent: ureq::Agent },
-    Replay { dir: PathBuf, stats_files: Vec<PathBuf> },
+    Http {
+        base: String,
+        agent: ureq::Agent,
+    },
+    Replay {
+        dir: PathBuf,
+        stats_files: Vec<PathBuf>,
+    },
 }
 
 impl Source {
@@ -118,7 +124,7 @@ impl Source {
                 let sample = StatsSample::parse(&body)
                     .map_err(|reason| bad_body(&path.display(), reason, &body))?;
                 Ok(if single && index == 0 {
-                    sample.from_precpu()
+                    sample.precpu_sample()
                 } else {
                     sample
                 })

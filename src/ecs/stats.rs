@@ -47,7 +47,7 @@ impl StatsSample {
 
     /// A first sample made of each container's `precpu_stats`: docker's own previous CPU read,
     /// used when a replay has a single stats file.
-    pub fn from_precpu(&self) -> StatsSample {
+    pub fn precpu_sample(&self) -> StatsSample {
         let containers = self
             .containers
             .iter()

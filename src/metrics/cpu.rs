@@ -51,8 +51,8 @@ pub fn metrics(measured: &[Measured], task: &Task, out: &mut Vec<Metric>) {
             .and_then(|l| l.cpu)
             .filter(|&units| units > UNSET_CONTAINER_CPU_UNITS);
         let limit_units = container_units.or(task_units);
-        let system_delta = counter_delta(cur.system_cpu_usage, prev.system_cpu_usage)
-            .filter(|&d| d > 0);
+        let system_delta =
+            counter_delta(cur.system_cpu_usage, prev.system_cpu_usage).filter(|&d| d > 0);
         let (cur_usage, prev_usage) = (cur.cpu_usage.as_ref(), prev.cpu_usage.as_ref());
 
         if let Some(system_delta) = system_delta {

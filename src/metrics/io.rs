@@ -11,10 +11,26 @@ type BlkioList = fn(&BlkioStats) -> Option<&Vec<BlkioEntry>>;
 
 /// (name, list, op).
 const IO: [(&str, BlkioList, &str); 4] = [
-    ("disk_read_bytes_total", |b| b.io_service_bytes_recursive.as_ref(), "read"),
-    ("disk_written_bytes_total", |b| b.io_service_bytes_recursive.as_ref(), "write"),
-    ("disk_read_iops_total", |b| b.io_serviced_recursive.as_ref(), "read"),
-    ("disk_written_iops_total", |b| b.io_serviced_recursive.as_ref(), "write"),
+    (
+        "disk_read_bytes_total",
+        |b| b.io_service_bytes_recursive.as_ref(),
+        "read",
+    ),
+    (
+        "disk_written_bytes_total",
+        |b| b.io_service_bytes_recursive.as_ref(),
+        "write",
+    ),
+    (
+        "disk_read_iops_total",
+        |b| b.io_serviced_recursive.as_ref(),
+        "read",
+    ),
+    (
+        "disk_written_iops_total",
+        |b| b.io_serviced_recursive.as_ref(),
+        "write",
+    ),
 ];
 
 pub fn metrics(measured: &[Measured], out: &mut Vec<Metric>) {

@@ -43,7 +43,11 @@ impl Metric {
 
     /// `exporter_status`: 1 when both samples were read and parsed, else 0. No tags.
     pub fn exporter_status(healthy: bool) -> Metric {
-        Metric::new("exporter_status", Value::Int(u64::from(healthy)), Vec::new())
+        Metric::new(
+            "exporter_status",
+            Value::Int(u64::from(healthy)),
+            Vec::new(),
+        )
     }
 }
 
@@ -141,7 +145,10 @@ mod tests {
 
     #[test]
     fn sanitizes_like_the_ancestor() {
-        assert_eq!(sanitize_tag_value("~internal~ecs~pause"), "_internal_ecs_pause");
+        assert_eq!(
+            sanitize_tag_value("~internal~ecs~pause"),
+            "_internal_ecs_pause"
+        );
         assert_eq!(sanitize_tag_value("a|b,c#d e\nf"), "a_b_c_d_e_f");
         assert_eq!(sanitize_tag_value("web-1.2/x:y_z"), "web-1.2/x:y_z");
         assert_eq!(sanitize_tag_value(&"x".repeat(500)).len(), 200);

@@ -51,10 +51,7 @@ pub fn metrics(measured: &[Measured], shared_namespace: bool, out: &mut Vec<Metr
             }
         }
         let total = if shared_namespace {
-            per_interface
-                .values()
-                .copied()
-                .reduce(u64::saturating_add)
+            per_interface.values().copied().reduce(u64::saturating_add)
         } else {
             summed
         };

@@ -60,7 +60,10 @@ impl Sender {
                 Value::Int(v) => self.client.gauge_with_tags(metric.name, v),
                 Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(metric.name, v),
                 Value::Float(v) => {
-                    fail(&mut report, format!("{} has a non-finite value {v}", metric.name));
+                    fail(
+                        &mut report,
+                        format!("{} has a non-finite value {v}", metric.name),
+                    );
                     continue;
                 }
             };
@@ -91,4 +94,3 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .next()
         .ok_or_else(|| format!("StatsD host {host:?} resolved to no address"))
 }
-

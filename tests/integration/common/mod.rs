@@ -1,0 +1,19 @@
+//! Shared harness for the `ecs-statsd` integration tests (std only).
+#![allow(dead_code)]
+// Re-exports are conveniences; not every test binary/module uses all of them.
+#![allow(unused_imports)]
+
+pub mod cmd;
+pub mod diff;
+pub mod dogstatsd;
+pub mod fake_endpoint;
+pub mod listener;
+
+pub use cmd::{
+    RUN_TIMEOUT, Run, SIGHUP, SIGINT, SIGKILL, SIGTERM, TempDir, as_args, as_env, bin, run,
+    run_program, send_signal, spawn, spawn_program, wait_with_timeout,
+};
+pub use diff::assert_lines_eq;
+pub use dogstatsd::{Line, find, parse_all, parse_line, value};
+pub use fake_endpoint::{FakeEndpoint, Fault, Request, Response};
+pub use listener::{UdpListener, UnixDgramListener, lines};

@@ -1,0 +1,140 @@
+//! Golden files: the sorted `--dry-run` lines of every bundled capture, compared exactly.
+//!
+//! Regenerate after a deliberate change, then review the diff like code:
+//! `UPDATE_GOLDEN=1 cargo test --test integration golden`
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{TempDir, assert_lines_eq, parse_all, run};
+
+const GOLDEN_DIR: &str = "testdata/golden";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every capture folder holding task.json and stats.json, plus the ancestor's example.
+pub fn replay_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![root().join("testdata/parity/ancestor-example")];
+    for source in std::fs::read_dir(root().join("testdata/ecs")).unwrap() {
+        let source = source.unwrap().path();
+        if !source.is_dir() {
+            continue;
+        }
+        for capture in std::fs::read_dir(&source).unwrap() {
+            let capture = capture.unwrap().path();
+            if capture.join("task.json").is_file() && capture.join("stats.json").is_file() {
+                dirs.push(capture);
+            }
+        }
+    }
+    dirs.sort();
+    assert!(
+        dirs.len() >= 9,
+        "expected the bundled captures, found {dirs:?}"
+    );
+    dirs
+}
+
+/// `testdata/ecs/telegraf/x` → `telegraf__x`.
+pub fn capture_id(dir: &Path) -> String {
+    let parent = dir.parent().unwrap().file_name().unwrap().to_string_lossy();
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let parent = if parent == "parity" {
+        "reference".into()
+    } else {
+        parent
+    };
+    format!("{parent}__{name}")
+}
+
+/// The sorted dry-run lines of a replay.
+pub fn dry_run_sorted(dir: &Path, extra: &[&str]) -> String {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["--metadata-url", dir, "--dry-run"];
+    args.extend_from_slice(extra);
+    let out = run(&args, &[]);
+    out.assert_success();
+    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort_unstable();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn golden_dry_run_of_every_capture() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for dir in replay_dirs() {
+        let actual = dry_run_sorted(&dir, &[]);
+        // Every line must be well-formed DogStatsD.
+        let lines: Vec<String> = actual.lines().map(String::from).collect();
+        parse_all(&lines);
+        let golden = root()
+            .join(GOLDEN_DIR)
+            .join(format!("{}.txt", capture_id(&dir)));
+        if update {
+            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            std::fs::write(&golden, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run UPDATE_GOLDEN=1 cargo test --test integration golden",
+                golden.display()
+            )
+        });
+        assert_lines_eq(&expected, &actual, &format!("golden {}", golden.display()));
+    }
+}
+
+/// Captures that are only a task or only a stats file still replay without a panic: the
+/// missing half is supplied (an empty stats object, or a task listing the stats' containers).
+#[test]
+fn every_single_file_capture_replays() {
+    let mut checked = 0;
+    for source in std::fs::read_dir(root().join("testdata/ecs")).unwrap() {
+        let source = source.unwrap().path();
+        if !source.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&source).unwrap() {
+            let file = file.unwrap().path();
+            if file.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let body = std::fs::read_to_string(&file).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let dir = TempDir::new();
+            if value.get("Containers").is_some() {
+                dir.write("task.json", &body);
+                dir.write("stats.json", "{}");
+            } else {
+                let containers: Vec<serde_json::Value> = value
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .enumerate()
+                    .map(|(i, id)| serde_json::json!({"DockerId": id, "Name": format!("c{i}"), "Type": "NORMAL"}))
+                    .collect();
+                let task = serde_json::json!({"TaskARN": "arn:aws:ecs:us-east-1:1:task/t/x", "Containers": containers});
+                dir.write("task.json", task.to_string());
+                dir.write("stats.json", &body);
+            }
+            let out = run(
+                &["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"],
+                &[],
+            );
+            out.assert_success();
+            let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+            parse_all(&lines);
+            assert!(
+                lines.iter().any(|l| l == "ecs_task.exporter_status:1|g"),
+                "{}: {}",
+                file.display(),
+                out.describe()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} single-file captures found");
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the built binary against real captures, a fake metadata endpoint and
+//! real sockets. One test binary with modules, so the suite links once.
+
+mod common;
+mod e2e;
+mod faults;
+mod golden;
+mod harness_selftest;
+mod parity;
+mod signals;

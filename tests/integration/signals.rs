@@ -1,0 +1,142 @@
+//! SIGTERM/SIGINT sent to the real binary in each phase of a run.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{
+    FakeEndpoint, Response, SIGINT, SIGTERM, UdpListener, lines, parse_all, send_signal, spawn,
+    value, wait_with_timeout,
+};
+use crate::e2e::{EXAMPLE, read};
+
+/// Wait (bounded) until the endpoint has seen `n` requests for `path`.
+fn wait_for_requests(endpoint: &FakeEndpoint, path: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while endpoint.requests(path) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{path} never requested {n} times"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn endpoint(stats: Vec<Response>) -> FakeEndpoint {
+    FakeEndpoint::new()
+        .route(
+            "/task",
+            [Response::ok(read(&format!("{EXAMPLE}/task.json")))],
+        )
+        .route("/task/stats", stats)
+}
+
+fn stats(n: usize) -> Response {
+    Response::ok(read(&format!("{EXAMPLE}/stats{n}.json")))
+}
+
+#[test]
+fn sigterm_during_the_interval_sends_at_once_and_exits_0() {
+    for signal in [SIGTERM, SIGINT] {
+        let endpoint = endpoint(vec![stats(1), stats(2)]);
+        let listener = UdpListener::new();
+        let port = listener.port().to_string();
+        let child = spawn(
+            &[
+                "--metadata-url",
+                &endpoint.url(),
+                "--statsd-port",
+                &port,
+                "--interval",
+                "30",
+                "--no-cache",
+            ],
+            &[],
+        );
+        wait_for_requests(&endpoint, "/task/stats", 1);
+        std::thread::sleep(Duration::from_millis(100));
+        let sent = Instant::now();
+        send_signal(&child, signal);
+        let out = wait_with_timeout(child, Duration::from_secs(25));
+        // Well under the 30 s interval: the wait was cut short (2 s is the target; the
+        // bound is loose so a loaded 2-core machine cannot fail it).
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            sent.elapsed()
+        );
+        out.assert_success();
+        let got = parse_all(&lines(
+            &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
+        ));
+        assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
+        assert!(got.iter().any(|l| l.name == "ecs_task.cpu_usage_ratio"));
+        assert_eq!(endpoint.requests("/task/stats"), 2);
+    }
+}
+
+#[test]
+fn sigterm_before_the_first_sample_exits_143_without_sending() {
+    let endpoint = endpoint(vec![stats(1).delay(Duration::from_millis(1500)), stats(2)]);
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    let child = spawn(
+        &[
+            "--metadata-url",
+            &endpoint.url(),
+            "--statsd-port",
+            &port,
+            "--interval",
+            "30",
+            "--no-cache",
+        ],
+        &[],
+    );
+    wait_for_requests(&endpoint, "/task/stats", 1);
+    send_signal(&child, SIGTERM);
+    let out = wait_with_timeout(child, Duration::from_secs(20));
+    out.assert_code(128 + SIGTERM);
+    assert!(
+        out.stderr.contains("before the first sample"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        listener
+            .datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(1))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_second_signal_exits_immediately() {
+    // The second stats request never answers; the request timeout is long, so only the
+    // second signal can end the run quickly.
+    let endpoint = endpoint(vec![stats(1), Response::hang()]);
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    let child = spawn(
+        &[
+            "--metadata-url",
+            &endpoint.url(),
+            "--statsd-port",
+            &port,
+            "--interval",
+            "30",
+            "--timeout",
+            "60",
+            "--no-cache",
+        ],
+        &[],
+    );
+    wait_for_requests(&endpoint, "/task/stats", 1);
+    send_signal(&child, SIGTERM);
+    wait_for_requests(&endpoint, "/task/stats", 2);
+    let sent = Instant::now();
+    send_signal(&child, SIGTERM);
+    let out = wait_with_timeout(child, Duration::from_secs(30));
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        sent.elapsed()
+    );
+    out.assert_code(128 + SIGTERM);
+}
