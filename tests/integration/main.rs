@@ -8,3 +8,4 @@ mod golden;
 mod harness_selftest;
 mod parity;
 mod signals;
+mod ancestor_bugs;

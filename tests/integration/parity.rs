@@ -61,7 +61,7 @@ fn values_agree_with_the_ancestor_where_it_is_right() {
             if name.starts_with("network_") {
                 if container(line) == "_task_" {
                     // D5: task totals count a shared (awsvpc) interface once; checked by
-                    // `network::awsvpc_task_totals_count_each_interface_once`.
+                    // `ancestor_bugs::awsvpc_task_totals_count_each_interface_once`.
                     continue;
                 }
                 // D6: per-container lines carry an `interface` tag; the ancestor's value
