@@ -94,3 +94,62 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .next()
         .ok_or_else(|| format!("StatsD host {host:?} resolved to no address"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cadence::{MetricSink, SpyMetricSink};
+    use std::io;
+
+    struct RefusingSink;
+
+    impl MetricSink for RefusingSink {
+        fn emit(&self, _: &str) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+        }
+    }
+
+    fn metrics() -> Vec<Metric> {
+        vec![
+            Metric::new(
+                "mem_usage",
+                Value::Int(u64::MAX),
+                vec![("container_name", "web".into())],
+            ),
+            Metric::new("cpu_usage_ratio", Value::Float(0.25), vec![]),
+            Metric::new("bad", Value::Float(f64::NAN), vec![]),
+        ]
+    }
+
+    #[test]
+    fn every_send_error_is_counted() {
+        let sender = Sender {
+            client: StatsdClient::from_sink("ecs_task", RefusingSink),
+        };
+        let report = sender.send(&metrics());
+        assert_eq!(report.sent, 0);
+        assert_eq!(report.failed, 3);
+        assert!(report.first_error.unwrap().contains("refused"));
+    }
+
+    #[test]
+    fn formats_through_cadence_and_never_sends_non_finite() {
+        let (rx, sink) = SpyMetricSink::new();
+        let sender = Sender {
+            client: StatsdClient::from_sink("ecs_task", sink),
+        };
+        let report = sender.send(&metrics());
+        assert_eq!((report.sent, report.failed), (2, 1));
+        let lines: Vec<String> = rx
+            .try_iter()
+            .map(|b| String::from_utf8(b).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "ecs_task.mem_usage:18446744073709551615|g|#container_name:web",
+                "ecs_task.cpu_usage_ratio:0.25|g",
+            ]
+        );
+    }
+}

@@ -9,7 +9,9 @@ use crate::common::{Line, TempDir, find, parse_all, run, value};
 use crate::golden::dry_run_sorted;
 
 fn capture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/ecs").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/ecs")
+        .join(rel)
 }
 
 fn json(path: PathBuf) -> Value {
@@ -55,8 +57,15 @@ fn bridge_task_totals_sum_and_interfaces_are_tagged() {
         .map(|n| n["rx_bytes"].as_u64().unwrap())
         .sum();
     let got = replay(&dir);
-    assert_eq!(value(&got, "ecs_task.network_rx_bytes_total", &TASK), sum as f64);
-    let nginx300 = find(&got, "ecs_task.network_rx_bytes_total", &[("container_name", "nginx300")]);
+    assert_eq!(
+        value(&got, "ecs_task.network_rx_bytes_total", &TASK),
+        sum as f64
+    );
+    let nginx300 = find(
+        &got,
+        "ecs_task.network_rx_bytes_total",
+        &[("container_name", "nginx300")],
+    );
     let mut interfaces: Vec<&str> = nginx300.iter().filter_map(|l| l.tag("interface")).collect();
     interfaces.sort();
     assert_eq!(interfaces, ["eth0", "eth1"]);
@@ -90,14 +99,29 @@ fn cgroup_v2_memory_and_disk() {
     assert!(s["blkio_stats"]["io_serviced_recursive"].is_null());
     let got = replay(&dir);
     let me = [("container_name", "prometheus")];
-    assert_eq!(value(&got, "ecs_task.disk_read_bytes_total", &me), read_bytes as f64);
-    assert!(find(&got, "ecs_task.disk_read_iops_total", &me).is_empty(), "null list → no series");
+    assert_eq!(
+        value(&got, "ecs_task.disk_read_bytes_total", &me),
+        read_bytes as f64
+    );
+    assert!(
+        find(&got, "ecs_task.disk_read_iops_total", &me).is_empty(),
+        "null list → no series"
+    );
     let file = s["memory_stats"]["stats"]["file"].as_u64().unwrap();
     assert_eq!(value(&got, "ecs_task.mem_cache", &me), file as f64);
-    assert_eq!(value(&got, "ecs_task.mem_usage", &me), s["memory_stats"]["usage"].as_u64().unwrap() as f64);
+    assert_eq!(
+        value(&got, "ecs_task.mem_usage", &me),
+        s["memory_stats"]["usage"].as_u64().unwrap() as f64
+    );
     // The stopped container (`{}` stats) sends its limits only.
-    let stopped: Vec<&Line> = got.iter().filter(|l| l.has_tag("container_name", "nonessential")).collect();
-    assert!(stopped.iter().all(|l| l.name.ends_with("_limit")), "{stopped:?}");
+    let stopped: Vec<&Line> = got
+        .iter()
+        .filter(|l| l.has_tag("container_name", "nonessential"))
+        .collect();
+    assert!(
+        stopped.iter().all(|l| l.name.ends_with("_limit")),
+        "{stopped:?}"
+    );
 }
 
 /// Fargate reports container `Limits.CPU` 2 for "not set": the ratio is scaled by the task
@@ -116,12 +140,23 @@ fn fargate_container_cpu_2_is_not_a_limit() {
         let x = v.pointer_mut(p).unwrap();
         *x = Value::from(x.as_u64().unwrap() + by);
     };
-    bump(&mut later[&id], "/cpu_stats/cpu_usage/total_usage", 50_000_000);
-    bump(&mut later[&id], "/cpu_stats/system_cpu_usage", 2_000_000_000);
+    bump(
+        &mut later[&id],
+        "/cpu_stats/cpu_usage/total_usage",
+        50_000_000,
+    );
+    bump(
+        &mut later[&id],
+        "/cpu_stats/system_cpu_usage",
+        2_000_000_000,
+    );
     dir.write("task.json", &task);
     dir.write("stats1.json", stats.to_string());
     dir.write("stats2.json", later.to_string());
-    let out = run(&["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"], &[]);
+    let out = run(
+        &["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"],
+        &[],
+    );
     out.assert_success();
     let got = parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>());
     let task_json: Value = serde_json::from_str(&task).unwrap();
@@ -137,7 +172,11 @@ fn fargate_container_cpu_2_is_not_a_limit() {
     let online = stats[&id]["cpu_stats"]["online_cpus"].as_u64().unwrap() as f64;
     let task_units = task_json["Limits"]["CPU"].as_f64().unwrap() * 1024.0;
     let expected = 0.05 / 2.0 * online * 1024.0 / task_units;
-    let ratio = value(&got, "ecs_task.cpu_usage_ratio", &[("container_name", &name)]);
+    let ratio = value(
+        &got,
+        "ecs_task.cpu_usage_ratio",
+        &[("container_name", &name)],
+    );
     assert!((ratio - expected).abs() < 1e-4, "{ratio} vs {expected}");
 }
 
@@ -149,13 +188,30 @@ fn counters_going_backwards_drop_the_series() {
     let dir = TempDir::new();
     dir.write("task.json", std::fs::read(src.join("task.json")).unwrap());
     // Swapped samples: every CPU counter decreases.
-    dir.write("stats1.json", std::fs::read(src.join("stats2.json")).unwrap());
-    dir.write("stats2.json", std::fs::read(src.join("stats1.json")).unwrap());
-    let out = run(&["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"], &[]);
+    dir.write(
+        "stats1.json",
+        std::fs::read(src.join("stats2.json")).unwrap(),
+    );
+    dir.write(
+        "stats2.json",
+        std::fs::read(src.join("stats1.json")).unwrap(),
+    );
+    let out = run(
+        &["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"],
+        &[],
+    );
     out.assert_success();
     let got = parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>());
-    for name in ["cpu_usage_ratio", "cpu_kernelmode", "cpu_usermode", "percpu_usage_ratio"] {
-        assert!(find(&got, &format!("ecs_task.{name}"), &[]).is_empty(), "{name} sent");
+    for name in [
+        "cpu_usage_ratio",
+        "cpu_kernelmode",
+        "cpu_usermode",
+        "percpu_usage_ratio",
+    ] {
+        assert!(
+            find(&got, &format!("ecs_task.{name}"), &[]).is_empty(),
+            "{name} sent"
+        );
     }
     assert!(got.iter().all(|l| l.value >= 0.0));
     assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);

@@ -1,6 +1,7 @@
 //! Integration tests: the built binary against real captures, a fake metadata endpoint and
 //! real sockets. One test binary with modules, so the suite links once.
 
+mod ancestor_bugs;
 mod common;
 mod e2e;
 mod faults;
@@ -8,4 +9,3 @@ mod golden;
 mod harness_selftest;
 mod parity;
 mod signals;
-mod ancestor_bugs;
