@@ -1,16 +1,8 @@
 //! ecs-statsd: ECS Task Metadata Endpoint → DogStatsD gauges, one run per invocation.
 
-mod cache;
-mod cli;
-mod config;
-mod ecs;
-mod filter;
-mod metrics;
-mod output;
-mod run;
-mod signals;
-
 use std::process::ExitCode;
+
+use ecs_statsd::{cli, config, run};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = argh::from_env();

@@ -4,6 +4,7 @@
 //! real captures. One module per family (cpu, memory, io, network, limits); each maps its part
 //! of the payload to metrics through a small table and adds the task totals.
 
+pub mod catalog;
 pub mod cpu;
 pub mod io;
 pub mod limits;

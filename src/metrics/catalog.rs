@@ -1,0 +1,181 @@
+//! Every metric ecs-statsd can send: its help text and unit, in one table. Outputs that need
+//! more than a name and a value (Prometheus `# HELP`, CloudWatch EMF units) read it here.
+
+/// What a value measures; each output maps it to its own vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    BytesPerSecond,
+    /// Packets, operations, periods, processes, restarts.
+    Count,
+    /// A fraction: 1.0 is the whole limit (or host).
+    Ratio,
+    Seconds,
+    Nanoseconds,
+    /// Cores in use.
+    Vcpu,
+    /// ECS CPU units (1024 per vCPU).
+    CpuUnits,
+    Mebibytes,
+    /// 1 healthy, 0 not.
+    Status,
+}
+
+impl Unit {
+    /// The CloudWatch unit name (`StandardUnit`); units CloudWatch lacks are `None`.
+    pub fn cloudwatch(self) -> &'static str {
+        match self {
+            Unit::Bytes => "Bytes",
+            Unit::BytesPerSecond => "Bytes/Second",
+            Unit::Count => "Count",
+            Unit::Seconds => "Seconds",
+            Unit::Mebibytes => "Megabytes",
+            Unit::Ratio | Unit::Nanoseconds | Unit::Vcpu | Unit::CpuUnits | Unit::Status => "None",
+        }
+    }
+}
+
+pub struct Definition {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub help: &'static str,
+}
+
+const fn def(name: &'static str, unit: Unit, help: &'static str) -> Definition {
+    Definition { name, unit, help }
+}
+
+use Unit::*;
+
+pub const CATALOG: &[Definition] = &[
+    // The ancestor's set (ecs-container-exporter 2.4.0 names).
+    def(
+        "cpu_usage_ratio",
+        Ratio,
+        "CPU used over the interval as a fraction of the applicable limit (container, else task, else host)",
+    ),
+    def(
+        "percpu_usage_ratio",
+        Ratio,
+        "CPU used on one host CPU over the interval, scaled like cpu_usage_ratio",
+    ),
+    def(
+        "cpu_kernelmode",
+        Nanoseconds,
+        "CPU time in kernel mode during the interval",
+    ),
+    def(
+        "cpu_usermode",
+        Nanoseconds,
+        "CPU time in user mode during the interval",
+    ),
+    def(
+        "cpu_throttle_periods",
+        Count,
+        "CFS enforcement periods elapsed (cumulative)",
+    ),
+    def(
+        "cpu_throttle_throttled_periods",
+        Count,
+        "CFS periods in which the container was throttled (cumulative)",
+    ),
+    def(
+        "cpu_throttle_throttled_time",
+        Nanoseconds,
+        "Total time the container was throttled (cumulative)",
+    ),
+    def(
+        "mem_usage",
+        Bytes,
+        "Memory usage including page cache (memory_stats.usage)",
+    ),
+    def("mem_cache", Bytes, "Page cache (cgroup v1 cache, v2 file)"),
+    def(
+        "disk_read_bytes_total",
+        Bytes,
+        "Bytes read from block devices (cumulative)",
+    ),
+    def(
+        "disk_written_bytes_total",
+        Bytes,
+        "Bytes written to block devices (cumulative)",
+    ),
+    def(
+        "disk_read_iops_total",
+        Count,
+        "Read operations on block devices (cumulative)",
+    ),
+    def(
+        "disk_written_iops_total",
+        Count,
+        "Write operations on block devices (cumulative)",
+    ),
+    def(
+        "network_rx_bytes_total",
+        Bytes,
+        "Bytes received (cumulative)",
+    ),
+    def(
+        "network_rx_packets_total",
+        Count,
+        "Packets received (cumulative)",
+    ),
+    def(
+        "network_rx_errors_total",
+        Count,
+        "Receive errors (cumulative)",
+    ),
+    def(
+        "network_rx_dropped_total",
+        Count,
+        "Received packets dropped (cumulative)",
+    ),
+    def("network_tx_bytes_total", Bytes, "Bytes sent (cumulative)"),
+    def(
+        "network_tx_packets_total",
+        Count,
+        "Packets sent (cumulative)",
+    ),
+    def("network_tx_errors_total", Count, "Send errors (cumulative)"),
+    def(
+        "network_tx_dropped_total",
+        Count,
+        "Sent packets dropped (cumulative)",
+    ),
+    def(
+        "cpu_limit",
+        CpuUnits,
+        "CPU limit in CPU units (task: vCPU x 1024)",
+    ),
+    def(
+        "mem_limit",
+        Mebibytes,
+        "Memory limit from the task metadata, MiB",
+    ),
+    def(
+        "exporter_status",
+        Status,
+        "1 when both stats samples were read and parsed, else 0",
+    ),
+];
+
+/// The definition of `name`, if it is one of ours.
+pub fn describe(name: &str) -> Option<&'static Definition> {
+    CATALOG.iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, d) in CATALOG.iter().enumerate() {
+            assert!(
+                CATALOG[i + 1..].iter().all(|o| o.name != d.name),
+                "{} twice",
+                d.name
+            );
+        }
+    }
+}
