@@ -35,31 +35,32 @@ pub fn uid() -> u32 {
     fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
 }
 
+/// Read a private state file: `Ok(None)` when it does not exist, `Err` (with the reason) when
+/// it exists but is unreadable or not trusted.
+pub fn read_private(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("unreadable ({e})")),
+    };
+    trusted(&meta).map_err(|why| format!("not trusted: {why}"))?;
+    fs::read(path)
+        .map(Some)
+        .map_err(|e| format!("unreadable ({e})"))
+}
+
 /// The cached entry for `endpoint`, or `None` (with a warning saying why, unless the file
 /// simply does not exist yet).
 pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            log::warn!(
-                "metadata cache {} unreadable ({e}); fetching /task",
-                path.display()
-            );
+    let body = match read_private(path) {
+        Ok(Some(body)) => body,
+        Ok(None) => return None,
+        Err(why) => {
+            log::warn!("metadata cache {} {why}; fetching /task", path.display());
             return None;
         }
     };
-    if let Err(why) = trusted(&meta) {
-        log::warn!(
-            "metadata cache {} not trusted: {why}; fetching /task",
-            path.display()
-        );
-        return None;
-    }
-    let entry: CacheEntry = match fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|body| serde_json::from_slice(&body).map_err(|e| e.to_string()))
-    {
+    let entry: CacheEntry = match serde_json::from_slice(&body) {
         Ok(entry) => entry,
         Err(e) => {
             log::warn!(
@@ -117,6 +118,12 @@ fn trusted(meta: &fs::Metadata) -> Result<(), String> {
 /// A rename replaces a symlink at `path` rather than following it, and a reader never sees a
 /// half-written file. Failure is returned for the caller to log; it never fails the run.
 pub fn store(path: &Path, entry: &CacheEntry) -> Result<(), String> {
+    let body = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+    write_private(path, &body)
+}
+
+/// Write `body` to `path` atomically and privately (see [`store`]).
+pub fn write_private(path: &Path, body: &[u8]) -> Result<(), String> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -126,7 +133,6 @@ pub fn store(path: &Path, entry: &CacheEntry) -> Result<(), String> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let body = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cache");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let written = fs::OpenOptions::new()
@@ -135,7 +141,7 @@ pub fn store(path: &Path, entry: &CacheEntry) -> Result<(), String> {
         .mode(0o600)
         .open(&tmp)
         .and_then(|mut f| {
-            f.write_all(&body)?;
+            f.write_all(body)?;
             f.sync_all()
         })
         .and_then(|()| fs::rename(&tmp, path));

@@ -59,6 +59,34 @@ pub struct Cli {
     #[argh(switch)]
     pub dry_run: bool,
 
+    /// stats samples to take, spread evenly over the interval (at least 2); with 3 or more,
+    /// _median and _max variants of the CPU and working-set series are sent too
+    /// [env: SAMPLES; default 2]
+    #[argh(option)]
+    pub samples: Option<String>,
+
+    /// take one sample and compute deltas against the sample the previous run stored beside
+    /// the cache (falls back to two samples when that one is unusable)
+    #[argh(switch)]
+    pub since_last_run: bool,
+
+    /// oldest previous sample --since-last-run will use, in seconds [env: MAX_AGE; default 600]
+    #[argh(option)]
+    pub max_age: Option<String>,
+
+    /// send only the ancestor's tags (container_name, cpu, interface), not the task and
+    /// container identity tags
+    #[argh(switch)]
+    pub no_identity_tags: bool,
+
+    /// add the task_arn tag (high cardinality: one value per task)
+    #[argh(switch)]
+    pub tag_task_arn: bool,
+
+    /// add the container_id tag (high cardinality: one value per container)
+    #[argh(switch)]
+    pub tag_container_id: bool,
+
     /// error, warn, info, debug or trace [env: LOG_LEVEL, then RUST_LOG; default error]
     #[argh(option)]
     pub log_level: Option<String>,

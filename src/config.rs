@@ -7,12 +7,17 @@ use log::LevelFilter;
 
 use crate::cli::Cli;
 use crate::filter::Filter;
+use crate::metrics::TagOptions;
 
 pub const DEFAULT_PREFIX: &str = "ecs_task";
 pub const DEFAULT_STATSD_HOST: &str = "127.0.0.1";
 pub const DEFAULT_STATSD_PORT: u16 = 8125;
 pub const DEFAULT_INTERVAL_SECS: f64 = 60.0;
 pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
+pub const DEFAULT_MAX_AGE_SECS: f64 = 600.0;
+/// More samples than this over one interval would hammer the endpoint (the ECS agent
+/// rate-limits it per instance).
+pub const MAX_SAMPLES: usize = 1000;
 /// Largest UDP datagram that crosses a 1500-byte MTU path without fragmentation (Datadog's
 /// recommended `dogstatsd_buffer_size` for UDP).
 pub const UDP_MAX_DATAGRAM: usize = 1432;
@@ -46,6 +51,12 @@ pub struct Config {
     pub cache_file: Option<PathBuf>,
     pub timeout: Duration,
     pub log_level: LevelFilter,
+    /// Stats samples per run (≥ 2), spread evenly over `interval`.
+    pub samples: usize,
+    /// `--since-last-run`: where the previous run's sample is kept, beside the cache.
+    pub state_file: Option<PathBuf>,
+    pub max_age: Duration,
+    pub tags: TagOptions,
 }
 
 impl Config {
@@ -112,6 +123,48 @@ impl Config {
             )
         };
 
+        let samples = match pick(cli.samples, "SAMPLES") {
+            None => 2,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (2..=MAX_SAMPLES).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "invalid samples {raw:?} (--samples / SAMPLES): give 2 to {MAX_SAMPLES}"
+                    )
+                })?,
+        };
+        let max_age = seconds(
+            pick(cli.max_age, "MAX_AGE"),
+            DEFAULT_MAX_AGE_SECS,
+            "max age (--max-age / MAX_AGE)",
+            false,
+        )?;
+        let state_file = match (cli.since_last_run, &cache_file) {
+            (false, _) => None,
+            (true, Some(cache)) => {
+                let name = cache
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("metadata.json");
+                Some(cache.with_file_name(format!("{name}.last-sample")))
+            }
+            (true, None) => {
+                return Err(
+                    "--since-last-run keeps its sample beside the metadata cache: \
+                            drop --no-cache"
+                        .to_string(),
+                );
+            }
+        };
+        let tags = TagOptions {
+            identity: !cli.no_identity_tags,
+            task_arn: cli.tag_task_arn,
+            container_id: cli.tag_container_id,
+        };
+
         let log_level = match pick(cli.log_level, "LOG_LEVEL") {
             Some(level) => parse_level(&level).ok_or_else(|| {
                 format!(
@@ -134,6 +187,10 @@ impl Config {
             cache_file,
             timeout,
             log_level,
+            samples,
+            state_file,
+            max_age,
+            tags,
         })
     }
 }

@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod output;
 pub mod run;
 pub mod signals;
+pub mod state;

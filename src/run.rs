@@ -1,4 +1,4 @@
-//! One invocation: metadata → first sample → wait → second sample → metrics → send.
+//! One invocation: metadata → samples (spread over the interval) → metrics → send.
 //!
 //! Data flows one way; every failure becomes a [`Failure`] carrying its exit status, and
 //! `main` prints it once.
@@ -13,9 +13,10 @@ use crate::config::Config;
 use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
-use crate::metrics::{self, Metric};
+use crate::metrics::{self, Input, Metric, Tagger, Value};
 use crate::output::Sender;
 use crate::signals::Shutdown;
+use crate::state;
 
 /// Exit statuses, documented in the README and in `--help`.
 pub const EXIT_USAGE: u8 = 1;
@@ -72,82 +73,186 @@ struct Metadata {
     from_cache: bool,
 }
 
+/// Every read of the endpoint goes through here, so the run can report its own cost.
+struct Fetcher<'a> {
+    source: &'a Source,
+    seconds: f64,
+    errors: u64,
+}
+
+impl Fetcher<'_> {
+    fn timed<T>(
+        &mut self,
+        read: impl FnOnce(&Source) -> Result<T, FetchError>,
+    ) -> Result<T, FetchError> {
+        let started = Instant::now();
+        let result = read(self.source);
+        self.seconds += started.elapsed().as_secs_f64();
+        if result.is_err() {
+            self.errors += 1;
+        }
+        result
+    }
+
+    fn stats(&mut self) -> Result<StatsSample, FetchError> {
+        self.timed(Source::fetch_stats)
+    }
+}
+
 pub fn run(config: &Config) -> Result<(), Failure> {
     let started = Instant::now();
     let mut shutdown = Shutdown::install()
         .map_err(|e| Failure::usage(format!("cannot install signal handlers: {e}")))?;
     let source = Source::new(&config.metadata_url, config.timeout).map_err(Failure::usage)?;
     let sender = Sender::new(&config.destination, &config.prefix).map_err(Failure::send)?;
-    // A replay is self-contained: it neither reads nor writes the cache.
-    let cache_file = config.cache_file.as_deref().filter(|_| !source.is_replay());
+    // A replay is self-contained: it neither reads nor writes the cache or the state.
+    let live = !source.is_replay();
+    let cache_file = config.cache_file.as_deref().filter(|_| live);
+    let mut fetcher = Fetcher {
+        source: &source,
+        seconds: 0.0,
+        errors: 0,
+    };
 
-    let mut metadata = match load_metadata(&source, cache_file) {
+    let mut metadata = match load_metadata(&mut fetcher, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
-            send(&sender, &[Metric::exporter_status(false)])?;
+            let tags = Tagger::default().run();
+            send(&sender, &[Metric::exporter_status(false, tags)])?;
             return Err(Failure::endpoint(&error));
         }
     };
 
-    let first = source.fetch_stats(0);
+    let collected = if live {
+        collect_live(config, &mut fetcher, &metadata, &mut shutdown)?
+    } else {
+        fetcher
+            .timed(Source::replay)
+            .map(|all| pick_replay(all, config.samples))
+            .map_err(|error| (Vec::new(), error))
+    };
+    let (samples, failure) = match collected {
+        Ok(samples) => (samples, None),
+        Err((samples, error)) => (samples, Some(error)),
+    };
+
+    if let Some(last) = samples.last() {
+        refresh_if_unknown(&mut fetcher, cache_file, &mut metadata, last);
+    }
+    let tagger = Tagger::new(&metadata.task, config.tags);
+    let own = metadata.own_container_name.as_str();
+    let included = |c: &Container| config.filter.includes(c, own);
+    let input = Input {
+        task: &metadata.task,
+        samples: &samples,
+        included: &included,
+        tagger: &tagger,
+    };
+    let mut all = metrics::compute(&input);
+    all.push(Metric::exporter_status(
+        failure.is_none() && samples.len() >= 2,
+        tagger.run(),
+    ));
+    let measured = samples
+        .last()
+        .map_or(0, |s| metrics::measured_count(&metadata.task, s));
+    all.push(Metric::new(
+        "exporter_containers",
+        Value::Int(measured as u64),
+        tagger.run(),
+    ));
+    all.push(Metric::new(
+        "exporter_fetch_errors",
+        Value::Int(fetcher.errors),
+        tagger.run(),
+    ));
+    if live {
+        // Wall-clock figures describe a live run; a replay must give the same lines every time.
+        all.extend(Metric::derived(
+            "exporter_fetch_seconds",
+            fetcher.seconds,
+            tagger.run(),
+        ));
+        all.extend(Metric::derived(
+            "exporter_run_seconds",
+            started.elapsed().as_secs_f64(),
+            tagger.run(),
+        ));
+    }
+    let sent = send(&sender, &all)?;
+    log::info!(
+        "sent {sent} metrics in {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
+    match failure {
+        Some(error) => Err(Failure::endpoint(&error)),
+        None => Ok(()),
+    }
+}
+
+type Collected = Result<Vec<StatsSample>, (Vec<StatsSample>, FetchError)>;
+
+/// Take the live samples: one, then (unless `--since-last-run` found a usable previous
+/// sample) `samples - 1` more, spread evenly over the interval. A signal cuts the wait short
+/// and the final sample is taken at once. On a failed read, the samples read so far come
+/// back with the error, so what needs one sample is still sent.
+fn collect_live(
+    config: &Config,
+    fetcher: &mut Fetcher,
+    metadata: &Metadata,
+    shutdown: &mut Shutdown,
+) -> Result<Collected, Failure> {
+    let first = fetcher.stats();
     if let Some(signal) = shutdown.received() {
         return Err(Failure::signal(signal));
     }
     let first = match first {
         Ok(sample) => sample,
-        Err(error) => {
-            let mut partial = compute(
-                config,
-                &metadata,
-                &StatsSample::default(),
-                &StatsSample::default(),
-            );
-            partial.push(Metric::exporter_status(false));
-            send(&sender, &partial)?;
-            return Err(Failure::endpoint(&error));
-        }
+        Err(error) => return Ok(Err((Vec::new(), error))),
     };
-
-    if !source.is_replay() && shutdown.wait(config.interval).is_some() {
-        log::warn!(
-            "interval cut short after {:.1} s by a signal; sampling now",
-            started.elapsed().as_secs_f64()
-        );
+    let endpoint = fetcher.source.location();
+    let task_arn = metadata.task.task_arn.clone().unwrap_or_default();
+    let previous = config
+        .state_file
+        .as_deref()
+        .and_then(|path| state::load(path, &endpoint, &task_arn, config.max_age, &first));
+    let mut samples = Vec::with_capacity(config.samples);
+    let more = if let Some(previous) = previous {
+        samples.push(previous);
+        0
+    } else {
+        config.samples - 1
+    };
+    samples.push(first);
+    let step = config.interval.div_f64(more.max(1) as f64);
+    for taken in 1..=more {
+        if shutdown.wait(step).is_some() {
+            log::warn!("interval cut short by a signal; taking the last sample now");
+        }
+        match fetcher.stats() {
+            Ok(sample) => samples.push(sample),
+            Err(error) => return Ok(Err((samples, error))),
+        }
+        if shutdown.received().is_some() && taken < more {
+            break;
+        }
     }
-
-    let second = match source.fetch_stats(1) {
-        Ok(sample) => sample,
-        Err(error) => {
-            // What needs one sample only (limits, memory, IO and network levels) still goes.
-            let mut partial = compute(config, &metadata, &StatsSample::default(), &first);
-            partial.push(Metric::exporter_status(false));
-            send(&sender, &partial)?;
-            return Err(Failure::endpoint(&error));
-        }
-    };
-
-    refresh_if_unknown(&source, cache_file, &mut metadata, &second);
-
-    let mut all = compute(config, &metadata, &first, &second);
-    all.push(Metric::exporter_status(true));
-    let report = send(&sender, &all)?;
-    log::info!(
-        "sent {} metrics in {:.3} s",
-        report,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    if let (Some(path), Some(last)) = (config.state_file.as_deref(), samples.last())
+        && let Err(e) = state::store(path, &endpoint, &task_arn, last)
+    {
+        log::warn!("previous-sample state not written: {e}");
+    }
+    Ok(Ok(samples))
 }
 
-fn compute(
-    config: &Config,
-    metadata: &Metadata,
-    first: &StatsSample,
-    second: &StatsSample,
-) -> Vec<Metric> {
-    let own = metadata.own_container_name.as_str();
-    let included = |c: &Container| config.filter.includes(c, own);
-    metrics::compute(&metadata.task, first, second, &included)
+/// A replay's samples: the first and last file, or all of them with `--samples` 3 or more.
+fn pick_replay(mut all: Vec<StatsSample>, samples: usize) -> Vec<StatsSample> {
+    if samples <= 2 && all.len() > 2 {
+        let last = all.pop();
+        all.truncate(1);
+        all.extend(last);
+    }
+    all
 }
 
 /// Send and turn any loss into exit status 3, reported once with the count.
@@ -165,8 +270,8 @@ fn send(sender: &Sender, metrics: &[Metric]) -> Result<usize, Failure> {
     Ok(report.sent)
 }
 
-fn load_metadata(source: &Source, cache_file: Option<&Path>) -> Result<Metadata, FetchError> {
-    if let Some(entry) = cache_file.and_then(|path| cache::load(path, &source.location())) {
+fn load_metadata(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Result<Metadata, FetchError> {
+    if let Some(entry) = cache_file.and_then(|path| cache::load(path, &fetcher.source.location())) {
         log::debug!("using cached task metadata for {}", entry.task_arn);
         return Ok(Metadata {
             task: entry.task,
@@ -176,14 +281,28 @@ fn load_metadata(source: &Source, cache_file: Option<&Path>) -> Result<Metadata,
             from_cache: true,
         });
     }
-    fetch_metadata(source, cache_file)
+    fetch_metadata(fetcher, cache_file)
 }
 
-fn fetch_metadata(source: &Source, cache_file: Option<&Path>) -> Result<Metadata, FetchError> {
-    let task = source.fetch_task()?;
-    let own = source.fetch_own_container_name();
+fn fetch_metadata(
+    fetcher: &mut Fetcher,
+    cache_file: Option<&Path>,
+) -> Result<Metadata, FetchError> {
+    let task = fetcher.timed(Source::fetch_task)?;
+    let own = if fetcher.source.is_replay() {
+        None
+    } else {
+        fetcher
+            .timed(|s| {
+                s.fetch_own_container_name().ok_or_else(|| FetchError {
+                    what: "own container lookup".into(),
+                    reason: "failed".into(),
+                })
+            })
+            .ok()
+    };
     if let Some(path) = cache_file {
-        store_cache(path, source, &task, own.clone());
+        store_cache(path, fetcher.source, &task, own.clone());
     }
     Ok(Metadata {
         task,
@@ -212,18 +331,18 @@ fn store_cache(path: &Path, source: &Source, task: &Task, own: Option<String>) {
 }
 
 /// A container in the stats but not in the metadata means the cache is stale or the task
-/// changed since `/task` was read: re-read it once. Containers still unknown are skipped with a warning.
+/// changed since `/task` was read: re-read it once. Containers still unknown are skipped with
+/// a warning.
 fn refresh_if_unknown(
-    source: &Source,
+    fetcher: &mut Fetcher,
     cache_file: Option<&Path>,
     metadata: &mut Metadata,
-    second: &StatsSample,
+    last: &StatsSample,
 ) {
     let unknown = |task: &Task| -> BTreeSet<String> {
-        second
-            .containers
+        last.containers
             .keys()
-            .filter(|id| second.get(id).is_some() && task.container(id).is_none())
+            .filter(|id| last.get(id).is_some() && task.container(id).is_none())
             .cloned()
             .collect()
     };
@@ -238,7 +357,7 @@ fn refresh_if_unknown(
             "fetched"
         }
     );
-    match fetch_metadata(source, cache_file) {
+    match fetch_metadata(fetcher, cache_file) {
         Ok(fresh) => *metadata = fresh,
         Err(e) => log::warn!("re-reading the task metadata failed: {e}"),
     }

@@ -104,32 +104,35 @@ impl Source {
         value.get("Name")?.as_str().map(str::to_string)
     }
 
-    /// Stats sample `index` (0 = first, 1 = second). In a replay the first and last files are
-    /// the two samples; a single file gives its `precpu_stats` as the first sample.
-    pub fn fetch_stats(&self, index: usize) -> Result<StatsSample, FetchError> {
+    /// One live read of `/task/stats`. (A replay has no live reads: see [`Source::replay`].)
+    pub fn fetch_stats(&self) -> Result<StatsSample, FetchError> {
         match self {
             Source::Http { base, agent } => {
                 let url = format!("{base}/task/stats");
                 let body = http_get(agent, &url)?;
                 StatsSample::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
             }
-            Source::Replay { stats_files, .. } => {
-                let single = stats_files.len() == 1;
-                let path = if index == 0 {
-                    &stats_files[0]
-                } else {
-                    &stats_files[stats_files.len() - 1]
-                };
-                let body = read_file(path)?;
-                let sample = StatsSample::parse(&body)
-                    .map_err(|reason| bad_body(&path.display(), reason, &body))?;
-                Ok(if single && index == 0 {
-                    sample.precpu_sample()
-                } else {
-                    sample
-                })
-            }
+            Source::Replay { .. } => self.replay().map(|mut all| all.pop().unwrap_or_default()),
         }
+    }
+
+    /// Every sample of a capture, in file-name order. A single file gives two samples: its
+    /// `precpu_stats` (docker's previous read) and itself.
+    pub fn replay(&self) -> Result<Vec<StatsSample>, FetchError> {
+        let Source::Replay { stats_files, .. } = self else {
+            return Ok(Vec::new());
+        };
+        let mut samples = Vec::with_capacity(stats_files.len() + 1);
+        for path in stats_files {
+            let body = read_file(path)?;
+            let sample = StatsSample::parse(&body)
+                .map_err(|reason| bad_body(&path.display(), reason, &body))?;
+            samples.push(sample);
+        }
+        if samples.len() == 1 {
+            samples.insert(0, samples[0].precpu_sample());
+        }
+        Ok(samples)
     }
 }
 

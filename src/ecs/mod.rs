@@ -4,6 +4,7 @@ pub mod client;
 pub mod lenient;
 pub mod stats;
 pub mod task;
+pub mod timestamp;
 
 pub use client::{FetchError, Source};
 pub use stats::{ContainerStats, StatsSample};

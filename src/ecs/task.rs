@@ -67,6 +67,19 @@ pub struct Task {
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
+    pub service_name: Option<String>,
+    /// Fargate platform 1.4+: ephemeral storage in MiB.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ephemeral_storage_metrics: Option<EphemeralStorage>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub containers: Option<Vec<Container>>,
 }
 
@@ -136,6 +149,32 @@ pub struct Container {
         skip_serializing_if = "Option::is_none"
     )]
     pub networks: Option<Vec<Network>>,
+    /// Restarts under the ECS container restart policy (2023+ agents).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub restart_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct EphemeralStorage {
+    /// MiB in use.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub utilized: Option<f64>,
+    /// MiB reserved for the task.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reserved: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -1,35 +1,216 @@
-//! Memory: usage and page cache of the second sample, per container and summed for the task.
+//! Memory of the last sample: the ancestor's usage and cache, and the working set, RSS,
+//! effective limit and utilization that docker stats, the ECS agent and Kubernetes report.
 
-use super::{Measured, Metric, NO_VALUE_THRESHOLD, Value, add, task_tags};
-use crate::ecs::stats::MemoryStats;
+use super::{Measured, Metric, NO_VALUE_THRESHOLD, Tagger, Value, add, push_spread};
+use crate::ecs::Task;
+use crate::ecs::stats::{ContainerStats, MemoryStats};
+
+const MIB: u64 = 1024 * 1024;
 
 type MemoryField = fn(&MemoryStats) -> Option<u64>;
 
-/// (name, source). `mem_usage` is `memory_stats.usage` (includes page cache, as the ancestor
-/// reports it); `mem_cache` is cgroup v1 `stats.cache`, or cgroup v2 `stats.file`.
-const MEMORY: [(&str, MemoryField); 2] = [
+/// (name, source) of the values read as they are, summed for the task.
+/// `mem_usage` is `memory_stats.usage` (includes page cache, as the ancestor reported it);
+/// `mem_cache` is cgroup v1 `stats.cache`, or cgroup v2 `stats.file`.
+const LEVELS: [(&str, MemoryField); 4] = [
     ("mem_usage", |m| m.usage),
     ("mem_cache", |m| m.stat("cache").or_else(|| m.stat("file"))),
+    ("mem_working_set_bytes", working_set),
+    // cgroup v1 `rss` (or `total_rss`), cgroup v2 `anon`.
+    ("mem_rss_bytes", |m| {
+        m.stat("rss")
+            .or_else(|| m.stat("total_rss"))
+            .or_else(|| m.stat("anon"))
+    }),
 ];
 
-pub fn metrics(measured: &[Measured], out: &mut Vec<Metric>) {
-    for (name, field) in MEMORY {
+/// Usage minus inactive file pages, never below 0: what docker stats shows as memory in use
+/// (docker CLI `calculateMemUsageUnixNoCache`) and what the ECS agent reports to CloudWatch.
+/// cgroup v1 `total_inactive_file`, else `inactive_file`, else `cache`; cgroup v2
+/// `inactive_file`.
+pub fn working_set(m: &MemoryStats) -> Option<u64> {
+    let usage = m.usage.filter(|&u| u < NO_VALUE_THRESHOLD)?;
+    let inactive = m
+        .stat("total_inactive_file")
+        .or_else(|| m.stat("inactive_file"))
+        .or_else(|| m.stat("cache"))
+        .unwrap_or(0);
+    Some(usage.saturating_sub(inactive))
+}
+
+pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Vec<Metric>) {
+    for (name, field) in LEVELS {
         let mut total = None;
         for m in measured {
-            let value = m
-                .cur
-                .memory_stats
-                .as_ref()
+            let Some(value) = memory(m.cur)
                 .and_then(field)
-                .filter(|&v| v < NO_VALUE_THRESHOLD);
-            let Some(value) = value else { continue };
+                .filter(|&v| v < NO_VALUE_THRESHOLD)
+            else {
+                continue;
+            };
             add(&mut total, value);
             if m.included {
                 out.push(Metric::new(name, Value::Int(value), m.tags()));
             }
         }
         if let Some(total) = total {
-            out.push(Metric::new(name, Value::Int(total), task_tags()));
+            out.push(Metric::new(name, Value::Int(total), tagger.task()));
         }
+    }
+
+    let mut task_working_set = None;
+    for m in measured {
+        let Some(stats) = memory(m.cur) else { continue };
+        let ws = working_set(stats);
+        if let Some(ws) = ws {
+            add(&mut task_working_set, ws);
+        }
+        if !m.included {
+            continue;
+        }
+        if let Some(max) = stats.max_usage.filter(|&v| v < NO_VALUE_THRESHOLD) {
+            out.push(Metric::new(
+                "mem_max_usage_bytes",
+                Value::Int(max),
+                m.tags(),
+            ));
+        }
+        let container_limit = m
+            .container
+            .limits
+            .as_ref()
+            .and_then(|l| l.memory)
+            .and_then(mib_to_bytes);
+        let limit = effective_limit(stats, container_limit.or_else(|| task_limit(task)));
+        headroom(limit, ws, m.tags(), out);
+        if m.history.len() > 2 {
+            let samples = m
+                .history
+                .iter()
+                .flatten()
+                .filter_map(|s| memory(s).and_then(working_set));
+            push_spread(
+                ("mem_working_set_bytes_median", "mem_working_set_bytes_max"),
+                samples.map(|v| v as f64).collect(),
+                m.tags(),
+                out,
+            );
+        }
+    }
+    headroom(task_limit(task), task_working_set, tagger.task(), out);
+    let samples = measured.first().map_or(0, |m| m.history.len());
+    if samples > 2 {
+        // The task's working set in each sample: the sum over the containers read in it.
+        let per_sample = (0..samples)
+            .filter_map(|i| {
+                let mut sum = None;
+                for m in measured {
+                    if let Some(ws) = m.history[i].and_then(memory).and_then(working_set) {
+                        add(&mut sum, ws);
+                    }
+                }
+                sum.map(|v| v as f64)
+            })
+            .collect();
+        push_spread(
+            ("mem_working_set_bytes_median", "mem_working_set_bytes_max"),
+            per_sample,
+            tagger.task(),
+            out,
+        );
+    }
+}
+
+fn memory(stats: &ContainerStats) -> Option<&MemoryStats> {
+    stats.memory_stats.as_ref()
+}
+
+/// The limit the container really runs under: the cgroup's `limit`, else cgroup v1
+/// `hierarchical_memory_limit`, else the container's then the task's `Limits.Memory`.
+/// Values at or above 2^62 mean "no limit" and are never divided by.
+fn effective_limit(stats: &MemoryStats, metadata_limit: Option<u64>) -> Option<u64> {
+    let real = |v: &u64| *v > 0 && *v < NO_VALUE_THRESHOLD;
+    stats
+        .limit
+        .filter(real)
+        .or_else(|| stats.stat("hierarchical_memory_limit").filter(real))
+        .or(metadata_limit)
+}
+
+fn task_limit(task: &Task) -> Option<u64> {
+    task.limits.as_ref()?.memory.and_then(mib_to_bytes)
+}
+
+fn mib_to_bytes(mib: f64) -> Option<u64> {
+    let bytes = mib * MIB as f64;
+    (bytes.is_finite() && bytes > 0.0 && bytes < NO_VALUE_THRESHOLD as f64).then_some(bytes as u64)
+}
+
+/// `mem_limit_bytes`, and where a working set is known `mem_utilization_ratio` (the CloudWatch
+/// agent's `mem_used_percent` / 100) and `mem_available_bytes`.
+fn headroom(
+    limit: Option<u64>,
+    working_set: Option<u64>,
+    tags: super::Tags,
+    out: &mut Vec<Metric>,
+) {
+    let Some(limit) = limit else { return };
+    out.push(Metric::new(
+        "mem_limit_bytes",
+        Value::Int(limit),
+        tags.clone(),
+    ));
+    if let Some(ws) = working_set {
+        out.extend(Metric::derived(
+            "mem_utilization_ratio",
+            ws as f64 / limit as f64,
+            tags.clone(),
+        ));
+        out.push(Metric::new(
+            "mem_available_bytes",
+            Value::Int(limit.saturating_sub(ws)),
+            tags,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stats(v: serde_json::Value) -> MemoryStats {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn working_set_prefers_total_inactive_file_and_never_goes_negative() {
+        let v1 = stats(
+            json!({"usage": 1000, "stats": {"total_inactive_file": 300, "inactive_file": 100, "cache": 500}}),
+        );
+        assert_eq!(working_set(&v1), Some(700));
+        let cache_only = stats(json!({"usage": 1000, "stats": {"cache": 1500}}));
+        assert_eq!(working_set(&cache_only), Some(0));
+        let v2 = stats(
+            json!({"usage": 1000, "stats": {"inactive_file": 250, "file": 400, "anon": 600}}),
+        );
+        assert_eq!(working_set(&v2), Some(750));
+        assert_eq!(working_set(&stats(json!({}))), None);
+    }
+
+    #[test]
+    fn effective_limit_skips_no_limit_sentinels() {
+        let fargate = stats(
+            json!({"limit": 9223372036854771712u64, "stats": {"hierarchical_memory_limit": 536870912}}),
+        );
+        assert_eq!(effective_limit(&fargate, Some(1)), Some(536_870_912));
+        let uint64_max = stats(json!({"limit": 18446744073709551615u64}));
+        assert_eq!(
+            effective_limit(&uint64_max, Some(256 * MIB)),
+            Some(256 * MIB)
+        );
+        assert_eq!(effective_limit(&uint64_max, None), None);
+        let host = stats(json!({"limit": 4051226624u64}));
+        assert_eq!(effective_limit(&host, Some(1)), Some(4_051_226_624));
     }
 }

@@ -7,12 +7,16 @@
 pub mod catalog;
 pub mod cpu;
 pub mod io;
-pub mod limits;
 pub mod memory;
+pub mod metadata;
 pub mod network;
+pub mod pids;
+pub mod tags;
 
+use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
+pub use tags::{TagOptions, Tagger, Tags};
 
 /// `container_name` tag value of task-level totals (the ancestor's convention).
 pub const TASK_CONTAINER_NAME: &str = "_task_";
@@ -34,79 +38,173 @@ pub struct Metric {
     pub name: &'static str,
     pub value: Value,
     /// Ordered `key:value` tags; values are already sanitized.
-    pub tags: Vec<(&'static str, String)>,
+    pub tags: Tags,
 }
 
 impl Metric {
-    pub fn new(name: &'static str, value: Value, tags: Vec<(&'static str, String)>) -> Metric {
+    pub fn new(name: &'static str, value: Value, tags: Tags) -> Metric {
         Metric { name, value, tags }
     }
 
-    /// `exporter_status`: 1 when both samples were read and parsed, else 0. No tags.
-    pub fn exporter_status(healthy: bool) -> Metric {
-        Metric::new(
-            "exporter_status",
-            Value::Int(u64::from(healthy)),
-            Vec::new(),
-        )
+    /// A derived (non-counter) value, rounded to 6 decimals to keep lines short; `None` when
+    /// the value is not finite or negative.
+    pub fn derived(name: &'static str, value: f64, tags: Tags) -> Option<Metric> {
+        (value.is_finite() && value >= 0.0)
+            .then(|| Metric::new(name, Value::Float((value * 1e6).round() / 1e6), tags))
+    }
+
+    /// `exporter_status`: 1 when both samples were read and parsed, else 0.
+    pub fn exporter_status(healthy: bool, tags: Tags) -> Metric {
+        Metric::new("exporter_status", Value::Int(u64::from(healthy)), tags)
     }
 }
 
-/// A container that has stats in the second sample and is known to the task metadata.
+/// Everything one computation needs. No clocks: times come from the payload.
+pub struct Input<'a> {
+    pub task: &'a Task,
+    /// Stats samples in time order. The first and last bound the interval; with more than
+    /// two, `_median`/`_max` variants are computed; with one, only levels (no deltas).
+    pub samples: &'a [StatsSample],
+    /// The filter's verdict: whether a container's own series are sent. Task totals count
+    /// every measured container regardless.
+    pub included: &'a dyn Fn(&Container) -> bool,
+    pub tagger: &'a Tagger,
+}
+
+/// A container that has stats in the last sample and is known to the task metadata.
 pub struct Measured<'a> {
     pub container: &'a Container,
-    /// The sanitized `container_name` tag value.
-    pub name: String,
-    /// Whether its own series are sent (the include/exclude filter). Task totals count every
-    /// measured container regardless.
+    pub tags: Tags,
     pub included: bool,
-    /// Its stats in the first sample, if any.
-    pub prev: Option<&'a ContainerStats>,
+    /// Stats in the last sample.
     pub cur: &'a ContainerStats,
+    /// Stats in the first sample (for counter deltas and rates), when there are two.
+    pub prev: Option<&'a ContainerStats>,
+    /// Seconds from `prev.read` to `cur.read`, when both are real and in order.
+    pub elapsed: Option<f64>,
+    /// Stats in every sample, in order (`None` where the container had none).
+    pub history: Vec<Option<&'a ContainerStats>>,
 }
 
 impl Measured<'_> {
-    pub fn tags(&self) -> Vec<(&'static str, String)> {
-        vec![("container_name", self.name.clone())]
+    pub fn tags(&self) -> Tags {
+        self.tags.clone()
+    }
+
+    /// The tags plus one more (`interface`, `cpu`).
+    pub fn tags_with(&self, key: &'static str, value: String) -> Tags {
+        let mut tags = self.tags.clone();
+        tags.push((key, value));
+        tags
     }
 }
 
-pub fn task_tags() -> Vec<(&'static str, String)> {
-    vec![("container_name", TASK_CONTAINER_NAME.to_string())]
-}
-
-/// Every metric of one run except `exporter_status`. `included` is the filter's verdict on a
-/// container; containers in the stats but not in `task` must be dropped by the caller first
-/// (they are skipped here).
-pub fn compute(
-    task: &Task,
-    first: &StatsSample,
-    second: &StatsSample,
-    included: &dyn Fn(&Container) -> bool,
-) -> Vec<Metric> {
-    let measured: Vec<Measured> = second
-        .containers
-        .keys()
-        .filter_map(|id| {
-            let cur = second.get(id)?;
-            let container = task.container(id)?;
+/// Every metric of one run except the `exporter_*` ones. Containers in the stats but not in
+/// the task metadata are skipped (the caller re-reads `/task` first).
+pub fn compute(input: &Input) -> Vec<Metric> {
+    let first = (input.samples.len() > 1).then(|| &input.samples[0]);
+    let measured: Vec<Measured> = input
+        .samples
+        .last()
+        .into_iter()
+        .flat_map(|last| last.containers.keys().map(move |id| (last, id)))
+        .filter_map(|(last, id)| {
+            let cur = last.get(id)?;
+            let container = input.task.container(id)?;
+            let prev = first.and_then(|f| f.get(id));
             Some(Measured {
                 container,
-                name: container_name_tag(container, id),
-                included: included(container),
-                prev: first.get(id),
+                tags: input.tagger.container(container, id),
+                included: (input.included)(container),
                 cur,
+                prev,
+                elapsed: prev.and_then(|p| elapsed(p, cur)),
+                history: input.samples.iter().map(|s| s.get(id)).collect(),
             })
         })
         .collect();
 
-    let mut out = Vec::with_capacity(32 * (measured.len() + 1));
-    limits::metrics(task, included, &mut out);
-    cpu::metrics(&measured, task, &mut out);
-    memory::metrics(&measured, &mut out);
-    io::metrics(&measured, &mut out);
-    network::metrics(&measured, task.shares_network_namespace(), &mut out);
+    let mut out = Vec::with_capacity(48 * (measured.len() + 1));
+    metadata::metrics(input.task, input.included, input.tagger, &mut out);
+    cpu::metrics(&measured, input.task, input.tagger, &mut out);
+    memory::metrics(&measured, input.task, input.tagger, &mut out);
+    io::metrics(&measured, input.tagger, &mut out);
+    network::metrics(
+        &measured,
+        input.task.shares_network_namespace(),
+        input.tagger,
+        &mut out,
+    );
+    pids::metrics(&measured, input.tagger, &mut out);
     out
+}
+
+/// Containers measured in `sample`: with stats, and known to the task metadata.
+pub fn measured_count(task: &Task, sample: &StatsSample) -> usize {
+    sample
+        .containers
+        .keys()
+        .filter(|id| sample.get(id).is_some() && task.container(id).is_some())
+        .count()
+}
+
+/// Seconds from `prev.read` to `cur.read`; `None` unless both are real and `cur` is later.
+pub fn elapsed(prev: &ContainerStats, cur: &ContainerStats) -> Option<f64> {
+    let seconds = cur.read_at()?.seconds_since(prev.read_at()?);
+    (seconds > 0.0).then_some(seconds)
+}
+
+/// The CPU baseline for `cur`: the earlier sample's `cpu_stats` and the seconds between them.
+/// When both samples carry the same `read` time the endpoint had not refreshed, so the
+/// baseline is `cur`'s own `precpu_stats` (docker's previous read) instead.
+pub fn cpu_baseline<'a>(
+    prev: Option<&'a ContainerStats>,
+    cur: &'a ContainerStats,
+) -> Option<(&'a CpuStats, Option<f64>)> {
+    let prev = prev?;
+    let same_read = matches!((prev.read_at(), cur.read_at()), (Some(a), Some(b)) if a == b);
+    if same_read {
+        log::debug!(
+            "two samples share read time {:?}: using precpu_stats",
+            cur.read
+        );
+        let seconds = cur.read_at()?.seconds_since(cur.preread_at()?);
+        return Some((
+            cur.precpu_stats.as_ref()?,
+            (seconds > 0.0).then_some(seconds),
+        ));
+    }
+    Some((prev.cpu_stats.as_ref()?, elapsed(prev, cur)))
+}
+
+/// Median of the values (mean of the middle two for an even count); `None` when empty.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+/// Push `<name>_median` and `<name>_max` of `values` (used with three or more samples).
+pub fn push_spread(
+    names: (&'static str, &'static str),
+    mut values: Vec<f64>,
+    tags: Tags,
+    out: &mut Vec<Metric>,
+) {
+    let max = values.iter().copied().reduce(f64::max);
+    if let Some(median) = median(&mut values) {
+        out.extend(Metric::derived(names.0, median, tags.clone()));
+    }
+    if let Some(max) = max {
+        out.extend(Metric::derived(names.1, max, tags));
+    }
 }
 
 pub fn container_name_tag(container: &Container, docker_id: &str) -> String {

@@ -1,4 +1,5 @@
-//! Network: cumulative interface counters of the second sample, tagged by interface.
+//! Network: cumulative interface counters of the last sample, tagged by interface, and the
+//! byte rates over the interval.
 //!
 //! Task totals: in `awsvpc`/`host` mode (and on Fargate) every container shares the task's
 //! network namespace and reports the same ENI counters, so each interface is counted once
@@ -8,27 +9,42 @@
 
 use std::collections::BTreeMap;
 
-use super::{Measured, Metric, Value, add, sanitize_tag_value, task_tags};
+use super::{Measured, Metric, Tagger, Value, sanitize_tag_value};
 use crate::ecs::stats::NetworkStats;
 
 type NetworkField = fn(&NetworkStats) -> Option<u64>;
 
-const NETWORK: [(&str, NetworkField); 8] = [
-    ("network_rx_bytes_total", |n| n.rx_bytes),
-    ("network_rx_packets_total", |n| n.rx_packets),
-    ("network_rx_errors_total", |n| n.rx_errors),
-    ("network_rx_dropped_total", |n| n.rx_dropped),
-    ("network_tx_bytes_total", |n| n.tx_bytes),
-    ("network_tx_packets_total", |n| n.tx_packets),
-    ("network_tx_errors_total", |n| n.tx_errors),
-    ("network_tx_dropped_total", |n| n.tx_dropped),
+/// (cumulative name, rate name, field).
+const NETWORK: [(&str, Option<&str>, NetworkField); 8] = [
+    (
+        "network_rx_bytes_total",
+        Some("network_rx_bytes_per_sec"),
+        |n| n.rx_bytes,
+    ),
+    ("network_rx_packets_total", None, |n| n.rx_packets),
+    ("network_rx_errors_total", None, |n| n.rx_errors),
+    ("network_rx_dropped_total", None, |n| n.rx_dropped),
+    (
+        "network_tx_bytes_total",
+        Some("network_tx_bytes_per_sec"),
+        |n| n.tx_bytes,
+    ),
+    ("network_tx_packets_total", None, |n| n.tx_packets),
+    ("network_tx_errors_total", None, |n| n.tx_errors),
+    ("network_tx_dropped_total", None, |n| n.tx_dropped),
 ];
 
-pub fn metrics(measured: &[Measured], shared_namespace: bool, out: &mut Vec<Metric>) {
-    for (name, field) in NETWORK {
-        // Shared namespace: interface → largest reading. Bridge: running sum.
-        let mut per_interface: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut summed = None;
+pub fn metrics(
+    measured: &[Measured],
+    shared_namespace: bool,
+    tagger: &Tagger,
+    out: &mut Vec<Metric>,
+) {
+    for (name, rate_name, field) in NETWORK {
+        let mut total: Option<u64> = None;
+        let mut shared_total: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut rates: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut summed_rate: Option<f64> = None;
         for m in measured {
             let Some(networks) = m.cur.networks.as_ref() else {
                 continue;
@@ -38,25 +54,62 @@ pub fn metrics(measured: &[Measured], shared_namespace: bool, out: &mut Vec<Metr
                     continue;
                 };
                 if shared_namespace {
-                    let seen = per_interface.entry(interface).or_insert(0);
+                    let seen = shared_total.entry(interface).or_insert(0);
                     *seen = (*seen).max(value);
                 } else {
-                    add(&mut summed, value);
+                    total = Some(total.unwrap_or(0).saturating_add(value));
+                }
+                let interface_tag = || sanitize_tag_value(interface);
+                if m.included {
+                    out.push(Metric::new(
+                        name,
+                        Value::Int(value),
+                        m.tags_with("interface", interface_tag()),
+                    ));
+                }
+                let Some(rate_name) = rate_name else { continue };
+                let previous = m
+                    .prev
+                    .and_then(|p| p.networks.as_ref()?.get(interface))
+                    .and_then(field);
+                // A counter that went backwards (restart) drops the rate.
+                let Some(rate) = previous
+                    .and_then(|p| value.checked_sub(p))
+                    .zip(m.elapsed)
+                    .map(|(d, s)| d as f64 / s)
+                else {
+                    continue;
+                };
+                if shared_namespace {
+                    let seen = rates.entry(interface).or_insert(0.0);
+                    *seen = seen.max(rate);
+                } else {
+                    *summed_rate.get_or_insert(0.0) += rate;
                 }
                 if m.included {
-                    let mut tags = m.tags();
-                    tags.push(("interface", sanitize_tag_value(interface)));
-                    out.push(Metric::new(name, Value::Int(value), tags));
+                    out.extend(Metric::derived(
+                        rate_name,
+                        rate,
+                        m.tags_with("interface", interface_tag()),
+                    ));
                 }
             }
         }
         let total = if shared_namespace {
-            per_interface.values().copied().reduce(u64::saturating_add)
+            shared_total.values().copied().reduce(u64::saturating_add)
         } else {
-            summed
+            total
         };
         if let Some(total) = total {
-            out.push(Metric::new(name, Value::Int(total), task_tags()));
+            out.push(Metric::new(name, Value::Int(total), tagger.task()));
+        }
+        let task_rate = if shared_namespace {
+            rates.values().copied().reduce(|a, b| a + b)
+        } else {
+            summed_rate
+        };
+        if let (Some(rate_name), Some(rate)) = (rate_name, task_rate) {
+            out.extend(Metric::derived(rate_name, rate, tagger.task()));
         }
     }
 }

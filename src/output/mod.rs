@@ -1,6 +1,8 @@
 //! Where the lines go. All DogStatsD formatting is cadence's; this module only chooses the
 //! sink (a buffered UDP socket, or stdout for `--dry-run`) and counts what could not be sent.
 
+pub mod emf;
+pub mod prometheus;
 mod stdout;
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};

@@ -13,6 +13,12 @@ pub struct StdoutSink {
     closed: AtomicBool,
 }
 
+impl Default for StdoutSink {
+    fn default() -> StdoutSink {
+        StdoutSink::new()
+    }
+}
+
 impl StdoutSink {
     pub fn new() -> StdoutSink {
         StdoutSink {

@@ -150,6 +150,8 @@ fn fargate_container_cpu_2_is_not_a_limit() {
         "/cpu_stats/system_cpu_usage",
         2_000_000_000,
     );
+    // A later read time: equal read times would mean the endpoint had not refreshed.
+    later[&id]["read"] = Value::from("2030-01-01T00:00:00Z");
     dir.write("task.json", &task);
     dir.write("stats1.json", stats.to_string());
     dir.write("stats2.json", later.to_string());

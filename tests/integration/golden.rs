@@ -128,7 +128,9 @@ fn every_single_file_capture_replays() {
             let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
             parse_all(&lines);
             assert!(
-                lines.iter().any(|l| l == "ecs_task.exporter_status:1|g"),
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("ecs_task.exporter_status:1|g")),
                 "{}: {}",
                 file.display(),
                 out.describe()

@@ -7,5 +7,6 @@ mod e2e;
 mod faults;
 mod golden;
 mod harness_selftest;
+mod metrics;
 mod parity;
 mod signals;

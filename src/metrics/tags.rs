@@ -1,0 +1,226 @@
+//! Tags on every series: the ancestor's `container_name`, plus task and container identity
+//! under the tag names of Datadog's own ECS integration, so the series join Datadog's ECS views.
+
+use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
+use crate::ecs::Task;
+use crate::ecs::task::Container;
+
+pub type Tags = Vec<(&'static str, String)>;
+
+/// Which identity tags to add (`--no-identity-tags`, `--tag-task-arn`, `--tag-container-id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagOptions {
+    pub identity: bool,
+    /// High cardinality: one value per task.
+    pub task_arn: bool,
+    /// High cardinality: one value per container instance.
+    pub container_id: bool,
+}
+
+impl Default for TagOptions {
+    fn default() -> TagOptions {
+        TagOptions {
+            identity: true,
+            task_arn: false,
+            container_id: false,
+        }
+    }
+}
+
+/// Builds the tag list of each series from the task metadata, once per run.
+#[derive(Debug, Clone, Default)]
+pub struct Tagger {
+    /// Task identity, added to every series.
+    task: Tags,
+    options: TagOptions,
+}
+
+impl Tagger {
+    pub fn new(task: &Task, options: TagOptions) -> Tagger {
+        let mut tags: Tags = Vec::new();
+        let mut push = |key: &'static str, value: Option<&str>| {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                tags.push((key, sanitize_tag_value(value)));
+            }
+        };
+        if options.identity {
+            let arn = task.task_arn.as_deref().and_then(Arn::parse);
+            push(
+                "ecs_cluster_name",
+                task.cluster.as_deref().map(cluster_short_name),
+            );
+            push("task_family", task.family.as_deref());
+            push("task_version", task.revision.as_deref());
+            push("region", arn.as_ref().map(|a| a.region));
+            push("aws_account", arn.as_ref().map(|a| a.account));
+            push("availability_zone", task.availability_zone.as_deref());
+            push("launch_type", task.launch_type.as_deref());
+            push("ecs_service", task.service_name.as_deref());
+        }
+        if options.task_arn {
+            push("task_arn", task.task_arn.as_deref());
+        }
+        Tagger {
+            task: tags,
+            options,
+        }
+    }
+
+    /// Tags of a task-level total: `container_name:_task_` and the task identity.
+    pub fn task(&self) -> Tags {
+        let mut tags = vec![("container_name", TASK_CONTAINER_NAME.to_string())];
+        tags.extend(self.task.iter().cloned());
+        tags
+    }
+
+    /// Tags of a series about no container in particular (`exporter_*`): identity only.
+    pub fn run(&self) -> Tags {
+        self.task.clone()
+    }
+
+    /// Tags of a container series: `container_name` first (the ancestor's tag), then the task
+    /// identity, then the container's image and name.
+    pub fn container(&self, container: &Container, docker_id: &str) -> Tags {
+        let name = container.name.as_deref().unwrap_or(docker_id);
+        let mut tags = vec![("container_name", sanitize_tag_value(name))];
+        tags.extend(self.task.iter().cloned());
+        if self.options.identity {
+            if let Some(image) = container.image.as_deref() {
+                let (image_name, image_tag) = split_image(image);
+                tags.push(("image_name", sanitize_tag_value(image_name)));
+                if let Some(tag) = image_tag {
+                    tags.push(("image_tag", sanitize_tag_value(tag)));
+                }
+            }
+            tags.push(("ecs_container_name", sanitize_tag_value(name)));
+        }
+        if self.options.container_id && !docker_id.is_empty() {
+            tags.push(("container_id", sanitize_tag_value(docker_id)));
+        }
+        tags
+    }
+}
+
+/// `arn:<partition>:ecs:<region>:<account>:task/...`, any partition (aws, aws-cn, aws-us-gov).
+struct Arn<'a> {
+    region: &'a str,
+    account: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    fn parse(arn: &'a str) -> Option<Arn<'a>> {
+        let mut parts = arn.splitn(6, ':');
+        let (scheme, _partition, _service) = (parts.next()?, parts.next()?, parts.next()?);
+        let (region, account, _resource) = (parts.next()?, parts.next()?, parts.next()?);
+        (scheme == "arn" && !region.is_empty() && !account.is_empty())
+            .then_some(Arn { region, account })
+    }
+}
+
+/// `arn:aws:ecs:us-west-2:111122223333:cluster/default` → `default`; a short name as is.
+fn cluster_short_name(cluster: &str) -> &str {
+    if cluster.starts_with("arn:") {
+        cluster.rsplit_once('/').map_or(cluster, |(_, name)| name)
+    } else {
+        cluster
+    }
+}
+
+/// `registry:5000/team/web:1.4.2` → (`registry:5000/team/web`, `1.4.2`);
+/// `web@sha256:…` → (`web`, None); `web` → (`web`, None).
+fn split_image(image: &str) -> (&str, Option<&str>) {
+    let without_digest = image.split_once('@').map_or(image, |(name, _)| name);
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    match without_digest[last_slash..].rfind(':') {
+        Some(i) => {
+            let at = last_slash + i;
+            (&without_digest[..at], Some(&without_digest[at + 1..]))
+        }
+        None => (without_digest, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_and_tags() {
+        assert_eq!(
+            split_image("111122223333.dkr.ecr.us-west-2.amazonaws.com/web:1.4.2"),
+            (
+                "111122223333.dkr.ecr.us-west-2.amazonaws.com/web",
+                Some("1.4.2")
+            )
+        );
+        assert_eq!(
+            split_image("registry:5000/team/web"),
+            ("registry:5000/team/web", None)
+        );
+        assert_eq!(split_image("nginx@sha256:abc"), ("nginx", None));
+        assert_eq!(
+            split_image("nginx:1.25@sha256:abc"),
+            ("nginx", Some("1.25"))
+        );
+        assert_eq!(split_image(""), ("", None));
+    }
+
+    #[test]
+    fn cluster_and_arn() {
+        assert_eq!(
+            cluster_short_name("arn:aws:ecs:us-west-2:111122223333:cluster/default"),
+            "default"
+        );
+        assert_eq!(cluster_short_name("prod"), "prod");
+        let arn = Arn::parse("arn:aws-cn:ecs:cn-north-1:123456789012:task/c/abc").unwrap();
+        assert_eq!((arn.region, arn.account), ("cn-north-1", "123456789012"));
+        assert!(Arn::parse("not an arn").is_none());
+    }
+
+    #[test]
+    fn identity_can_be_turned_off_and_high_cardinality_on() {
+        let task = Task {
+            cluster: Some("arn:aws:ecs:us-west-2:111122223333:cluster/default".into()),
+            task_arn: Some("arn:aws:ecs:us-west-2:111122223333:task/default/abc".into()),
+            family: Some("web app".into()),
+            ..Task::default()
+        };
+        let plain = Tagger::new(
+            &task,
+            TagOptions {
+                identity: false,
+                task_arn: false,
+                container_id: false,
+            },
+        );
+        assert_eq!(plain.task(), vec![("container_name", "_task_".to_string())]);
+        let full = Tagger::new(
+            &task,
+            TagOptions {
+                identity: true,
+                task_arn: true,
+                container_id: true,
+            },
+        );
+        let tags = full.task();
+        assert!(tags.contains(&("ecs_cluster_name", "default".into())));
+        assert!(tags.contains(&("task_family", "web_app".into())));
+        assert!(tags.contains(&("region", "us-west-2".into())));
+        assert!(tags.contains(&("aws_account", "111122223333".into())));
+        assert!(tags.contains(&(
+            "task_arn",
+            "arn:aws:ecs:us-west-2:111122223333:task/default/abc".into()
+        )));
+        let c = Container {
+            name: Some("web".into()),
+            image: Some("nginx:1.25".into()),
+            ..Container::default()
+        };
+        let tags = full.container(&c, "abc-1");
+        assert_eq!(tags[0], ("container_name", "web".to_string()));
+        assert!(tags.contains(&("image_name", "nginx".into())));
+        assert!(tags.contains(&("image_tag", "1.25".into())));
+        assert!(tags.contains(&("ecs_container_name", "web".into())));
+        assert!(tags.contains(&("container_id", "abc-1".into())));
+    }
+}

@@ -1,0 +1,929 @@
+//! CloudWatch Embedded Metric Format for one run's metrics: JSON documents, one per line, that
+//! CloudWatch Logs turns into metrics (e.g. written to stdout under the awslogs driver).
+//! Formatting only: where the lines go is the caller's business.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Number, Value as Json, json};
+
+use crate::metrics::catalog;
+use crate::metrics::{Metric, TASK_CONTAINER_NAME, Value};
+
+/// The spec's limit on MetricDefinitions per directive.
+const MAX_METRICS: usize = 100;
+
+/// Dimension keys, in this order, when the group has them. The identity keys first; then the
+/// keys that tell a group's series apart within one container, so per-interface and per-CPU
+/// series do not collapse into one CloudWatch metric.
+const DIMENSION_KEYS: [&str; 5] = [
+    "ecs_cluster_name",
+    "task_family",
+    "container_name",
+    "interface",
+    "cpu",
+];
+
+/// The CloudWatch limit on a dimension value's length, in characters.
+const MAX_DIMENSION_VALUE: usize = 1024;
+
+/// One `\n`-terminated JSON document per group of metrics that share a tag set (at most 100
+/// metrics each), groups in first-appearance order. Every tag becomes a string member, every
+/// metric a number member, and the directive names the group's identity keys as the one
+/// dimension set (see [`DIMENSION_KEYS`]).
+///
+/// A metric without a `container_name` tag (`exporter_status`) is task-level: it joins the
+/// task group (`container_name` `_task_`) that carries all of its tags, the one with the
+/// fewest tags if several do, or else a new group of its tags plus `container_name: _task_`.
+///
+/// `namespace` is used as given; checking it (1 to 255 characters) is the caller's job.
+pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_key: HashMap<Vec<(&'static str, String)>, usize> = HashMap::new();
+    // Task-level metrics are placed after the others, so which task group they join does not
+    // depend on whether they come before or after the task totals.
+    let (with_container, task_level): (Vec<_>, Vec<_>) = metrics
+        .iter()
+        .enumerate()
+        .partition(|(_, m)| m.tags.iter().any(|(k, _)| *k == "container_name"));
+    for (index, metric) in with_container {
+        let tags = unique_keys(&metric.tags);
+        let key = sorted(&tags);
+        let i = *by_key.entry(key.clone()).or_insert_with(|| {
+            groups.push(Group::new(tags, key));
+            groups.len() - 1
+        });
+        groups[i].add(index, metric);
+    }
+    for (index, metric) in task_level {
+        let tags = unique_keys(&metric.tags);
+        let wanted = sorted(&tags);
+        let home = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.container_name() == Some(TASK_CONTAINER_NAME))
+            .filter(|(_, g)| wanted.iter().all(|t| g.key.contains(t)))
+            .min_by_key(|(i, g)| (g.key.len(), *i))
+            .map(|(i, _)| i);
+        let i = home.unwrap_or_else(|| {
+            let mut tags = tags;
+            tags.insert(0, ("container_name", TASK_CONTAINER_NAME.to_string()));
+            let key = sorted(&tags);
+            groups.push(Group::new(tags, key));
+            groups.len() - 1
+        });
+        groups[i].add(index, metric);
+    }
+    groups.sort_by_key(|g| g.first);
+
+    let mut out = String::new();
+    for group in &mut groups {
+        // A group whose every value was non-finite prints nothing.
+        if group.metrics.is_empty() {
+            continue;
+        }
+        group.metrics.sort_by_key(|m| m.0);
+        // A tag property is skipped when a metric of the group has its name (a JSON object
+        // has one member per name, and the number must win). Decided per group, not per
+        // document, so every document of a split group has the same dimensions.
+        let properties: Vec<&(&str, String)> = group
+            .tags
+            .iter()
+            .filter(|(k, _)| *k != "_aws" && group.metrics.iter().all(|m| m.1 != *k))
+            .collect();
+        let dimensions: Vec<&str> = DIMENSION_KEYS
+            .iter()
+            .copied()
+            .filter(|d| {
+                properties.iter().any(|(k, v)| {
+                    // CloudWatch refuses an empty or over-long dimension value; such a tag
+                    // stays a plain property instead of failing the whole document.
+                    k == d && !v.is_empty() && v.chars().count() <= MAX_DIMENSION_VALUE
+                })
+            })
+            .collect();
+        for chunk in group.metrics.chunks(MAX_METRICS) {
+            let mut root = Map::new();
+            for (key, value) in &properties {
+                root.insert(key.to_string(), Json::String(value.clone()));
+            }
+            let mut definitions = Vec::with_capacity(chunk.len());
+            for (_, name, number) in chunk {
+                root.insert(name.to_string(), Json::Number(number.clone()));
+                let unit = catalog::describe(name).map_or("None", |d| d.unit.cloudwatch());
+                definitions.push(json!({ "Name": name, "Unit": unit }));
+            }
+            root.insert(
+                "_aws".to_string(),
+                json!({
+                    "Timestamp": timestamp_ms,
+                    "CloudWatchMetrics": [{
+                        "Namespace": namespace,
+                        "Dimensions": [dimensions],
+                        "Metrics": definitions,
+                    }],
+                }),
+            );
+            out.push_str(&Json::Object(root).to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+struct Group {
+    /// Input index of its first (finite) metric: documents keep first-appearance order.
+    first: usize,
+    /// The tags of its first metric (keys unique), in their order.
+    tags: Vec<(&'static str, String)>,
+    /// The tag set, sorted: metrics whose tags are the same set share the group.
+    key: Vec<(&'static str, String)>,
+    /// (input index, name, value) of its finite metrics.
+    metrics: Vec<(usize, &'static str, Number)>,
+}
+
+impl Group {
+    fn new(tags: Vec<(&'static str, String)>, key: Vec<(&'static str, String)>) -> Group {
+        Group {
+            first: usize::MAX,
+            tags,
+            key,
+            metrics: Vec::new(),
+        }
+    }
+
+    fn container_name(&self) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| *k == "container_name")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Adds a finite metric under a name the group does not hold yet: a second value under
+    /// one name would be a duplicate JSON member, so the first one wins.
+    fn add(&mut self, index: usize, metric: &Metric) {
+        let Some(number) = number(metric.value) else {
+            return;
+        };
+        if metric.name != "_aws" && self.metrics.iter().all(|m| m.1 != metric.name) {
+            self.metrics.push((index, metric.name, number));
+            // Task-level metrics are added last but may come first.
+            self.first = self.first.min(index);
+        }
+    }
+}
+
+/// JSON numbers: a u64 exactly (serde_json writes its digits, even above 2^53); a finite f64
+/// in its shortest round-trip form. NaN and ±Inf have no JSON form: `None`.
+fn number(value: Value) -> Option<Number> {
+    match value {
+        Value::Int(v) => Some(Number::from(v)),
+        Value::Float(v) => Number::from_f64(v),
+    }
+}
+
+/// The first tag of each key: a JSON object holds one member per name.
+fn unique_keys(tags: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::with_capacity(tags.len());
+    for (key, value) in tags {
+        if out.iter().all(|(k, _)| k != key) {
+            out.push((key, value.clone()));
+        }
+    }
+    out
+}
+
+fn sorted(tags: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut v = tags.to_vec();
+    v.sort_unstable();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
+        let tags = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        Metric::new(name, value, tags)
+    }
+
+    /// Every line parsed; each must be one JSON object and pass the spec check.
+    fn documents(text: &str) -> Vec<Json> {
+        assert!(text.is_empty() || text.ends_with('\n'), "{text:?}");
+        text.lines()
+            .map(|line| {
+                let doc: Json = serde_json::from_str(line).expect(line);
+                validate_emf_document(&doc).unwrap_or_else(|e| panic!("{e}: {line}"));
+                doc
+            })
+            .collect()
+    }
+
+    fn dimensions(doc: &Json) -> Vec<Vec<&str>> {
+        doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|set| {
+                set.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn metric_names(doc: &Json) -> Vec<&str> {
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect()
+    }
+
+    /// A realistic run: identity tags everywhere, two containers, per-interface and per-CPU
+    /// series, task totals, and `exporter_status` with no tags at all.
+    fn run() -> Vec<Metric> {
+        let id = [("ecs_cluster_name", "prod"), ("task_family", "web")];
+        let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+            id.iter().chain(extra).copied().collect()
+        };
+        let mut out = Vec::new();
+        for c in ["app", "envoy"] {
+            out.push(metric(
+                "cpu_usage_ratio",
+                Value::Float(0.25),
+                &with(&[("container_name", c)]),
+            ));
+            out.push(metric(
+                "mem_usage",
+                Value::Int(1 << 60),
+                &with(&[("container_name", c)]),
+            ));
+            for cpu in ["0", "1"] {
+                let tags = with(&[("container_name", c), ("cpu", cpu)]);
+                out.push(metric("percpu_usage_ratio", Value::Float(0.5), &tags));
+            }
+            let tags = with(&[("container_name", c), ("interface", "eth0")]);
+            out.push(metric("network_rx_bytes_total", Value::Int(7), &tags));
+        }
+        let task = with(&[("container_name", "_task_")]);
+        out.push(metric("cpu_limit", Value::Float(2048.0), &task));
+        out.push(metric("mem_limit", Value::Int(4096), &task));
+        out.push(metric("exporter_status", Value::Int(1), &[]));
+        out
+    }
+
+    #[test]
+    fn exact_document() {
+        let metrics = [
+            metric(
+                "mem_usage",
+                Value::Int(u64::MAX),
+                &[("container_name", "web"), ("image_tag", "1.2")],
+            ),
+            metric(
+                "cpu_usage_ratio",
+                Value::Float(0.25),
+                &[("image_tag", "1.2"), ("container_name", "web")],
+            ),
+            metric("exporter_status", Value::Int(1), &[]),
+        ];
+        let text = render(&metrics, "ECS/Sidecar", 1_700_000_000_123);
+        let docs = documents(&text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(
+            docs[0],
+            json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_123_u64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "ECS/Sidecar",
+                        "Dimensions": [["container_name"]],
+                        "Metrics": [
+                            {"Name": "mem_usage", "Unit": "Bytes"},
+                            {"Name": "cpu_usage_ratio", "Unit": "None"},
+                        ],
+                    }],
+                },
+                "container_name": "web",
+                "image_tag": "1.2",
+                "mem_usage": u64::MAX,
+                "cpu_usage_ratio": 0.25,
+            })
+        );
+        assert_eq!(
+            docs[1],
+            json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_123_u64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "ECS/Sidecar",
+                        "Dimensions": [["container_name"]],
+                        "Metrics": [{"Name": "exporter_status", "Unit": "None"}],
+                    }],
+                },
+                "container_name": "_task_",
+                "exporter_status": 1,
+            })
+        );
+        // Exact: u64::MAX is written digit for digit, not as a float.
+        assert!(text.contains("\"mem_usage\":18446744073709551615"));
+    }
+
+    #[test]
+    fn groups_by_tag_set_with_identity_and_series_dimensions() {
+        let docs = documents(&render(&run(), "ECS", 1));
+        let summary: Vec<(Vec<Vec<&str>>, Vec<&str>)> = docs
+            .iter()
+            .map(|d| (dimensions(d), metric_names(d)))
+            .collect();
+        let base = ["ecs_cluster_name", "task_family", "container_name"];
+        let with =
+            |extra: &'static str| vec![base.iter().copied().chain([extra]).collect::<Vec<_>>()];
+        assert_eq!(
+            summary,
+            [
+                (vec![base.to_vec()], vec!["cpu_usage_ratio", "mem_usage"]),
+                (with("cpu"), vec!["percpu_usage_ratio"]),
+                (with("cpu"), vec!["percpu_usage_ratio"]),
+                (with("interface"), vec!["network_rx_bytes_total"]),
+                (vec![base.to_vec()], vec!["cpu_usage_ratio", "mem_usage"]),
+                (with("cpu"), vec!["percpu_usage_ratio"]),
+                (with("cpu"), vec!["percpu_usage_ratio"]),
+                (with("interface"), vec!["network_rx_bytes_total"]),
+                // exporter_status joined the task totals, identity dimensions and all.
+                (
+                    vec![base.to_vec()],
+                    vec!["cpu_limit", "mem_limit", "exporter_status"]
+                ),
+            ]
+        );
+        assert_eq!(docs[1]["cpu"], "0");
+        assert_eq!(docs[2]["cpu"], "1");
+        assert_eq!(docs[7]["container_name"], "envoy");
+        assert_eq!(docs[7]["interface"], "eth0");
+        assert_eq!(docs[8]["container_name"], "_task_");
+        assert_eq!(docs[8]["cpu_limit"], 2048.0);
+        assert_eq!(docs[8]["mem_limit"], 4096);
+    }
+
+    #[test]
+    fn task_level_metrics_find_their_task_group_wherever_they_are() {
+        let task = [("container_name", "_task_"), ("task_family", "web")];
+        // Before the task totals, with part of their tags.
+        let metrics = [
+            metric("exporter_status", Value::Int(0), &[("task_family", "web")]),
+            metric("mem_usage", Value::Int(5), &[("container_name", "app")]),
+            metric("mem_limit", Value::Int(512), &task),
+        ];
+        let docs = documents(&render(&metrics, "ECS", 1));
+        assert_eq!(docs.len(), 2);
+        // One task document, holding both in input order, first as its first metric was.
+        assert_eq!(metric_names(&docs[0]), ["exporter_status", "mem_limit"]);
+        assert_eq!(docs[0]["task_family"], "web");
+        assert_eq!(metric_names(&docs[1]), ["mem_usage"]);
+
+        // A tag no task group has: a group of its own rather than losing the tag.
+        let metrics = [
+            metric("mem_limit", Value::Int(512), &task),
+            metric(
+                "exporter_status",
+                Value::Int(1),
+                &[("task_family", "other")],
+            ),
+        ];
+        let docs = documents(&render(&metrics, "ECS", 1));
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["container_name"], "_task_");
+        assert_eq!(docs[1]["task_family"], "other");
+
+        // No task totals at all (a failed run): exporter_status alone, as `_task_`.
+        let only = [metric("exporter_status", Value::Int(0), &[])];
+        let docs = documents(&render(&only, "ECS", 1));
+        assert_eq!(docs.len(), 1);
+        assert_eq!(dimensions(&docs[0]), [["container_name"]]);
+        assert_eq!(docs[0]["container_name"], "_task_");
+        assert_eq!(docs[0]["exporter_status"], 0);
+    }
+
+    #[test]
+    fn large_groups_split_at_100_with_the_same_dimensions() {
+        let tags = [("container_name", "app"), ("task_family", "web")];
+        let metrics: Vec<Metric> = (0..250)
+            .map(|i| {
+                let name: &'static str = Box::leak(format!("m{i:03}").into_boxed_str());
+                metric(name, Value::Int(i), &tags)
+            })
+            .collect();
+        let docs = documents(&render(&metrics, "ECS", 1));
+        let sizes: Vec<usize> = docs.iter().map(|d| metric_names(d).len()).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        for doc in &docs {
+            assert_eq!(dimensions(doc), [["task_family", "container_name"]]);
+            assert_eq!(doc["container_name"], "app");
+        }
+        let names: Vec<&str> = docs.iter().flat_map(metric_names).collect();
+        let want: Vec<String> = (0..250).map(|i| format!("m{i:03}")).collect();
+        assert_eq!(names, want);
+        assert_eq!(docs[2]["m249"], 249);
+    }
+
+    #[test]
+    fn non_finite_values_are_skipped_and_empty_groups_vanish() {
+        let metrics = [
+            metric(
+                "cpu_usage_ratio",
+                Value::Float(f64::NAN),
+                &[("container_name", "a")],
+            ),
+            metric("mem_usage", Value::Int(3), &[("container_name", "b")]),
+            metric(
+                "cpu_usage_ratio",
+                Value::Float(f64::INFINITY),
+                &[("container_name", "b")],
+            ),
+            metric(
+                "cpu_usage_ratio",
+                Value::Float(1e-7),
+                &[("container_name", "b")],
+            ),
+        ];
+        let text = render(&metrics, "ECS", 1);
+        let docs = documents(&text);
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["container_name"], "b");
+        // The infinite one was skipped, so the later finite one is kept.
+        assert_eq!(metric_names(&docs[0]), ["mem_usage", "cpu_usage_ratio"]);
+        assert_eq!(docs[0]["cpu_usage_ratio"].as_f64(), Some(1e-7));
+        assert_eq!(render(&[], "ECS", 1), "");
+    }
+
+    #[test]
+    fn names_never_collide() {
+        let metrics = [
+            // A metric named like a tag: the tag property (and dimension) goes.
+            metric(
+                "cpu",
+                Value::Int(1),
+                &[("container_name", "a"), ("cpu", "3")],
+            ),
+            // The same series twice: the first wins.
+            metric("mem_usage", Value::Int(1), &[("container_name", "b")]),
+            metric("mem_usage", Value::Int(2), &[("container_name", "b")]),
+            // A key twice in one tag list: the first wins.
+            metric(
+                "mem_cache",
+                Value::Int(1),
+                &[("container_name", "c"), ("container_name", "d")],
+            ),
+            // Nothing may replace the metadata.
+            metric(
+                "mem_limit",
+                Value::Int(1),
+                &[("container_name", "e"), ("_aws", "x")],
+            ),
+            metric("_aws", Value::Int(1), &[("container_name", "e")]),
+        ];
+        let docs = documents(&render(&metrics, "ECS", 1));
+        assert_eq!(docs.len(), 4);
+        assert_eq!(docs[0]["cpu"], 1);
+        assert_eq!(dimensions(&docs[0]), [["container_name"]]);
+        assert_eq!(docs[1]["mem_usage"], 1);
+        assert_eq!(docs[2]["container_name"], "c");
+        assert!(docs[3]["_aws"].is_object());
+        assert_eq!(metric_names(&docs[3]), ["mem_limit"]);
+    }
+
+    #[test]
+    fn unusable_dimension_values_stay_plain_properties() {
+        let long = "x".repeat(1025);
+        let metrics = [
+            metric(
+                "mem_usage",
+                Value::Int(1),
+                &[("container_name", "a"), ("task_family", "")],
+            ),
+            metric(
+                "mem_usage",
+                Value::Int(1),
+                &[("container_name", "a"), ("task_family", &long)],
+            ),
+        ];
+        let docs = documents(&render(&metrics, "ECS", 1));
+        assert_eq!(docs.len(), 2);
+        for doc in &docs {
+            assert_eq!(dimensions(doc), [["container_name"]]);
+        }
+        assert_eq!(docs[1]["task_family"], long.as_str());
+    }
+
+    #[test]
+    fn hostile_tag_values_survive_as_json_strings() {
+        let value = "a\"b\\c\nd|,#ü日本\u{0}";
+        let metrics = [metric(
+            "mem_usage",
+            Value::Int(1),
+            &[("container_name", value)],
+        )];
+        let text = render(&metrics, "ECS", 1);
+        assert_eq!(text.lines().count(), 1);
+        assert_eq!(documents(&text)[0]["container_name"], value);
+    }
+
+    #[test]
+    fn every_catalog_metric_has_a_valid_unit() {
+        let metrics: Vec<Metric> = catalog::CATALOG
+            .iter()
+            .map(|d| metric(d.name, Value::Int(1), &[("container_name", "a")]))
+            .collect();
+        let docs = documents(&render(&metrics, "ECS", 1));
+        let units: Vec<&str> = docs
+            .iter()
+            .flat_map(|d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+            })
+            .map(|m| m["Unit"].as_str().unwrap())
+            .collect();
+        assert_eq!(units.len(), catalog::CATALOG.len());
+        assert!(units.contains(&"Bytes") && units.contains(&"Megabytes"));
+    }
+
+    #[test]
+    fn the_validator_rejects_what_the_spec_forbids() {
+        let good = json!({
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [{
+                    "Namespace": "N",
+                    "Dimensions": [["d"]],
+                    "Metrics": [{"Name": "m", "Unit": "Count", "StorageResolution": 60}],
+                }],
+            },
+            "d": "v",
+            "m": 1,
+        });
+        assert_eq!(validate_emf_document(&good), Ok(()));
+        let mut arrays = good.clone();
+        arrays["m"] = json!([1, 2.5]);
+        assert_eq!(validate_emf_document(&arrays), Ok(()));
+
+        let broken = |edit: &dyn Fn(&mut Json)| {
+            let mut doc = good.clone();
+            edit(&mut doc);
+            doc
+        };
+        fn directive(doc: &mut Json) -> &mut Json {
+            &mut doc["_aws"]["CloudWatchMetrics"][0]
+        }
+        let cases: Vec<(&str, Json)> = vec![
+            ("not an object", json!([1])),
+            (
+                "no _aws",
+                broken(&|d| drop(d.as_object_mut().unwrap().remove("_aws"))),
+            ),
+            ("_aws not an object", broken(&|d| d["_aws"] = json!("x"))),
+            ("extra _aws member", broken(&|d| d["_aws"]["X"] = json!(1))),
+            (
+                "no Timestamp",
+                broken(&|d| drop(d["_aws"].as_object_mut().unwrap().remove("Timestamp"))),
+            ),
+            (
+                "float Timestamp",
+                broken(&|d| d["_aws"]["Timestamp"] = json!(1.5)),
+            ),
+            (
+                "negative Timestamp",
+                broken(&|d| d["_aws"]["Timestamp"] = json!(-1)),
+            ),
+            (
+                "string Timestamp",
+                broken(&|d| d["_aws"]["Timestamp"] = json!("1")),
+            ),
+            (
+                "no CloudWatchMetrics",
+                broken(&|d| {
+                    drop(
+                        d["_aws"]
+                            .as_object_mut()
+                            .unwrap()
+                            .remove("CloudWatchMetrics"),
+                    )
+                }),
+            ),
+            (
+                "directive not an object",
+                broken(&|d| d["_aws"]["CloudWatchMetrics"] = json!([1])),
+            ),
+            (
+                "extra directive member",
+                broken(&|d| directive(d)["X"] = json!(1)),
+            ),
+            (
+                "empty Namespace",
+                broken(&|d| directive(d)["Namespace"] = json!("")),
+            ),
+            (
+                "long Namespace",
+                broken(&|d| directive(d)["Namespace"] = json!("n".repeat(256))),
+            ),
+            (
+                "numeric Namespace",
+                broken(&|d| directive(d)["Namespace"] = json!(1)),
+            ),
+            (
+                "Dimensions not an array",
+                broken(&|d| directive(d)["Dimensions"] = json!(["d"])),
+            ),
+            (
+                "no DimensionSet",
+                broken(&|d| directive(d)["Dimensions"] = json!([])),
+            ),
+            (
+                "31 dimensions",
+                broken(&|d| {
+                    let keys: Vec<String> = (0..31).map(|i| format!("d{i}")).collect();
+                    for k in &keys {
+                        d[k.as_str()] = json!("v");
+                    }
+                    directive(d)["Dimensions"] = json!([keys]);
+                }),
+            ),
+            (
+                "dimension not a member",
+                broken(&|d| directive(d)["Dimensions"] = json!([["e"]])),
+            ),
+            ("numeric dimension", broken(&|d| d["d"] = json!(1))),
+            ("empty dimension value", broken(&|d| d["d"] = json!(""))),
+            (
+                "long dimension value",
+                broken(&|d| d["d"] = json!("v".repeat(1025))),
+            ),
+            (
+                "101 metrics",
+                broken(&|d| {
+                    directive(d)["Metrics"] = json!(vec![json!({"Name": "m"}); 101]);
+                }),
+            ),
+            (
+                "definition not an object",
+                broken(&|d| directive(d)["Metrics"] = json!(["m"])),
+            ),
+            (
+                "extra definition member",
+                broken(&|d| directive(d)["Metrics"][0]["X"] = json!(1)),
+            ),
+            (
+                "no Name",
+                broken(&|d| directive(d)["Metrics"] = json!([{"Unit": "Count"}])),
+            ),
+            (
+                "metric not a member",
+                broken(&|d| directive(d)["Metrics"][0]["Name"] = json!("n")),
+            ),
+            ("string metric", broken(&|d| d["m"] = json!("1"))),
+            ("101 values", broken(&|d| d["m"] = json!(vec![1; 101]))),
+            (
+                "bad unit",
+                broken(&|d| directive(d)["Metrics"][0]["Unit"] = json!("Ratio")),
+            ),
+            (
+                "unit case",
+                broken(&|d| directive(d)["Metrics"][0]["Unit"] = json!("bytes")),
+            ),
+            (
+                "bad resolution",
+                broken(&|d| directive(d)["Metrics"][0]["StorageResolution"] = json!(5)),
+            ),
+        ];
+        for (what, doc) in cases {
+            assert!(validate_emf_document(&doc).is_err(), "accepted: {what}");
+        }
+    }
+
+    /// The copy for the integration tests must say exactly what this one says (whitespace
+    /// aside: rustfmt wraps the two at different indents).
+    #[test]
+    fn the_integration_copy_of_the_validator_has_not_drifted() {
+        fn between_markers(source: &str) -> String {
+            let start = source.find("// BEGIN emf_spec").expect("BEGIN marker");
+            let end = source.find("// END emf_spec").expect("END marker");
+            source[start..end].split_whitespace().collect()
+        }
+        let here = include_str!("emf.rs");
+        // This test's own text would match the markers first: skip past it.
+        let here = &here[here.rfind("mod spec {").expect("spec module")..];
+        let copy = include_str!("../../tests/integration/common/emf_spec.rs");
+        assert_eq!(between_markers(here), between_markers(copy));
+    }
+
+    use spec::validate_emf_document;
+
+    mod spec {
+        // BEGIN emf_spec
+        /// Checks one parsed EMF document against the published specification ("Specification:
+        /// Embedded metric format", CloudWatch User Guide), member by member. Limits are the spec's
+        /// and its JSON schema's; two come from the CloudWatch API instead and say so.
+        pub fn validate_emf_document(doc: &serde_json::Value) -> Result<(), String> {
+            use serde_json::Value;
+
+            const UNITS: [&str; 27] = [
+                "Seconds",
+                "Microseconds",
+                "Milliseconds",
+                "Bytes",
+                "Kilobytes",
+                "Megabytes",
+                "Gigabytes",
+                "Terabytes",
+                "Bits",
+                "Kilobits",
+                "Megabits",
+                "Gigabits",
+                "Terabits",
+                "Percent",
+                "Count",
+                "Bytes/Second",
+                "Kilobytes/Second",
+                "Megabytes/Second",
+                "Gigabytes/Second",
+                "Terabytes/Second",
+                "Bits/Second",
+                "Kilobits/Second",
+                "Megabits/Second",
+                "Gigabits/Second",
+                "Terabits/Second",
+                "Count/Second",
+                "None",
+            ];
+            // "Unless otherwise noted, objects defined by this specification MUST NOT contain any
+            // additional members."
+            fn only(
+                object: &serde_json::Map<String, Value>,
+                allowed: &[&str],
+                what: &str,
+            ) -> Result<(), String> {
+                match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    Some(extra) => Err(format!(
+                        "{what} has a member the spec does not define: {extra:?}"
+                    )),
+                    None => Ok(()),
+                }
+            }
+            let chars = |s: &str| s.chars().count();
+
+            // Root node: a JSON object (the LogEvent message, nothing before or after it).
+            let root = doc
+                .as_object()
+                .ok_or("the root node must be a JSON object")?;
+            // The EMF size limit is that of a CloudWatch Logs event; 256 KB is the older, lower one.
+            let size = doc.to_string().len();
+            if size > 256 * 1024 {
+                return Err(format!(
+                    "document is {size} bytes, over the 256 KB event limit"
+                ));
+            }
+
+            // Metadata object: `_aws`, with CloudWatchMetrics and Timestamp.
+            let aws = root.get("_aws").ok_or("missing _aws")?;
+            let aws = aws.as_object().ok_or("_aws must be an object")?;
+            only(aws, &["Timestamp", "CloudWatchMetrics"], "_aws")?;
+            // Timestamp: milliseconds after the epoch; the schema's type is integer.
+            match aws.get("Timestamp") {
+                Some(t) if t.is_u64() => {}
+                Some(t) => {
+                    return Err(format!(
+                        "_aws.Timestamp must be a non-negative integer, got {t}"
+                    ));
+                }
+                None => return Err("missing _aws.Timestamp".into()),
+            }
+            let directives = aws
+                .get("CloudWatchMetrics")
+                .ok_or("missing _aws.CloudWatchMetrics")?
+                .as_array()
+                .ok_or("_aws.CloudWatchMetrics must be an array")?;
+
+            for (i, directive) in directives.iter().enumerate() {
+                let at = format!("CloudWatchMetrics[{i}]");
+                let directive = directive
+                    .as_object()
+                    .ok_or(format!("{at} must be an object"))?;
+                only(directive, &["Namespace", "Dimensions", "Metrics"], &at)?;
+
+                // Namespace: a string; 1..=255 characters is the CloudWatch API's limit (the schema's
+                // 1024 is looser than what PutMetricData accepts).
+                let namespace = directive
+                    .get("Namespace")
+                    .ok_or(format!("{at}: missing Namespace"))?
+                    .as_str()
+                    .ok_or(format!("{at}.Namespace must be a string"))?;
+                if namespace.is_empty() || chars(namespace) > 255 {
+                    return Err(format!("{at}.Namespace must be 1 to 255 characters"));
+                }
+
+                // Dimensions: an array (the schema: at least one) of DimensionSets; a DimensionSet is
+                // an array of at most 30 strings (schema: 1..=250 characters), each naming a root
+                // member ("target") whose value is a string of at most 1024 characters.
+                let sets = directive
+                    .get("Dimensions")
+                    .ok_or(format!("{at}: missing Dimensions"))?
+                    .as_array()
+                    .ok_or(format!("{at}.Dimensions must be an array"))?;
+                if sets.is_empty() {
+                    return Err(format!(
+                        "{at}.Dimensions must hold at least one DimensionSet"
+                    ));
+                }
+                for (j, set) in sets.iter().enumerate() {
+                    let set = set
+                        .as_array()
+                        .ok_or(format!("{at}.Dimensions[{j}] must be an array"))?;
+                    if set.len() > 30 {
+                        return Err(format!(
+                            "{at}.Dimensions[{j}] has {} keys, over 30",
+                            set.len()
+                        ));
+                    }
+                    for key in set {
+                        let key = key
+                            .as_str()
+                            .ok_or(format!("{at}.Dimensions[{j}] holds a non-string {key}"))?;
+                        if key.is_empty() || chars(key) > 250 {
+                            return Err(format!(
+                                "dimension name {key:?} must be 1 to 250 characters"
+                            ));
+                        }
+                        let value = root
+                            .get(key)
+                            .ok_or(format!(
+                                "dimension {key:?} is not a member of the root node"
+                            ))?
+                            .as_str()
+                            .ok_or(format!("dimension {key:?} must have a string value"))?;
+                        // Non-empty: the CloudWatch API's Dimension.Value minimum.
+                        if value.is_empty() || chars(value) > 1024 {
+                            return Err(format!(
+                                "dimension {key:?} value must be 1 to 1024 characters"
+                            ));
+                        }
+                    }
+                }
+
+                // Metrics: at most 100 MetricDefinitions: Name (required; schema: 1..=1024
+                // characters) naming a root member that is a number or an array of at most 100
+                // numbers; Unit (optional, a CloudWatch unit); StorageResolution (optional, 1 or 60).
+                let definitions = directive
+                    .get("Metrics")
+                    .ok_or(format!("{at}: missing Metrics"))?
+                    .as_array()
+                    .ok_or(format!("{at}.Metrics must be an array"))?;
+                if definitions.len() > 100 {
+                    return Err(format!("{at}.Metrics has {}, over 100", definitions.len()));
+                }
+                for (k, definition) in definitions.iter().enumerate() {
+                    let dat = format!("{at}.Metrics[{k}]");
+                    let definition = definition
+                        .as_object()
+                        .ok_or(format!("{dat} must be an object"))?;
+                    only(definition, &["Name", "Unit", "StorageResolution"], &dat)?;
+                    let name = definition
+                        .get("Name")
+                        .ok_or(format!("{dat}: missing Name"))?
+                        .as_str()
+                        .ok_or(format!("{dat}.Name must be a string"))?;
+                    if name.is_empty() || chars(name) > 1024 {
+                        return Err(format!("{dat}.Name must be 1 to 1024 characters"));
+                    }
+                    match root.get(name) {
+                        Some(Value::Number(_)) => {}
+                        Some(Value::Array(values))
+                            if values.len() <= 100 && values.iter().all(Value::is_number) => {}
+                        Some(other) => {
+                            return Err(format!(
+                                "metric {name:?} must be a number or at most 100 numbers, got {other}"
+                            ));
+                        }
+                        None => return Err(format!("metric {name:?} is not in the root node")),
+                    }
+                    if let Some(unit) = definition.get("Unit") {
+                        match unit.as_str() {
+                            Some(u) if UNITS.contains(&u) => {}
+                            _ => return Err(format!("{dat}.Unit {unit} is not a CloudWatch unit")),
+                        }
+                    }
+                    let resolution = definition.get("StorageResolution");
+                    if resolution.is_some_and(|r| !matches!(r.as_u64(), Some(1 | 60))) {
+                        return Err(format!("{dat}.StorageResolution must be 1 or 60"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        // END emf_spec
+    }
+}
