@@ -157,6 +157,134 @@ pub const CATALOG: &[Definition] = &[
         Status,
         "1 when both stats samples were read and parsed, else 0",
     ),
+    // Beyond the ancestor: numbers that need no footnote.
+    def(
+        "mem_working_set_bytes",
+        Bytes,
+        "Memory in use: usage minus inactive file pages (docker stats, ECS agent, Kubernetes)",
+    ),
+    def(
+        "mem_rss_bytes",
+        Bytes,
+        "Anonymous memory (cgroup v1 rss, v2 anon)",
+    ),
+    def(
+        "mem_max_usage_bytes",
+        Bytes,
+        "Peak memory usage (cgroup v1 only)",
+    ),
+    def(
+        "mem_limit_bytes",
+        Bytes,
+        "Effective memory limit: cgroup limit, else hierarchical limit, else container then task Limits.Memory",
+    ),
+    def(
+        "mem_utilization_ratio",
+        Ratio,
+        "Working set as a fraction of the effective memory limit",
+    ),
+    def(
+        "mem_available_bytes",
+        Bytes,
+        "Effective memory limit minus working set",
+    ),
+    def(
+        "mem_working_set_bytes_median",
+        Bytes,
+        "Median working set over the run's samples (--samples 3 or more)",
+    ),
+    def(
+        "mem_working_set_bytes_max",
+        Bytes,
+        "Largest working set over the run's samples (--samples 3 or more)",
+    ),
+    def(
+        "cpu_usage_vcpu",
+        Vcpu,
+        "CPU cores in use over the interval (usage time / wall time between the samples' read times)",
+    ),
+    def(
+        "cpu_usage_vcpu_median",
+        Vcpu,
+        "Median cores in use over consecutive sample pairs (--samples 3 or more)",
+    ),
+    def(
+        "cpu_usage_vcpu_max",
+        Vcpu,
+        "Largest cores in use over consecutive sample pairs (--samples 3 or more)",
+    ),
+    def(
+        "cpu_usage_ratio_median",
+        Ratio,
+        "Median cpu_usage_ratio over consecutive sample pairs (--samples 3 or more)",
+    ),
+    def(
+        "cpu_usage_ratio_max",
+        Ratio,
+        "Largest cpu_usage_ratio over consecutive sample pairs (--samples 3 or more)",
+    ),
+    def("cpu_online", Count, "CPUs online on the host (online_cpus)"),
+    def(
+        "network_rx_bytes_per_sec",
+        BytesPerSecond,
+        "Bytes received per second over the interval",
+    ),
+    def(
+        "network_tx_bytes_per_sec",
+        BytesPerSecond,
+        "Bytes sent per second over the interval",
+    ),
+    def(
+        "disk_read_bytes_per_sec",
+        BytesPerSecond,
+        "Bytes read from block devices per second over the interval",
+    ),
+    def(
+        "disk_written_bytes_per_sec",
+        BytesPerSecond,
+        "Bytes written to block devices per second over the interval",
+    ),
+    def(
+        "ephemeral_storage_used_bytes",
+        Bytes,
+        "Fargate ephemeral storage in use",
+    ),
+    def(
+        "ephemeral_storage_reserved_bytes",
+        Bytes,
+        "Fargate ephemeral storage reserved for the task",
+    ),
+    def(
+        "pids",
+        Count,
+        "Processes and threads in the container (pids_stats.current)",
+    ),
+    def(
+        "restarts",
+        Count,
+        "Container restarts under the ECS restart policy (RestartCount)",
+    ),
+    // The run itself (the ECS agent seed's metrics engine habit: measure the collector).
+    def(
+        "exporter_containers",
+        Count,
+        "Containers measured in this run",
+    ),
+    def(
+        "exporter_fetch_errors",
+        Count,
+        "Failed metadata endpoint requests in this run",
+    ),
+    def(
+        "exporter_fetch_seconds",
+        Seconds,
+        "Time spent on metadata endpoint requests in this run",
+    ),
+    def(
+        "exporter_run_seconds",
+        Seconds,
+        "Time from start to sending in this run",
+    ),
 ];
 
 /// The definition of `name`, if it is one of ours.

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use ecs_statsd::metrics::catalog::describe;
+
 use crate::common::{TempDir, assert_lines_eq, parse_all, run};
 
 const GOLDEN_DIR: &str = "testdata/golden";
@@ -68,7 +70,13 @@ fn golden_dry_run_of_every_capture() {
         let actual = dry_run_sorted(&dir, &[]);
         // Every line must be well-formed DogStatsD.
         let lines: Vec<String> = actual.lines().map(String::from).collect();
-        parse_all(&lines);
+        for line in parse_all(&lines) {
+            let name = line.name.trim_start_matches("ecs_task.");
+            assert!(
+                describe(name).is_some(),
+                "{name} is not in the metric catalog (README table)"
+            );
+        }
         let golden = root()
             .join(GOLDEN_DIR)
             .join(format!("{}.txt", capture_id(&dir)));
@@ -139,4 +147,17 @@ fn every_single_file_capture_replays() {
         }
     }
     assert!(checked >= 5, "only {checked} single-file captures found");
+}
+
+/// The README's metrics tables name every series the catalog (and so the tool) can send.
+#[test]
+fn readme_documents_every_metric() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for def in ecs_statsd::metrics::catalog::CATALOG {
+        assert!(
+            readme.contains(&format!("`{}`", def.name)),
+            "README does not document `{}`",
+            def.name
+        );
+    }
 }
