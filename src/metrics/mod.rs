@@ -16,7 +16,7 @@ pub mod tags;
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
-pub use tags::{TagOptions, Tagger, Tags};
+pub use tags::{TagKey, TagOptions, Tagger, Tags};
 
 /// `container_name` tag value of task-level totals (the ancestor's convention).
 pub const TASK_CONTAINER_NAME: &str = "_task_";
@@ -94,7 +94,7 @@ impl Measured<'_> {
     /// The tags plus one more (`interface`, `cpu`).
     pub fn tags_with(&self, key: &'static str, value: String) -> Tags {
         let mut tags = self.tags.clone();
-        tags.push((key, value));
+        tags.push((key.into(), value));
         tags
     }
 }

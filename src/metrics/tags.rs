@@ -5,7 +5,10 @@ use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::task::Container;
 
-pub type Tags = Vec<(&'static str, String)>;
+/// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
+pub type TagKey = std::borrow::Cow<'static, str>;
+
+pub type Tags = Vec<(TagKey, String)>;
 
 /// Which identity tags to add (`--no-identity-tags`, `--tag-task-arn`, `--tag-container-id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,7 @@ impl Tagger {
         let mut tags: Tags = Vec::new();
         let mut push = |key: &'static str, value: Option<&str>| {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
-                tags.push((key, sanitize_tag_value(value)));
+                tags.push((key.into(), sanitize_tag_value(value)));
             }
         };
         if options.identity {
@@ -68,7 +71,7 @@ impl Tagger {
 
     /// Tags of a task-level total: `container_name:_task_` and the task identity.
     pub fn task(&self) -> Tags {
-        let mut tags = vec![("container_name", TASK_CONTAINER_NAME.to_string())];
+        let mut tags: Tags = vec![("container_name".into(), TASK_CONTAINER_NAME.to_string())];
         tags.extend(self.task.iter().cloned());
         tags
     }
@@ -82,20 +85,20 @@ impl Tagger {
     /// identity, then the container's image and name.
     pub fn container(&self, container: &Container, docker_id: &str) -> Tags {
         let name = container.name.as_deref().unwrap_or(docker_id);
-        let mut tags = vec![("container_name", sanitize_tag_value(name))];
+        let mut tags: Tags = vec![("container_name".into(), sanitize_tag_value(name))];
         tags.extend(self.task.iter().cloned());
         if self.options.identity {
             if let Some(image) = container.image.as_deref() {
                 let (image_name, image_tag) = split_image(image);
-                tags.push(("image_name", sanitize_tag_value(image_name)));
+                tags.push(("image_name".into(), sanitize_tag_value(image_name)));
                 if let Some(tag) = image_tag {
-                    tags.push(("image_tag", sanitize_tag_value(tag)));
+                    tags.push(("image_tag".into(), sanitize_tag_value(tag)));
                 }
             }
-            tags.push(("ecs_container_name", sanitize_tag_value(name)));
+            tags.push(("ecs_container_name".into(), sanitize_tag_value(name)));
         }
         if self.options.container_id && !docker_id.is_empty() {
-            tags.push(("container_id", sanitize_tag_value(docker_id)));
+            tags.push(("container_id".into(), sanitize_tag_value(docker_id)));
         }
         tags
     }
@@ -177,6 +180,10 @@ mod tests {
         assert!(Arn::parse("not an arn").is_none());
     }
 
+    fn has(tags: &Tags, key: &str, value: &str) -> bool {
+        tags.iter().any(|(k, v)| k == key && v == value)
+    }
+
     #[test]
     fn identity_can_be_turned_off_and_high_cardinality_on() {
         let task = Task {
@@ -193,7 +200,10 @@ mod tests {
                 container_id: false,
             },
         );
-        assert_eq!(plain.task(), vec![("container_name", "_task_".to_string())]);
+        assert_eq!(
+            plain.task(),
+            vec![("container_name".into(), "_task_".to_string())]
+        );
         let full = Tagger::new(
             &task,
             TagOptions {
@@ -203,24 +213,25 @@ mod tests {
             },
         );
         let tags = full.task();
-        assert!(tags.contains(&("ecs_cluster_name", "default".into())));
-        assert!(tags.contains(&("task_family", "web_app".into())));
-        assert!(tags.contains(&("region", "us-west-2".into())));
-        assert!(tags.contains(&("aws_account", "111122223333".into())));
-        assert!(tags.contains(&(
+        assert!(has(&tags, "ecs_cluster_name", "default"));
+        assert!(has(&tags, "task_family", "web_app"));
+        assert!(has(&tags, "region", "us-west-2"));
+        assert!(has(&tags, "aws_account", "111122223333"));
+        assert!(has(
+            &tags,
             "task_arn",
-            "arn:aws:ecs:us-west-2:111122223333:task/default/abc".into()
-        )));
+            "arn:aws:ecs:us-west-2:111122223333:task/default/abc"
+        ));
         let c = Container {
             name: Some("web".into()),
             image: Some("nginx:1.25".into()),
             ..Container::default()
         };
         let tags = full.container(&c, "abc-1");
-        assert_eq!(tags[0], ("container_name", "web".to_string()));
-        assert!(tags.contains(&("image_name", "nginx".into())));
-        assert!(tags.contains(&("image_tag", "1.25".into())));
-        assert!(tags.contains(&("ecs_container_name", "web".into())));
-        assert!(tags.contains(&("container_id", "abc-1".into())));
+        assert!(tags[0].0 == "container_name" && tags[0].1 == "web");
+        assert!(has(&tags, "image_name", "nginx"));
+        assert!(has(&tags, "image_tag", "1.25"));
+        assert!(has(&tags, "ecs_container_name", "web"));
+        assert!(has(&tags, "container_id", "abc-1"));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Number, Value as Json, json};
 
 use crate::metrics::catalog;
-use crate::metrics::{Metric, TASK_CONTAINER_NAME, Value};
+use crate::metrics::{Metric, TASK_CONTAINER_NAME, TagKey, Value};
 
 /// The spec's limit on MetricDefinitions per directive.
 const MAX_METRICS: usize = 100;
@@ -38,7 +38,7 @@ const MAX_DIMENSION_VALUE: usize = 1024;
 /// `namespace` is used as given; checking it (1 to 255 characters) is the caller's job.
 pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String {
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_key: HashMap<Vec<(&'static str, String)>, usize> = HashMap::new();
+    let mut by_key: HashMap<Vec<(TagKey, String)>, usize> = HashMap::new();
     // Task-level metrics are placed after the others, so which task group they join does not
     // depend on whether they come before or after the task totals.
     let (with_container, task_level): (Vec<_>, Vec<_>) = metrics
@@ -66,7 +66,10 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
             .map(|(i, _)| i);
         let i = home.unwrap_or_else(|| {
             let mut tags = tags;
-            tags.insert(0, ("container_name", TASK_CONTAINER_NAME.to_string()));
+            tags.insert(
+                0,
+                ("container_name".into(), TASK_CONTAINER_NAME.to_string()),
+            );
             let key = sorted(&tags);
             groups.push(Group::new(tags, key));
             groups.len() - 1
@@ -85,7 +88,7 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
         // A tag property is skipped when a metric of the group has its name (a JSON object
         // has one member per name, and the number must win). Decided per group, not per
         // document, so every document of a split group has the same dimensions.
-        let properties: Vec<&(&str, String)> = group
+        let properties: Vec<&(TagKey, String)> = group
             .tags
             .iter()
             .filter(|(k, _)| *k != "_aws" && group.metrics.iter().all(|m| m.1 != *k))
@@ -134,15 +137,15 @@ struct Group {
     /// Input index of its first (finite) metric: documents keep first-appearance order.
     first: usize,
     /// The tags of its first metric (keys unique), in their order.
-    tags: Vec<(&'static str, String)>,
+    tags: Vec<(TagKey, String)>,
     /// The tag set, sorted: metrics whose tags are the same set share the group.
-    key: Vec<(&'static str, String)>,
+    key: Vec<(TagKey, String)>,
     /// (input index, name, value) of its finite metrics.
     metrics: Vec<(usize, &'static str, Number)>,
 }
 
 impl Group {
-    fn new(tags: Vec<(&'static str, String)>, key: Vec<(&'static str, String)>) -> Group {
+    fn new(tags: Vec<(TagKey, String)>, key: Vec<(TagKey, String)>) -> Group {
         Group {
             first: usize::MAX,
             tags,
@@ -182,17 +185,17 @@ fn number(value: Value) -> Option<Number> {
 }
 
 /// The first tag of each key: a JSON object holds one member per name.
-fn unique_keys(tags: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> = Vec::with_capacity(tags.len());
+fn unique_keys(tags: &[(TagKey, String)]) -> Vec<(TagKey, String)> {
+    let mut out: Vec<(TagKey, String)> = Vec::with_capacity(tags.len());
     for (key, value) in tags {
         if out.iter().all(|(k, _)| k != key) {
-            out.push((key, value.clone()));
+            out.push((key.clone(), value.clone()));
         }
     }
     out
 }
 
-fn sorted(tags: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+fn sorted(tags: &[(TagKey, String)]) -> Vec<(TagKey, String)> {
     let mut v = tags.to_vec();
     v.sort_unstable();
     v
@@ -203,7 +206,10 @@ mod tests {
     use super::*;
 
     fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
-        let tags = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let tags = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.to_string()))
+            .collect();
         Metric::new(name, value, tags)
     }
 

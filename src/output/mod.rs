@@ -116,7 +116,7 @@ mod tests {
             Metric::new(
                 "mem_usage",
                 Value::Int(u64::MAX),
-                vec![("container_name", "web".into())],
+                vec![("container_name".into(), "web".into())],
             ),
             Metric::new("cpu_usage_ratio", Value::Float(0.25), vec![]),
             Metric::new("bad", Value::Float(f64::NAN), vec![]),

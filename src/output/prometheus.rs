@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::metrics::catalog;
-use crate::metrics::{Metric, Value};
+use crate::metrics::{Metric, TagKey, Value};
 
 /// The whole exposition: one family per metric name (first-appearance order), each with one
 /// `# HELP` and one `# TYPE ... gauge` line, then its samples. Every line ends with `\n`; no
@@ -99,7 +99,7 @@ fn family_name(prefix: &str, name: &str) -> String {
 
 /// Tags → labels: names made valid, a name already used by an earlier tag of the same sample
 /// dropped (a label set cannot hold one name twice).
-fn labels(tags: &[(&'static str, String)]) -> Vec<(String, String)> {
+fn labels(tags: &[(TagKey, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for (key, value) in tags {
         let name = sanitize_name(key, false);
@@ -162,8 +162,11 @@ fn escape_label_value(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn tags(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
-        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    fn tags(pairs: &[(&'static str, &str)]) -> Vec<(TagKey, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.to_string()))
+            .collect()
     }
 
     fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
