@@ -16,13 +16,49 @@ pub struct Cli {
     #[argh(option)]
     pub metadata_url: Option<String>,
 
-    /// the DogStatsD host [env: STATSD_HOST; default 127.0.0.1]
+    /// the DogStatsD host [env: STATSD_HOST; default 127.0.0.1; see README for the order
+    /// with DD_DOGSTATSD_URL and DD_AGENT_HOST]
     #[argh(option)]
     pub statsd_host: Option<String>,
 
     /// the DogStatsD UDP port [env: STATSD_PORT; default 8125]
     #[argh(option)]
     pub statsd_port: Option<String>,
+
+    /// send to this DogStatsD Unix datagram socket instead of UDP
+    #[argh(option)]
+    pub statsd_socket: Option<String>,
+
+    /// largest datagram to send, bytes [default 1432 for UDP, 8192 for a Unix socket]
+    #[argh(option)]
+    pub max_packet_size: Option<String>,
+
+    /// constant tag key:value added to every line; repeatable [env: DD_TAGS, DATADOG_TAGS]
+    #[argh(option)]
+    pub tag: Vec<String>,
+
+    /// add the DogStatsD container field (|c:<docker id>) of the container each series
+    /// describes, so a Datadog agent enriches it with that container's tags
+    #[argh(switch)]
+    pub origin_detection: bool,
+
+    /// add the DogStatsD timestamp field (|T<unix seconds>) of the last sample (agent 7.40+)
+    #[argh(switch)]
+    pub timestamps: bool,
+
+    /// output format: statsd (DogStatsD, default), prometheus (text exposition on stdout) or
+    /// emf (CloudWatch Embedded Metric Format on stdout) [env: OUTPUT_FORMAT]
+    #[argh(option)]
+    pub format: Option<String>,
+
+    /// the CloudWatch namespace for --format emf [env: EMF_NAMESPACE; default ECS/ContainerMetrics]
+    #[argh(option)]
+    pub emf_namespace: Option<String>,
+
+    /// write the task.json and stats*.json the run read into this directory, in the replay
+    /// layout (for bug reports; replay with --metadata-url DIR)
+    #[argh(option)]
+    pub capture: Option<String>,
 
     /// metric name prefix [env: STATSD_PREFIX; default ecs_task]
     #[argh(option)]

@@ -7,7 +7,7 @@ use log::LevelFilter;
 
 use crate::cli::Cli;
 use crate::filter::Filter;
-use crate::metrics::TagOptions;
+use crate::metrics::{TagOptions, sanitize_tag_value};
 
 pub const DEFAULT_PREFIX: &str = "ecs_task";
 pub const DEFAULT_STATSD_HOST: &str = "127.0.0.1";
@@ -29,14 +29,41 @@ pub const ENDPOINT_VARS: [&str; 2] = [
     "ECS_CONTAINER_METADATA_URI",
 ];
 
+/// Largest datagram on a Unix socket: the Datadog agent's `dogstatsd_buffer_size`.
+pub const UNIX_MAX_DATAGRAM: usize = 8192;
+pub const DEFAULT_EMF_NAMESPACE: &str = "ECS/ContainerMetrics";
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     Udp {
         host: String,
         port: u16,
     },
+    /// A Unix datagram socket (the Datadog agent's `DD_DOGSTATSD_SOCKET`).
+    Unix {
+        path: PathBuf,
+    },
     /// `--dry-run`: the lines on stdout.
     Stdout,
+}
+
+impl Destination {
+    fn default_packet_size(&self) -> usize {
+        match self {
+            Destination::Unix { .. } => UNIX_MAX_DATAGRAM,
+            _ => UDP_MAX_DATAGRAM,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// DogStatsD lines to `destination`.
+    Statsd,
+    /// Prometheus text exposition format on stdout.
+    Prometheus,
+    /// CloudWatch Embedded Metric Format documents on stdout.
+    Emf { namespace: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +71,14 @@ pub struct Config {
     /// Endpoint base URL (no trailing `/`) or capture directory.
     pub metadata_url: String,
     pub destination: Destination,
+    pub max_packet_size: usize,
+    pub format: Format,
+    /// Tags on every line: unified service tagging, `DD_TAGS`, `--tag`, `DD_ENTITY_ID`.
+    /// Sanitized; an empty value is a bare tag.
+    pub constant_tags: Vec<(String, String)>,
+    pub origin_detection: bool,
+    pub timestamps: bool,
+    pub capture: Option<PathBuf>,
     pub prefix: String,
     pub interval: Duration,
     pub filter: Filter,
@@ -68,6 +103,7 @@ impl Config {
 
         let metadata_url = cli
             .metadata_url
+            .clone()
             .or_else(|| ENDPOINT_VARS.iter().find_map(|v| env(v)))
             .ok_or_else(|| {
                 format!(
@@ -78,21 +114,49 @@ impl Config {
                 )
             })?;
 
-        let destination =
-            if cli.dry_run {
-                Destination::Stdout
-            } else {
-                let host = pick(cli.statsd_host, "STATSD_HOST")
-                    .unwrap_or_else(|| DEFAULT_STATSD_HOST.to_string());
-                let port = match pick(cli.statsd_port, "STATSD_PORT") {
-                None => DEFAULT_STATSD_PORT,
-                Some(p) => p.trim().parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| {
-                    format!("invalid StatsD port {p:?} (--statsd-port / STATSD_PORT): give 1-65535")
+        let destination = if cli.dry_run {
+            Destination::Stdout
+        } else {
+            destination(&cli, &env)?
+        };
+        let max_packet_size = match cli
+            .max_packet_size
+            .clone()
+            .or_else(|| env("MAX_PACKET_SIZE"))
+        {
+            None => destination.default_packet_size(),
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (64..=65_507).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "invalid packet size {raw:?} (--max-packet-size / MAX_PACKET_SIZE): \
+                         give 64 to 65507 bytes"
+                    )
                 })?,
-            };
-                Destination::Udp { host, port }
-            };
-
+        };
+        let format = match pick(cli.format.clone(), "OUTPUT_FORMAT")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("statsd") | Some("dogstatsd") => Format::Statsd,
+            Some("prometheus") => Format::Prometheus,
+            Some("emf") => {
+                let namespace = pick(cli.emf_namespace.clone(), "EMF_NAMESPACE")
+                    .unwrap_or_else(|| DEFAULT_EMF_NAMESPACE.to_string());
+                validate_namespace(&namespace)?;
+                Format::Emf { namespace }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "invalid format {other:?} (--format / OUTPUT_FORMAT): use statsd, \
+                     prometheus or emf"
+                ));
+            }
+        };
+        let constant_tags = constant_tags(&cli.tag, &env);
         let prefix = pick(cli.prefix, "STATSD_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
         validate_prefix(&prefix)?;
 
@@ -181,6 +245,12 @@ impl Config {
         Ok(Config {
             metadata_url: metadata_url.trim().to_string(),
             destination,
+            max_packet_size,
+            format,
+            constant_tags,
+            origin_detection: cli.origin_detection,
+            timestamps: cli.timestamps,
+            capture: cli.capture.map(PathBuf::from),
             prefix,
             interval,
             filter,
@@ -192,6 +262,157 @@ impl Config {
             max_age,
             tags,
         })
+    }
+}
+
+/// Where DogStatsD lines go; the first rule that applies wins (README "Where the lines go"):
+/// 1. `--statsd-socket`, or `--statsd-host`/`--statsd-port` (the other half from
+///    `STATSD_HOST`/`STATSD_PORT` or the default);
+/// 2. `DD_DOGSTATSD_URL` (`udp://host:port`, `unix:///path`, `unixgram:///path`);
+/// 3. `DD_AGENT_HOST` with `DD_DOGSTATSD_PORT` (default 8125);
+/// 4. `STATSD_HOST`/`STATSD_PORT` (the ancestor's variables);
+/// 5. 127.0.0.1:8125.
+fn destination(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Destination, String> {
+    if let Some(path) = cli.statsd_socket.as_deref() {
+        return Ok(Destination::Unix {
+            path: PathBuf::from(path),
+        });
+    }
+    let udp =
+        |host: Option<String>, port: Option<String>, what: &str| -> Result<Destination, String> {
+            let port = match port {
+                None => DEFAULT_STATSD_PORT,
+                Some(p) => parse_port(&p)
+                    .ok_or_else(|| format!("invalid StatsD port {p:?} ({what}): give 1-65535"))?,
+            };
+            let host = host.unwrap_or_else(|| DEFAULT_STATSD_HOST.to_string());
+            Ok(Destination::Udp {
+                host: host.trim().to_string(),
+                port,
+            })
+        };
+    if cli.statsd_host.is_some() || cli.statsd_port.is_some() {
+        let host = cli.statsd_host.clone().or_else(|| env("STATSD_HOST"));
+        let port = cli.statsd_port.clone().or_else(|| env("STATSD_PORT"));
+        return udp(host, port, "--statsd-port / STATSD_PORT");
+    }
+    if let Some(url) = env("DD_DOGSTATSD_URL") {
+        return parse_dogstatsd_url(url.trim());
+    }
+    if let Some(host) = env("DD_AGENT_HOST") {
+        return udp(Some(host), env("DD_DOGSTATSD_PORT"), "DD_DOGSTATSD_PORT");
+    }
+    udp(
+        env("STATSD_HOST"),
+        env("STATSD_PORT"),
+        "--statsd-port / STATSD_PORT",
+    )
+}
+
+fn parse_port(raw: &str) -> Option<u16> {
+    raw.trim().parse::<u16>().ok().filter(|&p| p > 0)
+}
+
+/// `udp://host:port` (IPv6 in brackets), `unix:///path` or `unixgram:///path`, as the
+/// Datadog client libraries read `DD_DOGSTATSD_URL`.
+fn parse_dogstatsd_url(url: &str) -> Result<Destination, String> {
+    let bad = |why: &str| {
+        format!(
+            "invalid DD_DOGSTATSD_URL {url:?}: {why}; use udp://host:port, unix:///path or \
+             unixgram:///path"
+        )
+    };
+    if let Some(path) = url
+        .strip_prefix("unix://")
+        .or_else(|| url.strip_prefix("unixgram://"))
+    {
+        if !path.starts_with('/') {
+            return Err(bad("the socket path must be absolute"));
+        }
+        return Ok(Destination::Unix {
+            path: PathBuf::from(path),
+        });
+    }
+    let Some(address) = url.strip_prefix("udp://") else {
+        return Err(bad("unknown scheme"));
+    };
+    let address = address.trim_end_matches('/');
+    // `[::1]:8125`, `host:8125`, `host`, `[::1]`.
+    let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match address.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (address, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match port {
+        None => DEFAULT_STATSD_PORT,
+        Some(p) => parse_port(p).ok_or_else(|| bad("the port must be 1-65535"))?,
+    };
+    Ok(Destination::Udp {
+        host: host.to_string(),
+        port,
+    })
+}
+
+/// Constant tags, in this order: `DD_ENV`/`DD_SERVICE`/`DD_VERSION` as `env:`, `service:`,
+/// `version:` (unified service tagging), `DD_TAGS` and `DATADOG_TAGS` (comma or space
+/// separated), each `--tag`, then `DD_ENTITY_ID` as `dd.internal.entity_id:`.
+fn constant_tags(flags: &[String], env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let mut tags = Vec::new();
+    for (var, key) in [
+        ("DD_ENV", "env"),
+        ("DD_SERVICE", "service"),
+        ("DD_VERSION", "version"),
+    ] {
+        if let Some(value) = env(var) {
+            tags.push((key.to_string(), sanitize_tag_value(value.trim())));
+        }
+    }
+    for list in ["DD_TAGS", "DATADOG_TAGS"].into_iter().filter_map(env) {
+        tags.extend(list.split([',', ' ']).filter_map(parse_tag));
+    }
+    tags.extend(flags.iter().filter_map(|t| parse_tag(t)));
+    if let Some(id) = env("DD_ENTITY_ID") {
+        tags.push((
+            "dd.internal.entity_id".to_string(),
+            sanitize_tag_value(id.trim()),
+        ));
+    }
+    tags
+}
+
+/// `key:value` or a bare `tag`, sanitized; `None` for an empty item.
+fn parse_tag(raw: &str) -> Option<(String, String)> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let (key, value) = raw.split_once(':').unwrap_or((raw, ""));
+    let key = sanitize_tag_value(key).replace(':', "_");
+    (!key.is_empty()).then(|| (key, sanitize_tag_value(value)))
+}
+
+/// CloudWatch namespaces: 1-255 of letters, digits and `. - _ / # :` and space, not starting
+/// with `:`.
+fn validate_namespace(namespace: &str) -> Result<(), String> {
+    let ok = (1..=255).contains(&namespace.len())
+        && !namespace.starts_with(':')
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid EMF namespace {namespace:?} (--emf-namespace / EMF_NAMESPACE): 1-255 \
+             letters, digits and . - _ / # : space"
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 //! Data flows one way; every failure becomes a [`Failure`] carrying its exit status, and
 //! `main` prints it once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::time::Instant;
@@ -14,7 +14,7 @@ use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::metrics::{self, Input, Metric, Tagger, Value};
-use crate::output::Sender;
+use crate::output::{Batch, Exporter};
 use crate::signals::Shutdown;
 use crate::state;
 
@@ -103,8 +103,13 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let started = Instant::now();
     let mut shutdown = Shutdown::install()
         .map_err(|e| Failure::usage(format!("cannot install signal handlers: {e}")))?;
-    let source = Source::new(&config.metadata_url, config.timeout).map_err(Failure::usage)?;
-    let sender = Sender::new(&config.destination, &config.prefix).map_err(Failure::send)?;
+    let source = Source::new(
+        &config.metadata_url,
+        config.timeout,
+        config.capture.as_deref(),
+    )
+    .map_err(Failure::usage)?;
+    let exporter = Exporter::new(config).map_err(Failure::send)?;
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = !source.is_replay();
     let cache_file = config.cache_file.as_deref().filter(|_| live);
@@ -117,8 +122,9 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let mut metadata = match load_metadata(&mut fetcher, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
-            let tags = Tagger::default().run();
-            send(&sender, &[Metric::exporter_status(false, tags)])?;
+            let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
+            let status = [Metric::exporter_status(false, tags)];
+            send(&exporter, &batch(&status, &[], &HashMap::new()))?;
             return Err(Failure::endpoint(&error));
         }
     };
@@ -139,7 +145,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     if let Some(last) = samples.last() {
         refresh_if_unknown(&mut fetcher, cache_file, &mut metadata, last);
     }
-    let tagger = Tagger::new(&metadata.task, config.tags);
+    let tagger = Tagger::new(&metadata.task, config.tags, &config.constant_tags);
     let own = metadata.own_container_name.as_str();
     let included = |c: &Container| config.filter.includes(c, own);
     let input = Input {
@@ -179,7 +185,8 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             tagger.run(),
         ));
     }
-    let sent = send(&sender, &all)?;
+    let origins = origins(&metadata.task);
+    let sent = send(&exporter, &batch(&all, &samples, &origins))?;
     log::info!(
         "sent {sent} metrics in {:.3} s",
         started.elapsed().as_secs_f64()
@@ -218,6 +225,7 @@ fn collect_live(
         .and_then(|path| state::load(path, &endpoint, &task_arn, config.max_age, &first));
     let mut samples = Vec::with_capacity(config.samples);
     let more = if let Some(previous) = previous {
+        fetcher.source.capture_previous(&previous);
         samples.push(previous);
         0
     } else {
@@ -255,15 +263,42 @@ fn pick_replay(mut all: Vec<StatsSample>, samples: usize) -> Vec<StatsSample> {
     all
 }
 
+fn batch<'a>(
+    metrics: &'a [Metric],
+    samples: &[StatsSample],
+    origins: &'a HashMap<String, String>,
+) -> Batch<'a> {
+    let timestamp_ms = samples
+        .last()
+        .and_then(state::sample_time)
+        .map(|t| t.unix_millis());
+    Batch {
+        metrics,
+        timestamp_ms,
+        origins,
+    }
+}
+
+/// `container_name` tag value → Docker ID, for `--origin-detection`.
+fn origins(task: &Task) -> HashMap<String, String> {
+    task.containers()
+        .iter()
+        .filter_map(|c| {
+            let id = c.docker_id.clone()?;
+            Some((metrics::container_name_tag(c, &id), id))
+        })
+        .collect()
+}
+
 /// Send and turn any loss into exit status 3, reported once with the count.
-fn send(sender: &Sender, metrics: &[Metric]) -> Result<usize, Failure> {
-    let report = sender.send(metrics);
+fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
+    let report = exporter.export(batch);
     if report.failed > 0 {
         return Err(Failure::send(format!(
             "{} of {} metrics could not be sent: {}; check that the StatsD/Datadog agent is \
              listening",
             report.failed,
-            metrics.len(),
+            batch.metrics.len(),
             report.first_error.unwrap_or_default()
         )));
     }
@@ -289,17 +324,14 @@ fn fetch_metadata(
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
     let task = fetcher.timed(Source::fetch_task)?;
-    let own = if fetcher.source.is_replay() {
-        None
-    } else {
-        fetcher
-            .timed(|s| {
-                s.fetch_own_container_name().ok_or_else(|| FetchError {
-                    what: "own container lookup".into(),
-                    reason: "failed".into(),
-                })
-            })
-            .ok()
+    let own = match fetcher.timed(Source::fetch_own_container_name) {
+        Ok(own) => own,
+        Err(e) => {
+            log::info!(
+                "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
+            );
+            None
+        }
     };
     if let Some(path) = cache_file {
         store_cache(path, fetcher.source, &task, own.clone());

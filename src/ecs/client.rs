@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::capture::Recorder;
 use super::{StatsSample, Task};
 
 /// The largest body we read; real `/task/stats` bodies are tens of kilobytes.
@@ -29,6 +30,8 @@ pub enum Source {
     Http {
         base: String,
         agent: ureq::Agent,
+        /// `--capture`: every body read is also written here.
+        capture: Option<Recorder>,
     },
     Replay {
         dir: PathBuf,
@@ -39,7 +42,11 @@ pub enum Source {
 impl Source {
     /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
     /// `task.json` and one or more `stats*.json`.
-    pub fn new(location: &str, timeout: Duration) -> Result<Source, String> {
+    pub fn new(
+        location: &str,
+        timeout: Duration,
+        capture: Option<&Path>,
+    ) -> Result<Source, String> {
         if location.starts_with("http://") || location.starts_with("https://") {
             let config = ureq::Agent::config_builder()
                 .timeout_global(Some(timeout))
@@ -51,6 +58,7 @@ impl Source {
             return Ok(Source::Http {
                 base: location.trim_end_matches('/').to_string(),
                 agent: config.into(),
+                capture: capture.map(Recorder::new).transpose()?,
             });
         }
         let dir = PathBuf::from(location);
@@ -59,6 +67,9 @@ impl Source {
                 "--metadata-url {location:?} is neither an http:// URL nor a capture directory; \
                  give the endpoint URL or a directory holding task.json and stats*.json"
             ));
+        }
+        if capture.is_some() {
+            log::warn!("--capture ignored: a replay reads a capture already");
         }
         let stats_files = stats_files(&dir)?;
         Ok(Source::Replay { dir, stats_files })
@@ -78,9 +89,16 @@ impl Source {
 
     pub fn fetch_task(&self) -> Result<Task, FetchError> {
         match self {
-            Source::Http { base, agent } => {
+            Source::Http {
+                base,
+                agent,
+                capture,
+            } => {
                 let url = format!("{base}/task");
                 let body = http_get(agent, &url)?;
+                if let Some(capture) = capture {
+                    capture.task(&body);
+                }
                 Task::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
             }
             Source::Replay { dir, .. } => {
@@ -92,24 +110,64 @@ impl Source {
     }
 
     /// The name of the container this process runs in, from the container metadata at the
-    /// endpoint root. `None` when it cannot be told (replay, or any failure).
-    pub fn fetch_own_container_name(&self) -> Option<String> {
-        let Source::Http { base, agent } = self else {
-            return None;
+    /// endpoint root (a capture's `container.json`). `Ok(None)` when a replay has none.
+    pub fn fetch_own_container_name(&self) -> Result<Option<String>, FetchError> {
+        let (what, body) = match self {
+            Source::Http {
+                base,
+                agent,
+                capture,
+            } => {
+                let body = http_get(agent, base)?;
+                if let Some(capture) = capture {
+                    capture.container(&body);
+                }
+                (format!("GET {base}"), body)
+            }
+            Source::Replay { dir, .. } => {
+                let path = dir.join("container.json");
+                if !path.exists() {
+                    return Ok(None);
+                }
+                (path.display().to_string(), read_file(&path)?)
+            }
         };
-        let body = http_get(agent, base)
-            .map_err(|e| log::info!("own container lookup failed: {e}"))
-            .ok()?;
-        let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        value.get("Name")?.as_str().map(str::to_string)
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| bad_body(&what, format!("invalid JSON: {e}"), &body))?;
+        match value.get("Name").and_then(|n| n.as_str()) {
+            Some(name) => Ok(Some(name.to_string())),
+            None => Err(bad_body(
+                &what,
+                "no \"Name\" in the container metadata".into(),
+                &body,
+            )),
+        }
+    }
+
+    /// Record a sample this run did not read (`--since-last-run`'s previous one).
+    pub fn capture_previous(&self, sample: &StatsSample) {
+        if let Source::Http {
+            capture: Some(capture),
+            ..
+        } = self
+        {
+            capture.previous(sample);
+        }
     }
 
     /// One live read of `/task/stats`. (A replay has no live reads: see [`Source::replay`].)
     pub fn fetch_stats(&self) -> Result<StatsSample, FetchError> {
         match self {
-            Source::Http { base, agent } => {
+            Source::Http {
+                base,
+                agent,
+                capture,
+            } => {
                 let url = format!("{base}/task/stats");
                 let body = http_get(agent, &url)?;
+                if let Some(capture) = capture {
+                    capture.stats(&body);
+                }
                 StatsSample::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
             }
             Source::Replay { .. } => self.replay().map(|mut all| all.pop().unwrap_or_default()),

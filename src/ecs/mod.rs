@@ -1,5 +1,6 @@
 //! The ECS Task Metadata Endpoint: wire types, the HTTP client and capture replay.
 
+pub mod capture;
 pub mod client;
 pub mod lenient;
 pub mod stats;

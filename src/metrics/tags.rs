@@ -39,7 +39,9 @@ pub struct Tagger {
 }
 
 impl Tagger {
-    pub fn new(task: &Task, options: TagOptions) -> Tagger {
+    /// `constant` tags (already sanitized; an empty value is a bare tag) follow the identity
+    /// tags on every series.
+    pub fn new(task: &Task, options: TagOptions, constant: &[(String, String)]) -> Tagger {
         let mut tags: Tags = Vec::new();
         let mut push = |key: &'static str, value: Option<&str>| {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -63,6 +65,11 @@ impl Tagger {
         if options.task_arn {
             push("task_arn", task.task_arn.as_deref());
         }
+        tags.extend(
+            constant
+                .iter()
+                .map(|(k, v)| (TagKey::Owned(k.clone()), v.clone())),
+        );
         Tagger {
             task: tags,
             options,
@@ -199,10 +206,18 @@ mod tests {
                 task_arn: false,
                 container_id: false,
             },
+            &[
+                ("team".into(), "a b".into()),
+                ("canary".into(), String::new()),
+            ],
         );
         assert_eq!(
             plain.task(),
-            vec![("container_name".into(), "_task_".to_string())]
+            vec![
+                ("container_name".into(), "_task_".to_string()),
+                ("team".into(), "a b".to_string()),
+                ("canary".into(), String::new()),
+            ]
         );
         let full = Tagger::new(
             &task,
@@ -211,6 +226,7 @@ mod tests {
                 task_arn: true,
                 container_id: true,
             },
+            &[],
         );
         let tags = full.task();
         assert!(has(&tags, "ecs_cluster_name", "default"));

@@ -1,20 +1,27 @@
-//! Where the lines go. All DogStatsD formatting is cadence's; this module only chooses the
-//! sink (a buffered UDP socket, or stdout for `--dry-run`) and counts what could not be sent.
+//! Where the metrics go, one file per format behind one small trait, chosen by
+//! [`Format`](crate::config::Format): DogStatsD through cadence (UDP, Unix socket, or stdout
+//! for `--dry-run`), Prometheus text, or CloudWatch EMF on stdout.
 
 pub mod emf;
 pub mod prometheus;
+mod statsd;
 mod stdout;
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::collections::HashMap;
+use std::io::{self, Write};
 
-use cadence::{BufferedUdpMetricSink, Gauged, Metric as _, StatsdClient};
-
-use crate::config::{Destination, UDP_MAX_DATAGRAM};
-use crate::metrics::{Metric, Value};
+use crate::config::{Config, Format};
+use crate::metrics::Metric;
+pub use statsd::Sender;
 pub use stdout::StdoutSink;
 
-pub struct Sender {
-    client: StatsdClient,
+/// One run's metrics and what the outputs may add to them.
+pub struct Batch<'a> {
+    pub metrics: &'a [Metric],
+    /// Unix milliseconds of the last sample (`--timestamps`, EMF `Timestamp`).
+    pub timestamp_ms: Option<i64>,
+    /// Sanitized `container_name` tag value → Docker ID, for `--origin-detection`.
+    pub origins: &'a HashMap<String, String>,
 }
 
 /// What happened to one batch.
@@ -22,136 +29,74 @@ pub struct Sender {
 pub struct SendReport {
     pub sent: usize,
     pub failed: usize,
-    /// The first send error, to report once.
+    /// The first error, to report once.
     pub first_error: Option<String>,
 }
 
-impl Sender {
-    /// Set up the destination. For UDP the host is resolved once here, before any waiting, so
-    /// a bad host fails fast; an IP literal needs no DNS lookup.
-    pub fn new(destination: &Destination, prefix: &str) -> Result<Sender, String> {
-        let client = match destination {
-            Destination::Stdout => StatsdClient::from_sink(prefix, StdoutSink::new()),
-            Destination::Udp { host, port } => {
-                let addr = resolve(host, *port)?;
-                let bind: SocketAddr = if addr.is_ipv4() {
-                    ([0, 0, 0, 0], 0).into()
-                } else {
-                    ([0u16; 8], 0).into()
-                };
-                let socket = UdpSocket::bind(bind)
-                    .map_err(|e| format!("cannot open a UDP socket for {addr}: {e}"))?;
-                let sink = BufferedUdpMetricSink::with_capacity(addr, socket, UDP_MAX_DATAGRAM)
-                    .map_err(|e| format!("cannot send to {addr}: {e}"))?;
-                StatsdClient::from_sink(prefix, sink)
-            }
-        };
-        Ok(Sender { client })
+impl SendReport {
+    fn fail(&mut self, error: String) {
+        self.failed += 1;
+        self.first_error.get_or_insert(error);
+    }
+}
+
+trait Export {
+    fn export(&self, batch: &Batch) -> SendReport;
+}
+
+pub struct Exporter(Box<dyn Export>);
+
+impl Exporter {
+    /// Set up the output. For DogStatsD the destination is checked here, before any
+    /// sampling, so a wrong host or socket fails fast.
+    pub fn new(config: &Config) -> Result<Exporter, String> {
+        Ok(Exporter(match &config.format {
+            Format::Statsd => Box::new(Sender::new(config)?),
+            Format::Prometheus => Box::new(Text::Prometheus {
+                prefix: config.prefix.clone(),
+            }),
+            Format::Emf { namespace } => Box::new(Text::Emf {
+                namespace: namespace.clone(),
+            }),
+        }))
     }
 
-    /// Send every metric, then flush the buffer (lines are packed into as few datagrams as
-    /// fit). Non-finite values are never sent; they count as failed.
-    pub fn send(&self, metrics: &[Metric]) -> SendReport {
-        let mut report = SendReport::default();
-        let fail = |report: &mut SendReport, error: String| {
-            report.failed += 1;
-            report.first_error.get_or_insert(error);
-        };
-        for metric in metrics {
-            let builder = match metric.value {
-                Value::Int(v) => self.client.gauge_with_tags(metric.name, v),
-                Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(metric.name, v),
-                Value::Float(v) => {
-                    fail(
-                        &mut report,
-                        format!("{} has a non-finite value {v}", metric.name),
-                    );
-                    continue;
-                }
-            };
-            let builder = metric
-                .tags
-                .iter()
-                .fold(builder, |b, (key, value)| b.with_tag(key, value));
-            match builder.try_send() {
-                Ok(gauge) => {
-                    log::trace!("{}", gauge.as_metric_str());
-                    report.sent += 1;
-                }
-                Err(e) => fail(&mut report, e.to_string()),
+    pub fn export(&self, batch: &Batch) -> SendReport {
+        self.0.export(batch)
+    }
+}
+
+/// The formats rendered as a whole document on stdout.
+enum Text {
+    Prometheus { prefix: String },
+    Emf { namespace: String },
+}
+
+impl Export for Text {
+    fn export(&self, batch: &Batch) -> SendReport {
+        let text = match self {
+            Text::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
+            Text::Emf { namespace } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let timestamp = batch.timestamp_ms.unwrap_or(now).max(0) as u64;
+                emf::render(batch.metrics, namespace, timestamp)
             }
-        }
-        if let Err(e) = self.client.flush() {
-            // The buffered tail did not leave; we cannot tell how many lines it held.
-            fail(&mut report, e.to_string());
+        };
+        let mut report = SendReport {
+            sent: batch.metrics.len(),
+            ..SendReport::default()
+        };
+        let mut out = io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            // A reader that went away (`| head`) is not an error.
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                report.sent = 0;
+                report.fail(format!("writing to stdout: {e}"));
+            }
+            _ => {}
         }
         report
-    }
-}
-
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve StatsD host {host:?}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("StatsD host {host:?} resolved to no address"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cadence::{MetricSink, SpyMetricSink};
-    use std::io;
-
-    struct RefusingSink;
-
-    impl MetricSink for RefusingSink {
-        fn emit(&self, _: &str) -> io::Result<usize> {
-            Err(io::Error::from(io::ErrorKind::ConnectionRefused))
-        }
-    }
-
-    fn metrics() -> Vec<Metric> {
-        vec![
-            Metric::new(
-                "mem_usage",
-                Value::Int(u64::MAX),
-                vec![("container_name".into(), "web".into())],
-            ),
-            Metric::new("cpu_usage_ratio", Value::Float(0.25), vec![]),
-            Metric::new("bad", Value::Float(f64::NAN), vec![]),
-        ]
-    }
-
-    #[test]
-    fn every_send_error_is_counted() {
-        let sender = Sender {
-            client: StatsdClient::from_sink("ecs_task", RefusingSink),
-        };
-        let report = sender.send(&metrics());
-        assert_eq!(report.sent, 0);
-        assert_eq!(report.failed, 3);
-        assert!(report.first_error.unwrap().contains("refused"));
-    }
-
-    #[test]
-    fn formats_through_cadence_and_never_sends_non_finite() {
-        let (rx, sink) = SpyMetricSink::new();
-        let sender = Sender {
-            client: StatsdClient::from_sink("ecs_task", sink),
-        };
-        let report = sender.send(&metrics());
-        assert_eq!((report.sent, report.failed), (2, 1));
-        let lines: Vec<String> = rx
-            .try_iter()
-            .map(|b| String::from_utf8(b).unwrap())
-            .collect();
-        assert_eq!(
-            lines,
-            [
-                "ecs_task.mem_usage:18446744073709551615|g|#container_name:web",
-                "ecs_task.cpu_usage_ratio:0.25|g",
-            ]
-        );
     }
 }

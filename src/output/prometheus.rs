@@ -9,7 +9,8 @@ use crate::metrics::catalog;
 use crate::metrics::{Metric, TagKey, Value};
 
 /// The whole exposition: one family per metric name (first-appearance order), each with one
-/// `# HELP` and one `# TYPE ... gauge` line, then its samples. Every line ends with `\n`; no
+/// `# HELP` and one `# TYPE` line (`counter` for the cumulative `_total` series, else
+/// `gauge`), then its samples. Every line ends with `\n`; no
 /// metrics (or only non-finite ones) gives an empty string.
 ///
 /// The family name is `prefix` with `.` → `_`, then `_`, then the metric name (no separator
@@ -51,7 +52,14 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
         let help = catalog::describe(family.metric).map_or(family.metric, |d| d.help);
         // Writing to a String cannot fail.
         let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(help));
-        let _ = writeln!(out, "# TYPE {} gauge", family.name);
+        // The `_total` series are cumulative counters (the ancestor's names); typing them
+        // `counter` lets rate() work and keeps promtool's lint quiet.
+        let kind = if family.name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(out, "# TYPE {} {kind}", family.name);
         for sample in &family.samples {
             out.push_str(&family.name);
             if !sample.labels.is_empty() {
@@ -191,7 +199,7 @@ mod tests {
         assert_eq!(
             render(&metrics, "ecs.task"),
             "# HELP ecs_task_network_rx_bytes_total Bytes received (cumulative)\n\
-             # TYPE ecs_task_network_rx_bytes_total gauge\n\
+             # TYPE ecs_task_network_rx_bytes_total counter\n\
              ecs_task_network_rx_bytes_total{container_name=\"web\",interface=\"eth0\"} 1234\n\
              ecs_task_network_rx_bytes_total{container_name=\"_task_\",interface=\"eth1\"} 18446744073709551615\n\
              # HELP ecs_task_exporter_status 1 when both stats samples were read and parsed, else 0\n\
@@ -369,7 +377,7 @@ mod tests {
                 "ecs_task_cpu_usage_ratio gauge",
                 "ecs_task_percpu_usage_ratio gauge",
                 "ecs_task_mem_usage gauge",
-                "ecs_task_network_rx_bytes_total gauge",
+                "ecs_task_network_rx_bytes_total counter",
                 "ecs_task_exporter_status gauge",
             ]
         );
