@@ -295,9 +295,10 @@ fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
     let report = exporter.export(batch);
     if report.failed > 0 {
         return Err(Failure::send(format!(
-            "{} of {} metrics could not be sent: {}; check that the StatsD/Datadog agent is \
-             listening",
+            "{} send errors: {} of {} metrics could not be sent ({}); check that the \
+             StatsD/Datadog agent is listening and keeping up",
             report.failed,
+            batch.metrics.len().saturating_sub(report.sent),
             batch.metrics.len(),
             report.first_error.unwrap_or_default()
         )));

@@ -5,14 +5,22 @@
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
+use std::time::Duration;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cadence::{
-    BufferedUdpMetricSink, BufferedUnixMetricSink, Gauged, Metric as _, MetricBuilder, StatsdClient,
+    BufferedUdpMetricSink, BufferedUnixMetricSink, Gauged, Metric as _, MetricBuilder, MetricSink,
+    StatsdClient,
 };
 
 use super::{Batch, Export, SendReport, StdoutSink};
 use crate::config::{Config, Destination};
 use crate::metrics::Value;
+
+/// How long one datagram may wait for room in a full socket buffer before it is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct Sender {
     client: StatsdClient,
@@ -34,6 +42,7 @@ impl Sender {
                     ([0u16; 8], 0).into()
                 };
                 let socket = UdpSocket::bind(bind)
+                    .and_then(|s| s.set_write_timeout(Some(SEND_TIMEOUT)).map(|()| s))
                     .map_err(|e| format!("cannot open a UDP socket for {addr}: {e}"))?;
                 let sink = BufferedUdpMetricSink::with_capacity(addr, socket, size)
                     .map_err(|e| format!("cannot send to {addr}: {e}"))?;
@@ -41,10 +50,16 @@ impl Sender {
             }
             Destination::Unix { path } => {
                 let socket = connect_unix(path)?;
-                StatsdClient::from_sink(
-                    prefix,
-                    BufferedUnixMetricSink::with_capacity(path, socket, size),
-                )
+                let control = socket
+                    .try_clone()
+                    .map_err(|e| format!("cannot open a Unix socket: {e}"))?;
+                let sink = BufferedUnixMetricSink::with_capacity(path, socket, size);
+                let guarded = StallGuard {
+                    inner: sink,
+                    socket: control,
+                    stalled: AtomicBool::new(false),
+                };
+                StatsdClient::from_sink(prefix, guarded)
             }
         };
         Ok(Sender {
@@ -116,6 +131,42 @@ impl Export for Sender {
     }
 }
 
+/// A Unix socket whose reader stopped draining it: the first datagram that waited
+/// [`SEND_TIMEOUT`] in vain turns the socket non-blocking, so every later one fails at once
+/// (and is counted) instead of each waiting in turn.
+struct StallGuard<S> {
+    inner: S,
+    /// The same open socket (a clone shares its non-blocking flag).
+    socket: UnixDatagram,
+    stalled: AtomicBool,
+}
+
+impl<S: MetricSink> StallGuard<S> {
+    fn watch<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            )
+            && !self.stalled.swap(true, Ordering::Relaxed)
+        {
+            log::warn!("DogStatsD socket full for {SEND_TIMEOUT:?}: dropping the rest of this run");
+            let _ = self.socket.set_nonblocking(true);
+        }
+        result
+    }
+}
+
+impl<S: MetricSink> MetricSink for StallGuard<S> {
+    fn emit(&self, metric: &str) -> io::Result<usize> {
+        self.watch(self.inner.emit(metric))
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.watch(self.inner.flush())
+    }
+}
+
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     (host, port)
         .to_socket_addrs()
@@ -135,8 +186,12 @@ fn connect_unix(path: &Path) -> Result<UnixDatagram, String> {
             path.display()
         )
     })?;
-    // cadence sends with `send_to(path)`, which an unconnected socket needs.
-    UnixDatagram::unbound().map_err(|e| format!("cannot open a Unix socket: {e}"))
+    // cadence sends with `send_to(path)`, which an unconnected socket needs. A full receive
+    // queue (a slow agent) blocks a send: wait briefly, then count the datagram as dropped
+    // rather than hang the run.
+    UnixDatagram::unbound()
+        .and_then(|s| s.set_write_timeout(Some(SEND_TIMEOUT)).map(|()| s))
+        .map_err(|e| format!("cannot open a Unix socket: {e}"))
 }
 
 #[cfg(test)]

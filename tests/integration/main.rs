@@ -8,5 +8,6 @@ mod faults;
 mod golden;
 mod harness_selftest;
 mod metrics;
+mod outputs;
 mod parity;
 mod signals;

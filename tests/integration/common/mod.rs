@@ -6,6 +6,7 @@
 pub mod cmd;
 pub mod diff;
 pub mod dogstatsd;
+pub mod emf_spec;
 pub mod fake_endpoint;
 pub mod listener;
 
