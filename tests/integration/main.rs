@@ -11,3 +11,4 @@ mod metrics;
 mod outputs;
 mod parity;
 mod signals;
+mod statsd_daemon;
