@@ -94,8 +94,14 @@ struct Sample {
 }
 
 fn family_name(prefix: &str, name: &str) -> String {
+    // Prometheus spells units out (promtool: "metric names should not contain abbreviated
+    // units"): the DogStatsD `_per_sec` rates become `_per_second` here.
+    let name = match name.strip_suffix("_per_sec") {
+        Some(stem) => format!("{stem}_per_second"),
+        None => name.to_string(),
+    };
     let full = if prefix.is_empty() {
-        name.to_string()
+        name
     } else {
         format!("{prefix}_{name}")
     };
@@ -672,4 +678,11 @@ mod tests {
             _ => Err(format!("invalid name {name:?}")),
         }
     }
+
+    #[test]
+    fn rates_spell_out_per_second() {
+        let text = render(&[metric("network_rx_bytes_per_sec", Value::Float(1.5), &[])], "ecs_task");
+        assert!(text.contains("\necs_task_network_rx_bytes_per_second 1.5\n"), "{text}");
+    }
+
 }
