@@ -681,8 +681,13 @@ mod tests {
 
     #[test]
     fn rates_spell_out_per_second() {
-        let text = render(&[metric("network_rx_bytes_per_sec", Value::Float(1.5), &[])], "ecs_task");
-        assert!(text.contains("\necs_task_network_rx_bytes_per_second 1.5\n"), "{text}");
+        let text = render(
+            &[metric("network_rx_bytes_per_sec", Value::Float(1.5), &[])],
+            "ecs_task",
+        );
+        assert!(
+            text.contains("\necs_task_network_rx_bytes_per_second 1.5\n"),
+            "{text}"
+        );
     }
-
 }

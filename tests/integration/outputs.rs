@@ -319,7 +319,9 @@ fn prometheus_text_has_the_same_values_as_dogstatsd() {
             .split("interface=\"")
             .nth(1)
             .map(|r| r.split('"').next().unwrap());
-        let statsd_name = name.replacen("ecs_task_", "ecs_task.", 1).replace("_per_second", "_per_sec");
+        let statsd_name = name
+            .replacen("ecs_task_", "ecs_task.", 1)
+            .replace("_per_second", "_per_sec");
         let mut tags = Vec::new();
         if let Some(c) = container {
             tags.push(("container_name", c));
