@@ -91,6 +91,11 @@ pub struct Cli {
     #[argh(option)]
     pub timeout: Option<String>,
 
+    /// seconds allowed for all of a run's metadata requests, retries and backoff included
+    /// [env: FETCH_BUDGET; default 30]
+    #[argh(option)]
+    pub fetch_budget: Option<String>,
+
     /// print the DogStatsD lines to stdout instead of sending them
     #[argh(switch)]
     pub dry_run: bool,

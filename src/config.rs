@@ -15,6 +15,8 @@ pub const DEFAULT_STATSD_PORT: u16 = 8125;
 pub const DEFAULT_INTERVAL_SECS: f64 = 60.0;
 pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
 pub const DEFAULT_MAX_AGE_SECS: f64 = 600.0;
+/// All of a run's metadata requests, retries and backoff included.
+pub const DEFAULT_FETCH_BUDGET_SECS: f64 = 30.0;
 /// More samples than this over one interval would hammer the endpoint (the ECS agent
 /// rate-limits it per instance).
 pub const MAX_SAMPLES: usize = 1000;
@@ -85,6 +87,8 @@ pub struct Config {
     /// `None` with `--no-cache`.
     pub cache_file: Option<PathBuf>,
     pub timeout: Duration,
+    /// Bound on all of a run's fetching (retries and backoff included).
+    pub fetch_budget: Duration,
     pub log_level: LevelFilter,
     /// Stats samples per run (≥ 2), spread evenly over `interval`.
     pub samples: usize,
@@ -173,6 +177,13 @@ impl Config {
             false,
         )?;
 
+        let fetch_budget = seconds(
+            pick(cli.fetch_budget.clone(), "FETCH_BUDGET"),
+            DEFAULT_FETCH_BUDGET_SECS,
+            "fetch budget (--fetch-budget / FETCH_BUDGET)",
+            false,
+        )?;
+
         let include = pick(cli.include, "INCLUDE");
         let exclude = pick(cli.exclude, "EXCLUDE");
         let filter = Filter::new(include.as_deref(), exclude.as_deref());
@@ -256,6 +267,7 @@ impl Config {
             filter,
             cache_file,
             timeout,
+            fetch_budget,
             log_level,
             samples,
             state_file,

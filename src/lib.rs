@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod ecs;
+pub mod fetch;
 pub mod filter;
 pub mod metrics;
 pub mod output;

@@ -12,6 +12,7 @@ use crate::cache::{self, CacheEntry};
 use crate::config::Config;
 use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
+use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::metrics::{self, Input, Metric, Tagger, Value};
 use crate::output::{Batch, Exporter};
@@ -73,51 +74,17 @@ struct Metadata {
     from_cache: bool,
 }
 
-/// Every read of the endpoint goes through here, so the run can report its own cost.
-struct Fetcher<'a> {
-    source: &'a Source,
-    seconds: f64,
-    errors: u64,
-}
-
-impl Fetcher<'_> {
-    fn timed<T>(
-        &mut self,
-        read: impl FnOnce(&Source) -> Result<T, FetchError>,
-    ) -> Result<T, FetchError> {
-        let started = Instant::now();
-        let result = read(self.source);
-        self.seconds += started.elapsed().as_secs_f64();
-        if result.is_err() {
-            self.errors += 1;
-        }
-        result
-    }
-
-    fn stats(&mut self) -> Result<StatsSample, FetchError> {
-        self.timed(Source::fetch_stats)
-    }
-}
-
 pub fn run(config: &Config) -> Result<(), Failure> {
     let started = Instant::now();
     let mut shutdown = Shutdown::install()
         .map_err(|e| Failure::usage(format!("cannot install signal handlers: {e}")))?;
-    let source = Source::new(
-        &config.metadata_url,
-        config.timeout,
-        config.capture.as_deref(),
-    )
-    .map_err(Failure::usage)?;
+    let source =
+        Source::new(&config.metadata_url, config.capture.as_deref()).map_err(Failure::usage)?;
     let exporter = Exporter::new(config).map_err(Failure::send)?;
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = !source.is_replay();
     let cache_file = config.cache_file.as_deref().filter(|_| live);
-    let mut fetcher = Fetcher {
-        source: &source,
-        seconds: 0.0,
-        errors: 0,
-    };
+    let mut fetcher = Fetcher::new(&source, config.timeout, config.fetch_budget);
 
     let mut metadata = match load_metadata(&mut fetcher, cache_file) {
         Ok(metadata) => metadata,
@@ -133,7 +100,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         collect_live(config, &mut fetcher, &metadata, &mut shutdown)?
     } else {
         fetcher
-            .timed(Source::replay)
+            .read(|s, _| s.replay())
             .map(|all| pick_replay(all, config.samples))
             .map_err(|error| (Vec::new(), error))
     };
@@ -209,7 +176,7 @@ fn collect_live(
     metadata: &Metadata,
     shutdown: &mut Shutdown,
 ) -> Result<Collected, Failure> {
-    let first = fetcher.stats();
+    let first = fetcher.read(Source::fetch_stats);
     if let Some(signal) = shutdown.received() {
         return Err(Failure::signal(signal));
     }
@@ -237,7 +204,7 @@ fn collect_live(
         if shutdown.wait(step).is_some() {
             log::warn!("interval cut short by a signal; taking the last sample now");
         }
-        match fetcher.stats() {
+        match fetcher.read(Source::fetch_stats) {
             Ok(sample) => samples.push(sample),
             Err(error) => return Ok(Err((samples, error))),
         }
@@ -324,8 +291,8 @@ fn fetch_metadata(
     fetcher: &mut Fetcher,
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
-    let task = fetcher.timed(Source::fetch_task)?;
-    let own = match fetcher.timed(Source::fetch_own_container_name) {
+    let task = fetcher.read(Source::fetch_task)?;
+    let own = match fetcher.read(Source::fetch_own_container_name) {
         Ok(own) => own,
         Err(e) => {
             log::info!(

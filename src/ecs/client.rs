@@ -1,4 +1,9 @@
 //! Where samples come from: the live endpoint over plain HTTP, or a capture directory (replay).
+//!
+//! Each read here is one attempt. Whether and when to try again is decided by the caller
+//! from [`FetchError::retry`]: connection errors, HTTP 429 and 5xx are worth another try
+//! (the ECS agent rate-limits the endpoint per instance); 404, other 4xx and bodies that
+//! are not the expected JSON are not.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,12 +17,23 @@ const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 /// How much of a bad body an error message quotes.
 const BODY_EXCERPT_BYTES: usize = 200;
 
+/// Whether a failed read may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Retry {
+    No,
+    /// With the server's `Retry-After`, when it gave one in seconds.
+    Yes {
+        after: Option<Duration>,
+    },
+}
+
 /// A failed read of the endpoint or of a capture file: what was read and why it failed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchError {
-    /// The URL or file that failed.
+    /// The URL (`GET http://...`) or file that failed.
     pub what: String,
     pub reason: String,
+    pub retry: Retry,
 }
 
 impl fmt::Display for FetchError {
@@ -42,14 +58,9 @@ pub enum Source {
 impl Source {
     /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
     /// `task.json` and one or more `stats*.json`.
-    pub fn new(
-        location: &str,
-        timeout: Duration,
-        capture: Option<&Path>,
-    ) -> Result<Source, String> {
+    pub fn new(location: &str, capture: Option<&Path>) -> Result<Source, String> {
         if location.starts_with("http://") || location.starts_with("https://") {
             let config = ureq::Agent::config_builder()
-                .timeout_global(Some(timeout))
                 .http_status_as_error(false)
                 // The endpoint is link-local: an HTTP_PROXY meant for the internet must not
                 // capture it.
@@ -87,7 +98,8 @@ impl Source {
         }
     }
 
-    pub fn fetch_task(&self) -> Result<Task, FetchError> {
+    /// `GET {endpoint}/task` (or `task.json`), bounded by `timeout`.
+    pub fn fetch_task(&self, timeout: Duration) -> Result<Task, FetchError> {
         match self {
             Source::Http {
                 base,
@@ -95,11 +107,11 @@ impl Source {
                 capture,
             } => {
                 let url = format!("{base}/task");
-                let body = http_get(agent, &url)?;
+                let body = http_get(agent, &url, timeout)?;
                 if let Some(capture) = capture {
                     capture.task(&body);
                 }
-                Task::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
+                Task::parse(&body).map_err(|reason| bad_body(&format!("GET {url}"), reason, &body))
             }
             Source::Replay { dir, .. } => {
                 let path = dir.join("task.json");
@@ -111,14 +123,17 @@ impl Source {
 
     /// The name of the container this process runs in, from the container metadata at the
     /// endpoint root (a capture's `container.json`). `Ok(None)` when a replay has none.
-    pub fn fetch_own_container_name(&self) -> Result<Option<String>, FetchError> {
+    pub fn fetch_own_container_name(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<String>, FetchError> {
         let (what, body) = match self {
             Source::Http {
                 base,
                 agent,
                 capture,
             } => {
-                let body = http_get(agent, base)?;
+                let body = http_get(agent, base, timeout)?;
                 if let Some(capture) = capture {
                     capture.container(&body);
                 }
@@ -155,8 +170,9 @@ impl Source {
         }
     }
 
-    /// One live read of `/task/stats`. (A replay has no live reads: see [`Source::replay`].)
-    pub fn fetch_stats(&self) -> Result<StatsSample, FetchError> {
+    /// One live read of `/task/stats`, bounded by `timeout`. (A replay has no live reads:
+    /// see [`Source::replay`].)
+    pub fn fetch_stats(&self, timeout: Duration) -> Result<StatsSample, FetchError> {
         match self {
             Source::Http {
                 base,
@@ -164,11 +180,12 @@ impl Source {
                 capture,
             } => {
                 let url = format!("{base}/task/stats");
-                let body = http_get(agent, &url)?;
+                let body = http_get(agent, &url, timeout)?;
                 if let Some(capture) = capture {
                     capture.stats(&body);
                 }
-                StatsSample::parse(&body).map_err(|reason| bad_body(&url, reason, &body))
+                StatsSample::parse(&body)
+                    .map_err(|reason| bad_body(&format!("GET {url}"), reason, &body))
             }
             Source::Replay { .. } => self.replay().map(|mut all| all.pop().unwrap_or_default()),
         }
@@ -216,36 +233,60 @@ fn stats_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn http_get(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, FetchError> {
-    let fail = |reason: String| FetchError {
+fn http_get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Vec<u8>, FetchError> {
+    let fail = |reason: String, retry: Retry| FetchError {
         what: format!("GET {url}"),
         reason,
+        retry,
     };
-    let mut response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+    let transient = Retry::Yes { after: None };
+    let mut response = agent
+        .get(url)
+        .config()
+        .timeout_global(Some(timeout))
+        .build()
+        .call()
+        .map_err(|e| fail(e.to_string(), transient))?;
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     let body = response
         .body_mut()
         .with_config()
         .limit(MAX_BODY_BYTES)
         .read_to_vec()
-        .map_err(|e| fail(format!("reading the body: {e}")))?;
-    if status != 200 {
-        return Err(fail(format!("HTTP {status}: {}", excerpt(&body))));
+        .map_err(|e| fail(format!("reading the body: {e}"), transient))?;
+    match status {
+        200 => Ok(body),
+        429 | 500..=599 => Err(fail(
+            format!("HTTP {status}: {}", excerpt(&body)),
+            Retry::Yes { after: retry_after },
+        )),
+        _ => Err(fail(
+            format!("HTTP {status}: {}", excerpt(&body)),
+            Retry::No,
+        )),
     }
-    Ok(body)
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, FetchError> {
     std::fs::read(path).map_err(|e| FetchError {
         what: path.display().to_string(),
         reason: e.to_string(),
+        retry: Retry::No,
     })
 }
 
+/// A body that arrived but is not what we need: never worth another try.
 fn bad_body(what: &dyn fmt::Display, reason: String, body: &[u8]) -> FetchError {
     FetchError {
         what: what.to_string(),
         reason: format!("{reason}; body starts: {}", excerpt(body)),
+        retry: Retry::No,
     }
 }
 

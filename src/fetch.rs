@@ -1,0 +1,192 @@
+//! Every read of the endpoint in one run goes through a [`Fetcher`]: per-request timeouts,
+//! retries with backoff, one overall time bound for the run's fetching, and the counts the run
+//! reports about itself (`exporter_fetch_seconds`, `exporter_fetch_errors`).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::ecs::client::Retry;
+use crate::ecs::{FetchError, Source};
+
+/// At most this many attempts per read (the first and two retries).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Backoff before retry n (1-based): BASE × 2^(n-1), ±50% jitter so a fleet of tasks on one
+/// instance does not retry in step against the agent's rate limit.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+
+pub struct Fetcher<'a> {
+    pub source: &'a Source,
+    /// Per request.
+    timeout: Duration,
+    /// For everything this run fetches, retries and backoff included.
+    budget: Duration,
+    /// Time spent so far on requests and backoff.
+    pub seconds: f64,
+    /// Failed attempts so far.
+    pub errors: u64,
+}
+
+impl<'a> Fetcher<'a> {
+    pub fn new(source: &'a Source, timeout: Duration, budget: Duration) -> Fetcher<'a> {
+        Fetcher {
+            source,
+            timeout,
+            budget,
+            seconds: 0.0,
+            errors: 0,
+        }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.budget
+            .saturating_sub(Duration::from_secs_f64(self.seconds))
+    }
+
+    /// Run `read` until it succeeds, fails for good, has been tried [`MAX_ATTEMPTS`] times, or
+    /// the run's fetch budget is spent. `read` gets the time it may take.
+    pub fn read<T>(
+        &mut self,
+        mut read: impl FnMut(&Source, Duration) -> Result<T, FetchError>,
+    ) -> Result<T, FetchError> {
+        let mut attempt = 1;
+        loop {
+            let timeout = self.timeout.min(self.remaining());
+            let started = Instant::now();
+            let result = read(self.source, timeout);
+            self.seconds += started.elapsed().as_secs_f64();
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            self.errors += 1;
+            let Retry::Yes { after } = error.retry else {
+                return Err(error);
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Err(note(
+                    error,
+                    format!("gave up after {MAX_ATTEMPTS} attempts"),
+                ));
+            }
+            let wait = after.unwrap_or_else(|| backoff(attempt));
+            // Waiting must leave time for the next attempt to get an answer.
+            if wait + Duration::from_millis(100) >= self.remaining() {
+                let budget = self.budget.as_secs_f64();
+                return Err(note(
+                    error,
+                    format!("no retry: the run's fetch budget ({budget} s) is spent"),
+                ));
+            }
+            log::info!(
+                "{error}; retrying in {:.2} s (attempt {} of {MAX_ATTEMPTS})",
+                wait.as_secs_f64(),
+                attempt + 1
+            );
+            std::thread::sleep(wait);
+            self.seconds += wait.as_secs_f64();
+            attempt += 1;
+        }
+    }
+}
+
+fn note(mut error: FetchError, why: String) -> FetchError {
+    error.reason = format!("{} ({why})", error.reason);
+    error
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let nominal = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(8));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    // 0.5 .. 1.5 of nominal.
+    nominal.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> Source {
+        Source::new("http://127.0.0.1:9", None).unwrap()
+    }
+
+    fn error(retry: Retry) -> FetchError {
+        FetchError {
+            what: "GET x".into(),
+            reason: "HTTP 503".into(),
+            retry,
+        }
+    }
+
+    #[test]
+    fn retries_transient_errors_at_most_three_times() {
+        let source = source();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(30));
+        let mut calls = 0;
+        let result: Result<(), _> = fetcher.read(|_, _| {
+            calls += 1;
+            Err(error(Retry::Yes {
+                after: Some(Duration::ZERO),
+            }))
+        });
+        assert_eq!(calls, 3);
+        assert_eq!(fetcher.errors, 3);
+        assert!(
+            result
+                .unwrap_err()
+                .reason
+                .contains("gave up after 3 attempts")
+        );
+    }
+
+    #[test]
+    fn no_retry_on_final_errors_and_success_stops() {
+        let source = source();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(30));
+        let mut calls = 0;
+        let _ = fetcher.read::<()>(|_, _| {
+            calls += 1;
+            Err(error(Retry::No))
+        });
+        assert_eq!(calls, 1);
+        let mut calls = 0;
+        let ok = fetcher.read(|_, _| {
+            calls += 1;
+            if calls < 2 {
+                Err(error(Retry::Yes {
+                    after: Some(Duration::ZERO),
+                }))
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!((ok, calls), (Ok(7), 2));
+    }
+
+    #[test]
+    fn retry_after_beyond_the_budget_is_not_waited_for() {
+        let source = source();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(2));
+        let started = Instant::now();
+        let result: Result<(), _> = fetcher.read(|_, _| {
+            Err(error(Retry::Yes {
+                after: Some(Duration::from_secs(60)),
+            }))
+        });
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(result.unwrap_err().reason.contains("budget"));
+    }
+
+    #[test]
+    fn per_request_timeout_never_exceeds_what_is_left() {
+        let source = source();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(5), Duration::from_secs(3));
+        fetcher.seconds = 2.5;
+        let mut given = Duration::ZERO;
+        let _ = fetcher.read(|_, timeout| {
+            given = timeout;
+            Ok(())
+        });
+        assert!(given <= Duration::from_millis(500), "{given:?}");
+    }
+}
