@@ -159,8 +159,25 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         started.elapsed().as_secs_f64()
     );
     match failure {
-        Some(error) => Err(Failure::endpoint(&error)),
+        Some(error) => {
+            let mut failure = Failure::endpoint(&error);
+            failure
+                .message
+                .push_str(&format!("; {}", partial_note(samples.len())));
+            Err(failure)
+        }
         None => Ok(()),
+    }
+}
+
+/// What a run that failed part-way still sent, for its one error line.
+fn partial_note(samples: usize) -> String {
+    match samples {
+        0 => "sent only the limits and exporter_status:0".to_string(),
+        1 => "sent only one-sample series (limits; memory, IO and network levels) and \
+              exporter_status:0, no CPU deltas or rates"
+            .to_string(),
+        n => format!("sent series over the {n} samples read, and exporter_status:0"),
     }
 }
 

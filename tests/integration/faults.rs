@@ -146,3 +146,180 @@ fn bad_flags_exit_1_with_one_line() {
         );
     }
 }
+
+/// Run against `endpoint` with short per-request bounds; returns the run, what arrived, and
+/// the wall time it took.
+fn run_faulty(
+    endpoint: &FakeEndpoint,
+    extra: &[&str],
+) -> (crate::common::Run, Vec<crate::common::Line>, Duration) {
+    let started = std::time::Instant::now();
+    let (out, datagrams) = run_udp(
+        endpoint,
+        &[&["--no-cache"], extra].concat(),
+        &TempDir::new(),
+    );
+    (out, parse_all(&lines(&datagrams)), started.elapsed())
+}
+
+fn example_route(name: &str) -> Response {
+    Response::ok(read(&format!("{EXAMPLE}/{name}")))
+}
+
+fn endpoint_with(task: Vec<Response>, stats: Vec<Response>) -> FakeEndpoint {
+    FakeEndpoint::new()
+        .route("/task", task)
+        .route("/task/stats", stats)
+        .with_root(r#"{"Name":"ecs-statsd"}"#)
+}
+
+#[test]
+fn rate_limited_429_is_retried_after_retry_after() {
+    let mut limited = Response::new(429, "Too Many Requests");
+    limited.headers.push(("Retry-After".into(), "1".into()));
+    let endpoint = endpoint_with(
+        vec![limited, example_route("task.json")],
+        vec![example_route("stats1.json"), example_route("stats2.json")],
+    );
+    let (out, got, _) = run_faulty(&endpoint, &[]);
+    out.assert_success();
+    assert_eq!(endpoint.requests("/task"), 2);
+    assert_eq!(value(&got, "ecs_task.exporter_fetch_errors", &[]), 1.0);
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
+}
+
+#[test]
+fn server_errors_are_tried_three_times_then_exit_2() {
+    let endpoint = endpoint_with(vec![Response::new(503, "unavailable")], vec![]);
+    let (out, got, _) = run_faulty(&endpoint, &[]);
+    assert_endpoint_failure(
+        &out,
+        &[
+            "/task",
+            "HTTP 503",
+            "unavailable",
+            "gave up after 3 attempts",
+        ],
+    );
+    assert_eq!(endpoint.requests("/task"), 3);
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
+}
+
+#[test]
+fn not_found_and_bad_json_are_not_retried() {
+    for (response, reason) in [
+        (Response::new(404, "404 page not found"), "HTTP 404"),
+        (Response::ok("{\"Cluster\": "), "invalid JSON"),
+        (Response::ok(""), "invalid JSON"),
+        (Response::ok("[1, 2]"), "expected a JSON object"),
+    ] {
+        let endpoint = endpoint_with(
+            vec![example_route("task.json")],
+            vec![example_route("stats1.json"), response],
+        );
+        let (out, got, _) = run_faulty(&endpoint, &[]);
+        assert_endpoint_failure(
+            &out,
+            &["/task/stats", reason, "sent only one-sample series"],
+        );
+        assert_eq!(endpoint.requests("/task/stats"), 2, "{reason}: no retry");
+        assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
+        assert!(
+            got.iter().any(|l| l.name == "ecs_task.mem_usage"),
+            "one-sample levels still sent"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_body_is_retried() {
+    let endpoint = endpoint_with(
+        vec![example_route("task.json")],
+        vec![
+            example_route("stats1.json").truncate(),
+            example_route("stats1.json"),
+            example_route("stats2.json"),
+        ],
+    );
+    let (out, got, _) = run_faulty(&endpoint, &[]);
+    out.assert_success();
+    assert_eq!(endpoint.requests("/task/stats"), 3);
+    assert_eq!(value(&got, "ecs_task.exporter_fetch_errors", &[]), 1.0);
+    assert!(got.iter().any(|l| l.name == "ecs_task.cpu_usage_ratio"));
+}
+
+#[test]
+fn an_unanswered_request_times_out_and_the_retry_succeeds() {
+    // Never answered (the fake endpoint parks it and keeps serving): only the timeout ends it.
+    let slow = Response::hang();
+    let endpoint = endpoint_with(
+        vec![example_route("task.json")],
+        vec![
+            example_route("stats1.json"),
+            slow,
+            example_route("stats2.json"),
+        ],
+    );
+    let (out, got, _) = run_faulty(&endpoint, &["--timeout", "0.5"]);
+    out.assert_success();
+    assert_eq!(endpoint.requests("/task/stats"), 3);
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
+}
+
+#[test]
+fn a_hanging_endpoint_is_bounded_by_the_fetch_budget() {
+    let endpoint = endpoint_with(vec![Response::hang()], vec![]);
+    let (out, got, took) = run_faulty(&endpoint, &["--timeout", "1", "--fetch-budget", "2"]);
+    assert_endpoint_failure(&out, &["/task"]);
+    // 2 s of budget, whatever the retries: far below the 30 s the harness allows.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(endpoint.requests("/task") <= 3);
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
+}
+
+#[test]
+fn sparse_shapes_send_what_they_can() {
+    // `{}` for the task: no containers known, so the stats' containers are skipped (after one
+    // re-read); `{}` for the stats: nothing to measure. Both are healthy reads.
+    for (task, stats, containers) in [("{}", "stats1.json", 0.0), ("task.json", "{}", 0.0)] {
+        let task = if task == "{}" {
+            Response::ok("{}")
+        } else {
+            example_route(task)
+        };
+        let stats = if stats == "{}" {
+            Response::ok("{}")
+        } else {
+            example_route(stats)
+        };
+        let endpoint = endpoint_with(vec![task], vec![stats]);
+        let (out, got, _) = run_faulty(&endpoint, &[]);
+        out.assert_success();
+        assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), containers);
+        assert!(!out.stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn task_null_or_not_running_is_handled() {
+    let endpoint = endpoint_with(vec![Response::ok("null")], vec![]);
+    let (out, _, _) = run_faulty(&endpoint, &[]);
+    assert_endpoint_failure(&out, &["expected a JSON object"]);
+    assert_eq!(endpoint.requests("/task"), 1, "no retry on a null body");
+
+    // A PENDING task is used for this run but never cached (the ancestor cached it forever).
+    let mut pending: serde_json::Value =
+        serde_json::from_str(&read(&format!("{EXAMPLE}/task.json"))).unwrap();
+    pending["KnownStatus"] = "PENDING".into();
+    let endpoint = endpoint_with(
+        vec![Response::ok(pending.to_string())],
+        vec![example_route("stats1.json"), example_route("stats2.json")],
+    );
+    let cache = TempDir::new();
+    let (out, _) = run_udp(&endpoint, &[], &cache);
+    out.assert_success();
+    assert!(
+        !cache.join("metadata.json").exists(),
+        "a PENDING task is not cached"
+    );
+}

@@ -7,6 +7,7 @@ mod e2e;
 mod faults;
 mod golden;
 mod harness_selftest;
+mod hostile;
 mod metrics;
 mod outputs;
 mod parity;

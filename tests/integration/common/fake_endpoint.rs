@@ -47,6 +47,8 @@ pub struct Response {
     /// Sleep this long (after reading the request) before answering.
     pub delay: Duration,
     pub fault: Fault,
+    /// Extra response headers (`Retry-After`, ...).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
@@ -57,6 +59,7 @@ impl Response {
             body: body.into(),
             delay: Duration::ZERO,
             fault: Fault::Normal,
+            headers: Vec::new(),
         }
     }
 
@@ -446,8 +449,13 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
+    let extra: String = response
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         response.status,
         reason(response.status),
         response.body.len()
