@@ -24,8 +24,8 @@ pub fn metrics(
             ("ephemeral_storage_reserved_bytes", storage.reserved),
         ];
         for (name, mib) in series {
-            if let Some(mib) = mib.filter(|v| v.is_finite() && *v >= 0.0) {
-                out.push(Metric::new(name, number(mib * MIB), tagger.task()));
+            if let Some(bytes) = mib.and_then(|mib| number(mib * MIB)) {
+                out.push(Metric::new(name, bytes, tagger.task()));
             }
         }
     }
@@ -40,23 +40,23 @@ pub fn metrics(
 
 fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: Tags, out: &mut Vec<Metric>) {
     let Some(limits) = limits else { return };
-    if let Some(cpu) = limits.cpu.filter(|v| v.is_finite() && *v >= 0.0) {
-        out.push(Metric::new(
-            "cpu_limit",
-            number(cpu * cpu_factor),
-            tags.clone(),
-        ));
+    if let Some(cpu) = limits.cpu.and_then(|cpu| number(cpu * cpu_factor)) {
+        out.push(Metric::new("cpu_limit", cpu, tags.clone()));
     }
-    if let Some(memory) = limits.memory.filter(|v| v.is_finite() && *v >= 0.0) {
-        out.push(Metric::new("mem_limit", number(memory), tags));
+    if let Some(memory) = limits.memory.and_then(number) {
+        out.push(Metric::new("mem_limit", memory, tags));
     }
 }
 
-/// Integral values go out as integers (`512`, not `512.0`).
-fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v < 9.0e15 {
-        Value::Int(v as u64)
+/// Integral values go out as integers (`512`, not `512.0`). `None` for a value that is
+/// negative or not finite (including one a unit conversion pushed past f64: found by the
+/// property tests with `Limits.CPU` 1e308).
+fn number(v: f64) -> Option<Value> {
+    if !v.is_finite() || v < 0.0 {
+        None
+    } else if v.fract() == 0.0 && v < 9.0e15 {
+        Some(Value::Int(v as u64))
     } else {
-        Value::Float(v)
+        Some(Value::Float(v))
     }
 }

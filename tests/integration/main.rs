@@ -11,5 +11,6 @@ mod hostile;
 mod metrics;
 mod outputs;
 mod parity;
+mod properties;
 mod signals;
 mod statsd_daemon;
