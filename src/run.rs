@@ -193,6 +193,9 @@ fn collect_live(
     metadata: &Metadata,
     shutdown: &mut Shutdown,
 ) -> Result<Collected, Failure> {
+    if let Some(signal) = shutdown.received() {
+        return Err(Failure::signal(signal));
+    }
     let first = fetcher.read(Source::fetch_stats);
     if let Some(signal) = shutdown.received() {
         return Err(Failure::signal(signal));

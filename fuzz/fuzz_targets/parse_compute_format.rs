@@ -1,0 +1,43 @@
+//! Fuzz target: bytes → task + stats samples → parse → compute → every output format.
+//!
+//! The input is split at NUL bytes: the first part is the `/task` body, each further part a
+//! `/task/stats` body (at most four). Parse errors are fine (they are exit-2 errors in a
+//! run); a panic, a non-finite or negative value, or a malformed DogStatsD line is a finding.
+#![no_main]
+
+use ecs_statsd::ecs::task::Container;
+use ecs_statsd::ecs::{StatsSample, Task};
+use ecs_statsd::metrics::{self, Input, TagOptions, Tagger, Value};
+use ecs_statsd::output::{emf, prometheus, statsd_lines};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.split(|&b| b == 0);
+    let task = Task::parse(parts.next().unwrap_or_default()).unwrap_or_default();
+    let mut samples: Vec<StatsSample> = parts.take(4).filter_map(|p| StatsSample::parse(p).ok()).collect();
+    if samples.len() == 1 {
+        samples.insert(0, samples[0].precpu_sample());
+    }
+    let options = TagOptions { identity: true, task_arn: true, container_id: true };
+    let tagger = Tagger::new(&task, options, &[("team".into(), "fuzz".into())]);
+    let included = |c: &Container| c.name.as_deref() != Some("excluded");
+    let input = Input { task: &task, samples: &samples, included: &included, tagger: &tagger };
+    let out = metrics::compute(&input);
+    for m in &out {
+        if let Value::Float(v) = m.value {
+            assert!(v.is_finite() && v >= 0.0, "{} = {v}", m.name);
+        }
+    }
+    for line in statsd_lines(&out, "ecs_task") {
+        assert!(!line.contains('\n') && !line.contains(' '), "{line:?}");
+        let (head, tags) = line.split_once("|#").unwrap_or((&line, ""));
+        assert!(head.ends_with("|g"), "{line:?}");
+        let value = head.split(':').nth(1).and_then(|v| v.strip_suffix("|g")).unwrap();
+        assert!(value.parse::<f64>().unwrap().is_finite(), "{line:?}");
+        assert!(!tags.contains('|') && !tags.contains('#'), "{line:?}");
+    }
+    let _ = prometheus::render(&out, "ecs_task");
+    for doc in emf::render(&out, "ECS/Fuzz", 0).lines() {
+        let _: serde_json::Value = serde_json::from_str(doc).unwrap();
+    }
+});
