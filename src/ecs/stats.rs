@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::lenient::{as_u64, lenient};
+use super::lenient::{Maybe, lenient, parse_object};
+use crate::lenient_struct;
 
 /// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,19 +21,8 @@ impl StatsSample {
     /// Parse a `/task/stats` body. The body must be a JSON object; each value that is not a
     /// stats object (null, a string, ...) is kept as `None` so it drops only that container.
     pub fn parse(body: &[u8]) -> Result<StatsSample, String> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-        let Value::Object(map) = value else {
-            return Err(format!(
-                "expected a JSON object keyed by Docker ID, got {}",
-                json_kind(&value)
-            ));
-        };
-        let containers = map
-            .into_iter()
-            .map(|(id, v)| (id, ContainerStats::deserialize(v).ok()))
-            .collect();
-        Ok(StatsSample { containers })
+        parse_object::<ByDockerId>(body, "keyed by Docker ID")
+            .map(|all| StatsSample { containers: all.0 })
     }
 
     /// Stats of a container when they hold anything at all (`{}` for a stopped container
@@ -61,17 +50,6 @@ impl StatsSample {
             })
             .collect();
         StatsSample { containers }
-    }
-}
-
-pub fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -262,12 +240,12 @@ pub struct MemoryStats {
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
-    pub stats: Option<HashMap<String, Value>>,
+    pub stats: Option<HashMap<String, u64>>,
 }
 
 impl MemoryStats {
     pub fn stat(&self, key: &str) -> Option<u64> {
-        self.stats.as_ref()?.get(key).and_then(as_u64)
+        self.stats.as_ref()?.get(key).copied()
     }
 }
 
@@ -354,4 +332,45 @@ pub struct NetworkStats {
         skip_serializing_if = "Option::is_none"
     )]
     pub tx_dropped: Option<u64>,
+}
+
+lenient_struct!(
+    ContainerStats,
+    PidsStats,
+    CpuStats,
+    CpuUsage,
+    ThrottlingData,
+    MemoryStats,
+    BlkioStats,
+    BlkioEntry,
+    NetworkStats,
+);
+
+/// The top-level `/task/stats` object: every entry kept, `None` where the value is not an
+/// object (`null` for a stopped container).
+struct ByDockerId(BTreeMap<String, Option<ContainerStats>>);
+
+impl<'de> Deserialize<'de> for ByDockerId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = ByDockerId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object keyed by Docker ID")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ByDockerId, A::Error> {
+                let mut all = BTreeMap::new();
+                while let Some((id, Maybe(stats))) =
+                    map.next_entry::<String, Maybe<ContainerStats>>()?
+                {
+                    all.insert(id, stats);
+                }
+                Ok(ByDockerId(all))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }

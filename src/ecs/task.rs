@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::lenient;
+use super::lenient::{lenient, parse_object};
+use crate::lenient_struct;
 
 /// Name ECS gives the pause container of an `awsvpc` task on EC2.
 pub const PAUSE_CONTAINER_NAME: &str = "~internal~ecs~pause";
@@ -224,14 +225,8 @@ impl Task {
 impl Task {
     /// Parse a `/task` body (or `task.json` of a capture). It must be a JSON object.
     pub fn parse(body: &[u8]) -> Result<Task, String> {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-        if !value.is_object() {
-            return Err(format!(
-                "expected a JSON object with the task metadata, got {}",
-                super::stats::json_kind(&value)
-            ));
-        }
-        Task::deserialize(value).map_err(|e| format!("unexpected task metadata shape: {e}"))
+        parse_object(body, "with the task metadata")
     }
 }
+
+lenient_struct!(Limits, Container, EphemeralStorage, Network);

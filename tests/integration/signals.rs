@@ -146,17 +146,33 @@ fn sigterm_during_a_metadata_request_waits_for_it_then_exits_143() {
     // /task answers after 1.5 s; the signal arrives while the request is in flight. The
     // request is bounded by its timeout; the run then stops before its first sample.
     let endpoint = FakeEndpoint::new()
-        .route("/task", [Response::ok(read(&format!("{EXAMPLE}/task.json"))).delay(Duration::from_millis(1500))])
+        .route(
+            "/task",
+            [Response::ok(read(&format!("{EXAMPLE}/task.json")))
+                .delay(Duration::from_millis(1500))],
+        )
         .route("/task/stats", [stats(1), stats(2)]);
     let listener = UdpListener::new();
     let port = listener.port().to_string();
     let child = spawn(
-        &["--metadata-url", &endpoint.url(), "--statsd-port", &port, "--interval", "30", "--no-cache"],
+        &[
+            "--metadata-url",
+            &endpoint.url(),
+            "--statsd-port",
+            &port,
+            "--interval",
+            "30",
+            "--no-cache",
+        ],
         &[],
     );
     wait_for_requests(&endpoint, "/task", 1);
     send_signal(&child, SIGTERM);
     let out = wait_with_timeout(child, Duration::from_secs(20));
     out.assert_code(128 + SIGTERM);
-    assert!(listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(1)).is_empty());
+    assert!(
+        listener
+            .datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(1))
+            .is_empty()
+    );
 }

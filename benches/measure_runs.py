@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""CPU time and peak RSS of whole runs of a command against a local fake metadata endpoint.
+
+    python3 benches/measure_runs.py [--runs 50] [--capture DIR] -- COMMAND [ARGS...]
+
+Serves DIR (default: testdata/parity/ancestor-example) on 127.0.0.1: /task is task.json,
+/task/stats alternates stats1.json and stats2.json, / is the container metadata. A UDP socket
+on 127.0.0.1 receives the lines. The command gets the environment the ancestor and
+ecs-statsd both read: ECS_CONTAINER_METADATA_URI, STATSD_HOST, STATSD_PORT, INTERVAL=0, and a
+private HOME/TMPDIR. One warm-up run fills the metadata caches; then each run is measured.
+
+Each measured run is done twice:
+- CPU (user + system) and wall time: the command started directly, its rusage from wait4(2)
+  at microsecond resolution (GNU time prints only 10 ms steps);
+- peak RSS: the command started through GNU time (`/usr/bin/time -f %M`), a small C program,
+  because a child forked straight from this Python process carries Python's resident pages
+  into its ru_maxrss until it execs.
+Standard library only.
+"""
+
+import argparse
+import http.server
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+def serve(capture):
+    files = {name: open(os.path.join(capture, name), "rb").read()
+             for name in ("task.json", "stats1.json", "stats2.json")}
+    root = json.dumps({"Name": "ecs-statsd", "DockerId": "self"}).encode()
+    counter = {"stats": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/task":
+                body = files["task.json"]
+            elif self.path == "/task/stats":
+                counter["stats"] += 1
+                body = files["stats1.json" if counter["stats"] % 2 else "stats2.json"]
+            elif self.path in ("/", ""):
+                body = root
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def sink():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    seen = {"datagrams": 0, "lines": 0}
+
+    def drain():
+        while True:
+            try:
+                data = sock.recv(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            seen["datagrams"] += 1
+            seen["lines"] += len([l for l in data.split(b"\n") if l])
+
+    threading.Thread(target=drain, daemon=True).start()
+    return sock, seen
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--capture", default=os.path.join(here, "..", "testdata", "parity", "ancestor-example"))
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to measure after --")
+
+    server = serve(args.capture)
+    sock, seen = sink()
+    home = tempfile.mkdtemp(prefix="measure-runs-")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "TMPDIR": home,
+        "ECS_CONTAINER_METADATA_URI": "http://127.0.0.1:%d" % server.server_address[1],
+        "STATSD_HOST": "127.0.0.1",
+        "STATSD_PORT": str(sock.getsockname()[1]),
+        "INTERVAL": "0",
+    }
+
+    rss_file = os.path.join(home, "rss")
+
+    def spawn(cmd):
+        start = time.monotonic()
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.monotonic() - start
+        err = child.stderr.read().decode(errors="replace")
+        child.stderr.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit("run failed with %d: %s" % (os.waitstatus_to_exitcode(status), err[-500:]))
+        return usage, wall
+
+    def one_run():
+        usage, wall = spawn(command)
+        spawn(["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + command)
+        with open(rss_file) as f:
+            rss_kib = int(f.read().split()[-1])
+        return usage.ru_utime + usage.ru_stime, rss_kib, wall
+
+    one_run()  # warm-up: fills the metadata cache
+    time.sleep(0.3)
+    seen["datagrams"] = seen["lines"] = 0
+    cpu, rss, wall = [], [], []
+    for _ in range(args.runs):
+        c, r, w = one_run()
+        cpu.append(c * 1000)
+        rss.append(r)
+        wall.append(w * 1000)
+    time.sleep(0.3)
+    server.shutdown()
+
+    def row(name, values, unit):
+        return "| %s | %.2f %s | %.2f %s | %.2f %s |" % (
+            name, statistics.median(values), unit, min(values), unit, max(values), unit)
+
+    print("command: %s" % " ".join(command))
+    print("runs: %d, after one warm-up run (metadata cached)" % args.runs)
+    print("| per run | median | min | max |")
+    print("|---|---|---|---|")
+    print(row("CPU time (user+sys)", cpu, "ms"))
+    print(row("peak RSS", [r / 1024 for r in rss], "MiB"))
+    print(row("wall time", wall, "ms"))
+    if seen["datagrams"]:
+        # Each measured run is done twice (CPU, then RSS).
+        runs = 2 * args.runs
+        print("datagrams per run: %.1f, lines per run: %.1f, lines per datagram: %.1f" % (
+            seen["datagrams"] / runs, seen["lines"] / runs, seen["lines"] / seen["datagrams"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+//! Parse + compute + format for one run, on the ancestor's two-sample example scaled to 1, 10
+//! and 100 containers (each copy a new Docker ID and name with the same payload).
+//!
+//! `cargo bench --bench pipeline`
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+use ecs_statsd::ecs::task::Container;
+use ecs_statsd::ecs::{StatsSample, Task};
+use ecs_statsd::metrics::{self, Input, TagOptions, Tagger};
+use ecs_statsd::output::{emf, prometheus, statsd_lines};
+
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/parity/ancestor-example"
+);
+
+/// The example's task and two stats bodies with `n` containers (copies of `web`).
+pub fn scaled(n: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{EXAMPLE}/{f}")).unwrap()).unwrap()
+    };
+    let task = read("task.json");
+    let (s1, s2) = (read("stats1.json"), read("stats2.json"));
+    let web = task["Containers"][0].clone();
+    let web_id = web["DockerId"].as_str().unwrap().to_string();
+    let mut containers = Vec::new();
+    let (mut stats1, mut stats2) = (json!({}), json!({}));
+    for i in 0..n {
+        let id = format!("{web_id}-{i}");
+        let mut c = web.clone();
+        c["DockerId"] = json!(id);
+        c["Name"] = json!(format!("web-{i}"));
+        containers.push(c);
+        stats1[&id] = s1[&web_id].clone();
+        stats2[&id] = s2[&web_id].clone();
+    }
+    let mut task = task;
+    task["Containers"] = json!(containers);
+    (
+        serde_json::to_vec(&task).unwrap(),
+        serde_json::to_vec(&stats1).unwrap(),
+        serde_json::to_vec(&stats2).unwrap(),
+    )
+}
+
+fn run_once(task: &[u8], s1: &[u8], s2: &[u8]) -> usize {
+    let task = Task::parse(task).unwrap();
+    let samples = [
+        StatsSample::parse(s1).unwrap(),
+        StatsSample::parse(s2).unwrap(),
+    ];
+    let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+    let included = |_: &Container| true;
+    let input = Input {
+        task: &task,
+        samples: &samples,
+        included: &included,
+        tagger: &tagger,
+    };
+    let out = metrics::compute(&input);
+    statsd_lines(&out, "ecs_task").len()
+}
+
+fn pipeline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_compute_format");
+    for n in [1, 10, 100] {
+        let (task, s1, s2) = scaled(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("statsd", n), &n, |b, _| {
+            b.iter(|| run_once(black_box(&task), black_box(&s1), black_box(&s2)))
+        });
+    }
+    group.finish();
+
+    // The stages, for 10 containers.
+    let (task_body, s1, s2) = scaled(10);
+    let mut stages = c.benchmark_group("stages_10_containers");
+    stages.bench_function("parse", |b| {
+        b.iter(|| {
+            (
+                Task::parse(black_box(&task_body)).unwrap(),
+                StatsSample::parse(black_box(&s1)).unwrap(),
+            )
+        })
+    });
+    let task = Task::parse(&task_body).unwrap();
+    let samples = [
+        StatsSample::parse(&s1).unwrap(),
+        StatsSample::parse(&s2).unwrap(),
+    ];
+    let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+    let included = |_: &Container| true;
+    let input = Input {
+        task: &task,
+        samples: &samples,
+        included: &included,
+        tagger: &tagger,
+    };
+    stages.bench_function("compute", |b| {
+        b.iter(|| metrics::compute(black_box(&input)))
+    });
+    let out = metrics::compute(&input);
+    stages.bench_function("format_statsd", |b| {
+        b.iter(|| statsd_lines(black_box(&out), "ecs_task"))
+    });
+    stages.bench_function("format_prometheus", |b| {
+        b.iter(|| prometheus::render(black_box(&out), "ecs_task"))
+    });
+    stages.bench_function("format_emf", |b| {
+        b.iter(|| emf::render(black_box(&out), "ECS/ContainerMetrics", 0))
+    });
+    stages.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = pipeline
+}
+criterion_main!(benches);
