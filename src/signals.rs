@@ -1,56 +1,82 @@
 //! SIGTERM/SIGINT: the first ends the interval wait early, a second exits at once.
+//!
+//! No thread: flags set in the handler say which signal came, a self-pipe wakes the
+//! interval wait, and a conditional shutdown armed by the first signal exits on the second.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::Duration;
+use std::io::{ErrorKind, Read};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use signal_hook::{flag, low_level::pipe};
+
+const SIGNALS: [i32; 2] = [SIGTERM, SIGINT];
 
 pub struct Shutdown {
-    rx: Receiver<i32>,
-    received: Option<i32>,
+    /// One flag per signal in [`SIGNALS`], set by its handler.
+    seen: [Arc<AtomicBool>; 2],
+    wake: UnixStream,
 }
 
 impl Shutdown {
-    /// Install the handlers. A background thread forwards the first signal; on the second it
-    /// exits the process immediately with 128 + signal, as a shell would report.
     pub fn install() -> std::io::Result<Shutdown> {
-        let mut signals = Signals::new([SIGTERM, SIGINT])?;
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let mut seen = 0;
-            for signal in signals.forever() {
-                seen += 1;
-                if seen > 1 {
-                    log::error!("second signal {signal}: exiting now");
-                    std::process::exit(128 + signal);
-                }
-                log::warn!("signal {signal}: finishing this run early");
-                let _ = tx.send(signal);
-            }
-        });
-        Ok(Shutdown { rx, received: None })
+        let armed = Arc::new(AtomicBool::new(false));
+        let seen = [
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        ];
+        let (wake, notify) = UnixStream::pair()?;
+        notify.set_nonblocking(true)?;
+        for (i, &signal) in SIGNALS.iter().enumerate() {
+            // Order matters: the shutdown runs first and does nothing until `armed` is set
+            // by the first signal; the second signal then exits with 128 + signal, as a
+            // shell would report it.
+            flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&armed))?;
+            flag::register(signal, Arc::clone(&armed))?;
+            flag::register(signal, Arc::clone(&seen[i]))?;
+            pipe::register(signal, notify.try_clone()?)?;
+        }
+        Ok(Shutdown { seen, wake })
     }
 
-    /// The signal received so far, if any (non-blocking).
+    /// The signal received so far, if any.
     pub fn received(&mut self) -> Option<i32> {
-        if self.received.is_none() {
-            self.received = self.rx.try_recv().ok();
-        }
-        self.received
+        SIGNALS
+            .iter()
+            .zip(&self.seen)
+            .find(|(_, seen)| seen.load(Ordering::SeqCst))
+            .map(|(&signal, _)| signal)
     }
 
     /// Sleep for `duration`, or less if a signal arrives. Returns the signal, if any.
     pub fn wait(&mut self, duration: Duration) -> Option<i32> {
-        if self.received().is_some() {
-            return self.received;
+        let deadline = Instant::now() + duration;
+        let mut buf = [0u8; 16];
+        loop {
+            if let Some(signal) = self.received() {
+                log::warn!("signal {signal}: finishing this run early");
+                return Some(signal);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if self.wake.set_read_timeout(Some(left)).is_err() {
+                std::thread::sleep(left);
+                continue;
+            }
+            match self.wake.read(&mut buf) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                // The pipe is gone: still honour the interval.
+                Err(_) => std::thread::sleep(left),
+            }
         }
-        match self.rx.recv_timeout(duration) {
-            Ok(signal) => self.received = Some(signal),
-            Err(RecvTimeoutError::Timeout) => {}
-            // The forwarding thread is gone: still honour the interval.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(duration),
-        }
-        self.received
     }
 }

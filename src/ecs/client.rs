@@ -6,8 +6,14 @@
 //! are not the expected JSON are not.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::capture::Recorder;
 use super::{StatsSample, Task};
@@ -66,9 +72,11 @@ impl Source {
                 // capture it.
                 .proxy(None)
                 .build();
+            let agent =
+                ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default());
             return Ok(Source::Http {
                 base: location.trim_end_matches('/').to_string(),
-                agent: config.into(),
+                agent,
                 capture: capture.map(Recorder::new).transpose()?,
             });
         }
@@ -208,6 +216,36 @@ impl Source {
             samples.insert(0, samples[0].precpu_sample());
         }
         Ok(samples)
+    }
+}
+
+/// The endpoint is an IP literal (169.254.170.2, or 127.0.0.1 in tests): use it as is.
+/// ureq's default resolver starts a thread per request to bound a lookup by the timeout,
+/// even for a literal; only real host names go to it.
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(authority) = uri.authority() {
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                let https = uri.scheme_str() == Some("https");
+                let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+                let mut addresses = self.empty();
+                addresses.push(SocketAddr::new(ip, port));
+                return Ok(addresses);
+            }
+        }
+        self.0.resolve(uri, config, timeout)
     }
 }
 
