@@ -114,6 +114,19 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| emf::render(black_box(&out), "ECS/ContainerMetrics", 0))
     });
     stages.finish();
+
+    // The floor: serde_json reading the same bytes into nothing (validation only).
+    let mut floor = c.benchmark_group("floor_10_containers");
+    floor.bench_function("serde_json_ignored_any_task_and_two_samples", |b| {
+        b.iter(|| {
+            for body in [&task_body, &s1, &s2] {
+                black_box(
+                    serde_json::from_slice::<serde::de::IgnoredAny>(black_box(body)).unwrap(),
+                );
+            }
+        })
+    });
+    floor.finish();
 }
 
 criterion_group! {

@@ -284,7 +284,7 @@ fn scale(ratio: f64, online_cpus: Option<u64>, limit_units: Option<f64>) -> Opti
 }
 
 /// Ratios are rounded to 4 decimals, as the ancestor sends them.
-fn ratio_metric(name: &'static str, value: f64, tags: super::Tags) -> Metric {
+fn ratio_metric(name: &'static str, value: f64, tags: super::TagSet) -> Metric {
     let rounded = (value * 10_000.0).round() / 10_000.0;
     Metric::new(name, Value::Float(rounded), tags)
 }

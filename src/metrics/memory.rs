@@ -151,7 +151,7 @@ fn mib_to_bytes(mib: f64) -> Option<u64> {
 fn headroom(
     limit: Option<u64>,
     working_set: Option<u64>,
-    tags: super::Tags,
+    tags: super::TagSet,
     out: &mut Vec<Metric>,
 ) {
     let Some(limit) = limit else { return };

@@ -4,7 +4,7 @@
 //! task `cpu_limit` = task vCPU × 1024; `mem_limit` in MiB. A limit that is absent from the
 //! metadata is not sent (the ancestor sent 0).
 
-use super::{Metric, Tagger, Tags, Value};
+use super::{Metric, TagSet, Tagger, Value};
 use crate::ecs::Task;
 use crate::ecs::task::{Container, Limits};
 
@@ -38,7 +38,7 @@ pub fn metrics(
     }
 }
 
-fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: Tags, out: &mut Vec<Metric>) {
+fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: TagSet, out: &mut Vec<Metric>) {
     let Some(limits) = limits else { return };
     if let Some(cpu) = limits.cpu.and_then(|cpu| number(cpu * cpu_factor)) {
         out.push(Metric::new("cpu_limit", cpu, tags.clone()));

@@ -16,7 +16,7 @@ pub mod tags;
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
-pub use tags::{TagKey, TagOptions, Tagger, Tags};
+pub use tags::{TagKey, TagOptions, TagSet, Tagger, Tags};
 
 /// `container_name` tag value of task-level totals (the ancestor's convention).
 pub const TASK_CONTAINER_NAME: &str = "_task_";
@@ -38,23 +38,27 @@ pub struct Metric {
     pub name: &'static str,
     pub value: Value,
     /// Ordered `key:value` tags; values are already sanitized.
-    pub tags: Tags,
+    pub tags: TagSet,
 }
 
 impl Metric {
-    pub fn new(name: &'static str, value: Value, tags: Tags) -> Metric {
-        Metric { name, value, tags }
+    pub fn new(name: &'static str, value: Value, tags: impl Into<TagSet>) -> Metric {
+        Metric {
+            name,
+            value,
+            tags: tags.into(),
+        }
     }
 
     /// A derived (non-counter) value, rounded to 6 decimals to keep lines short; `None` when
     /// the value is not finite or negative.
-    pub fn derived(name: &'static str, value: f64, tags: Tags) -> Option<Metric> {
+    pub fn derived(name: &'static str, value: f64, tags: impl Into<TagSet>) -> Option<Metric> {
         (value.is_finite() && value >= 0.0)
             .then(|| Metric::new(name, Value::Float((value * 1e6).round() / 1e6), tags))
     }
 
     /// `exporter_status`: 1 when both samples were read and parsed, else 0.
-    pub fn exporter_status(healthy: bool, tags: Tags) -> Metric {
+    pub fn exporter_status(healthy: bool, tags: TagSet) -> Metric {
         Metric::new("exporter_status", Value::Int(u64::from(healthy)), tags)
     }
 }
@@ -74,7 +78,7 @@ pub struct Input<'a> {
 /// A container that has stats in the last sample and is known to the task metadata.
 pub struct Measured<'a> {
     pub container: &'a Container,
-    pub tags: Tags,
+    pub tags: TagSet,
     pub included: bool,
     /// Stats in the last sample.
     pub cur: &'a ContainerStats,
@@ -87,15 +91,13 @@ pub struct Measured<'a> {
 }
 
 impl Measured<'_> {
-    pub fn tags(&self) -> Tags {
+    pub fn tags(&self) -> TagSet {
         self.tags.clone()
     }
 
     /// The tags plus one more (`interface`, `cpu`).
-    pub fn tags_with(&self, key: &'static str, value: String) -> Tags {
-        let mut tags = self.tags.clone();
-        tags.push((key.into(), value));
-        tags
+    pub fn tags_with(&self, key: &'static str, value: String) -> TagSet {
+        self.tags.with(key, value)
     }
 }
 
@@ -195,7 +197,7 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 pub fn push_spread(
     names: (&'static str, &'static str),
     mut values: Vec<f64>,
-    tags: Tags,
+    tags: TagSet,
     out: &mut Vec<Metric>,
 ) {
     let max = values.iter().copied().reduce(f64::max);

@@ -1,6 +1,8 @@
 //! Tags on every series: the ancestor's `container_name`, plus task and container identity
 //! under the tag names of Datadog's own ECS integration, so the series join Datadog's ECS views.
 
+use std::sync::Arc;
+
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::task::Container;
@@ -9,6 +11,47 @@ use crate::ecs::task::Container;
 pub type TagKey = std::borrow::Cow<'static, str>;
 
 pub type Tags = Vec<(TagKey, String)>;
+
+/// The tags of one series: a set shared by every series of a container (or of the task),
+/// plus at most one tag of its own (`cpu`, `interface`). Sharing keeps computing a run free
+/// of per-metric copies of the ten-odd identity tags.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TagSet {
+    base: Arc<[(TagKey, String)]>,
+    extra: Option<(TagKey, String)>,
+}
+
+impl TagSet {
+    pub fn iter(&self) -> impl Iterator<Item = &(TagKey, String)> {
+        self.base.iter().chain(self.extra.iter())
+    }
+
+    /// The value of the first tag named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The same set plus one tag.
+    pub fn with(&self, key: &'static str, value: String) -> TagSet {
+        TagSet {
+            base: Arc::clone(&self.base),
+            extra: Some((key.into(), value)),
+        }
+    }
+
+    pub fn to_vec(&self) -> Tags {
+        self.iter().cloned().collect()
+    }
+}
+
+impl From<Tags> for TagSet {
+    fn from(tags: Tags) -> TagSet {
+        TagSet {
+            base: tags.into(),
+            extra: None,
+        }
+    }
+}
 
 /// Which identity tags to add (`--no-identity-tags`, `--tag-task-arn`, `--tag-container-id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +76,11 @@ impl Default for TagOptions {
 /// Builds the tag list of each series from the task metadata, once per run.
 #[derive(Debug, Clone, Default)]
 pub struct Tagger {
-    /// Task identity, added to every series.
-    task: Tags,
+    /// Task identity (and constant tags), added to every series.
+    identity: Tags,
+    /// The task totals' set and the run's set, built once.
+    task: TagSet,
+    run: TagSet,
     options: TagOptions,
 }
 
@@ -70,30 +116,32 @@ impl Tagger {
                 .iter()
                 .map(|(k, v)| (TagKey::Owned(k.clone()), v.clone())),
         );
+        let mut task_tags: Tags = vec![("container_name".into(), TASK_CONTAINER_NAME.to_string())];
+        task_tags.extend(tags.iter().cloned());
         Tagger {
-            task: tags,
+            task: task_tags.into(),
+            run: tags.clone().into(),
+            identity: tags,
             options,
         }
     }
 
     /// Tags of a task-level total: `container_name:_task_` and the task identity.
-    pub fn task(&self) -> Tags {
-        let mut tags: Tags = vec![("container_name".into(), TASK_CONTAINER_NAME.to_string())];
-        tags.extend(self.task.iter().cloned());
-        tags
+    pub fn task(&self) -> TagSet {
+        self.task.clone()
     }
 
     /// Tags of a series about no container in particular (`exporter_*`): identity only.
-    pub fn run(&self) -> Tags {
-        self.task.clone()
+    pub fn run(&self) -> TagSet {
+        self.run.clone()
     }
 
     /// Tags of a container series: `container_name` first (the ancestor's tag), then the task
     /// identity, then the container's image and name.
-    pub fn container(&self, container: &Container, docker_id: &str) -> Tags {
+    pub fn container(&self, container: &Container, docker_id: &str) -> TagSet {
         let name = container.name.as_deref().unwrap_or(docker_id);
         let mut tags: Tags = vec![("container_name".into(), sanitize_tag_value(name))];
-        tags.extend(self.task.iter().cloned());
+        tags.extend(self.identity.iter().cloned());
         if self.options.identity {
             if let Some(image) = container.image.as_deref() {
                 let (image_name, image_tag) = split_image(image);
@@ -107,7 +155,7 @@ impl Tagger {
         if self.options.container_id && !docker_id.is_empty() {
             tags.push(("container_id".into(), sanitize_tag_value(docker_id)));
         }
-        tags
+        tags.into()
     }
 }
 
@@ -187,7 +235,7 @@ mod tests {
         assert!(Arn::parse("not an arn").is_none());
     }
 
-    fn has(tags: &Tags, key: &str, value: &str) -> bool {
+    fn has(tags: &TagSet, key: &str, value: &str) -> bool {
         tags.iter().any(|(k, v)| k == key && v == value)
     }
 
@@ -212,7 +260,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            plain.task(),
+            plain.task().to_vec(),
             vec![
                 ("container_name".into(), "_task_".to_string()),
                 ("team".into(), "a b".to_string()),
@@ -244,7 +292,8 @@ mod tests {
             ..Container::default()
         };
         let tags = full.container(&c, "abc-1");
-        assert!(tags[0].0 == "container_name" && tags[0].1 == "web");
+        assert_eq!(tags.iter().next().unwrap().0, "container_name");
+        assert_eq!(tags.get("container_name"), Some("web"));
         assert!(has(&tags, "image_name", "nginx"));
         assert!(has(&tags, "image_tag", "1.25"));
         assert!(has(&tags, "ecs_container_name", "web"));

@@ -46,7 +46,7 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
         .enumerate()
         .partition(|(_, m)| m.tags.iter().any(|(k, _)| *k == "container_name"));
     for (index, metric) in with_container {
-        let tags = unique_keys(&metric.tags);
+        let tags = unique_keys(&metric.tags.to_vec());
         let key = sorted(&tags);
         let i = *by_key.entry(key.clone()).or_insert_with(|| {
             groups.push(Group::new(tags, key));
@@ -55,7 +55,7 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
         groups[i].add(index, metric);
     }
     for (index, metric) in task_level {
-        let tags = unique_keys(&metric.tags);
+        let tags = unique_keys(&metric.tags.to_vec());
         let wanted = sorted(&tags);
         let home = groups
             .iter()
@@ -206,7 +206,7 @@ mod tests {
     use super::*;
 
     fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
-        let tags = pairs
+        let tags: Vec<(TagKey, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).into(), v.to_string()))
             .collect();

@@ -25,7 +25,7 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
             continue;
         };
         let name = family_name(&prefix, metric.name);
-        let labels = labels(&metric.tags);
+        let labels = labels(&metric.tags.to_vec());
         let index = match families.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
