@@ -12,7 +12,7 @@ use std::io::{self, Write};
 
 use crate::config::{Config, Format};
 use crate::metrics::Metric;
-pub use statsd::{Sender, lines as statsd_lines};
+pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
 pub use stdout::StdoutSink;
 
 /// One run's metrics and what the outputs may add to them.

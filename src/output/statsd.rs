@@ -167,24 +167,23 @@ impl<S: MetricSink> MetricSink for StallGuard<S> {
     }
 }
 
+/// Send `metrics` through cadence to any sink, as a run does (for benchmarks: cadence's
+/// `NopMetricSink` measures the formatting alone).
+pub fn send_to<S>(metrics: &[crate::metrics::Metric], prefix: &str, sink: S) -> SendReport
+where
+    S: MetricSink + Sync + Send + std::panic::RefUnwindSafe + 'static,
+{
+    let sender = Sender { client: StatsdClient::from_sink(prefix, sink), origin_detection: false, timestamps: false };
+    let origins = std::collections::HashMap::new();
+    sender.export(&Batch { metrics, timestamp_ms: None, origins: &origins })
+}
+
 /// The DogStatsD lines of `metrics`, formatted by cadence exactly as a run sends them (for
-/// benchmarks, property tests and the fuzz target).
+/// property tests and the fuzz target).
 pub fn lines(metrics: &[crate::metrics::Metric], prefix: &str) -> Vec<String> {
     let (rx, sink) = cadence::SpyMetricSink::new();
-    let sender = Sender {
-        client: StatsdClient::from_sink(prefix, sink),
-        origin_detection: false,
-        timestamps: false,
-    };
-    let origins = std::collections::HashMap::new();
-    sender.export(&Batch {
-        metrics,
-        timestamp_ms: None,
-        origins: &origins,
-    });
-    rx.try_iter()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .collect()
+    send_to(metrics, prefix, sink);
+    rx.try_iter().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).collect()
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
