@@ -257,6 +257,40 @@ pub fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
     deserializer.deserialize_any(StructVisitor(PhantomData))
 }
 
+/// A string-valued `T` (its own `Deserialize` reads a `&str` without allocating); any other
+/// JSON value is `None`.
+pub fn scalar_or_none<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    struct StrVisitor<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for StrVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            T::deserialize(de::value::StrDeserializer::<E>::new(v)).map(Some)
+        }
+        other_scalars!(None);
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            skip_seq(seq).map(|()| None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            skip_map(map).map(|()| None)
+        }
+    }
+    deserializer.deserialize_any(StrVisitor(PhantomData))
+}
+
 /// `impl Lenient` for structs whose fields are all lenient.
 #[macro_export]
 macro_rules! lenient_struct {

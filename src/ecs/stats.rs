@@ -4,7 +4,7 @@
 //! report `null` or `{}`, cgroup v2 hosts fill different memory keys and null blkio lists, and
 //! Windows has no `system_cpu_usage` at all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -240,13 +240,79 @@ pub struct MemoryStats {
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
-    pub stats: Option<HashMap<String, u64>>,
+    pub stats: Option<MemoryCounters>,
 }
 
 impl MemoryStats {
+    /// One of the `memory_stats.stats` counters we read, by its wire name.
     pub fn stat(&self, key: &str) -> Option<u64> {
-        self.stats.as_ref()?.get(key).copied()
+        let c = self.stats.as_ref()?;
+        match key {
+            "cache" => c.cache,
+            "file" => c.file,
+            "rss" => c.rss,
+            "total_rss" => c.total_rss,
+            "anon" => c.anon,
+            "inactive_file" => c.inactive_file,
+            "total_inactive_file" => c.total_inactive_file,
+            "hierarchical_memory_limit" => c.hierarchical_memory_limit,
+            _ => None,
+        }
     }
+}
+
+/// The `memory_stats.stats` counters the metrics use; the other forty-odd are skipped
+/// unread (a map of them all cost an allocation per key per container per sample).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct MemoryCounters {
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub file: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rss: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub total_rss: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub anon: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inactive_file: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub total_inactive_file: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hierarchical_memory_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -272,7 +338,7 @@ pub struct BlkioEntry {
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
-    pub op: Option<String>,
+    pub op: Option<BlkioOp>,
     /// Absent for zero-valued entries in some captures.
     #[serde(
         default,
@@ -341,6 +407,7 @@ lenient_struct!(
     CpuUsage,
     ThrottlingData,
     MemoryStats,
+    MemoryCounters,
     BlkioStats,
     BlkioEntry,
     NetworkStats,
@@ -372,5 +439,45 @@ impl<'de> Deserialize<'de> for ByDockerId {
             }
         }
         deserializer.deserialize_map(Entries)
+    }
+}
+
+/// A blkio `op`: cgroup v1 writes `Read`/`Write`, cgroup v2 `read`/`write`; matched ignoring
+/// case, without allocating. `Sync`, `Async`, `Total`, `Discard` are `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlkioOp {
+    Read,
+    Write,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for BlkioOp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Op;
+        impl serde::de::Visitor<'_> for Op {
+            type Value = BlkioOp;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a blkio op string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BlkioOp, E> {
+                Ok(if v.eq_ignore_ascii_case("read") {
+                    BlkioOp::Read
+                } else if v.eq_ignore_ascii_case("write") {
+                    BlkioOp::Write
+                } else {
+                    BlkioOp::Other
+                })
+            }
+        }
+        deserializer.deserialize_str(Op)
+    }
+}
+
+impl crate::ecs::lenient::Lenient for BlkioOp {
+    fn lenient<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Self>, D::Error> {
+        crate::ecs::lenient::scalar_or_none(deserializer)
     }
 }

@@ -6,35 +6,35 @@
 //! hosts) emits no series rather than a false 0; an empty list is a real 0.
 
 use super::{Measured, Metric, Tagger, Value, add};
-use crate::ecs::stats::{BlkioEntry, BlkioStats, ContainerStats};
+use crate::ecs::stats::{BlkioEntry, BlkioOp, BlkioStats, ContainerStats};
 
 type BlkioList = fn(&BlkioStats) -> Option<&Vec<BlkioEntry>>;
 
 /// (cumulative name, rate name, list, op).
-const IO: [(&str, Option<&str>, BlkioList, &str); 4] = [
+const IO: [(&str, Option<&str>, BlkioList, BlkioOp); 4] = [
     (
         "disk_read_bytes_total",
         Some("disk_read_bytes_per_sec"),
         |b| b.io_service_bytes_recursive.as_ref(),
-        "read",
+        BlkioOp::Read,
     ),
     (
         "disk_written_bytes_total",
         Some("disk_written_bytes_per_sec"),
         |b| b.io_service_bytes_recursive.as_ref(),
-        "write",
+        BlkioOp::Write,
     ),
     (
         "disk_read_iops_total",
         None,
         |b| b.io_serviced_recursive.as_ref(),
-        "read",
+        BlkioOp::Read,
     ),
     (
         "disk_written_iops_total",
         None,
         |b| b.io_serviced_recursive.as_ref(),
-        "write",
+        BlkioOp::Write,
     ),
 ];
 
@@ -70,10 +70,10 @@ pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
     }
 }
 
-fn sum_op(entries: &[BlkioEntry], op: &str) -> u64 {
+fn sum_op(entries: &[BlkioEntry], op: BlkioOp) -> u64 {
     entries
         .iter()
-        .filter(|e| e.op.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(op)))
+        .filter(|e| e.op == Some(op))
         .filter_map(|e| e.value)
         .fold(0, u64::saturating_add)
 }

@@ -173,9 +173,17 @@ pub fn send_to<S>(metrics: &[crate::metrics::Metric], prefix: &str, sink: S) -> 
 where
     S: MetricSink + Sync + Send + std::panic::RefUnwindSafe + 'static,
 {
-    let sender = Sender { client: StatsdClient::from_sink(prefix, sink), origin_detection: false, timestamps: false };
+    let sender = Sender {
+        client: StatsdClient::from_sink(prefix, sink),
+        origin_detection: false,
+        timestamps: false,
+    };
     let origins = std::collections::HashMap::new();
-    sender.export(&Batch { metrics, timestamp_ms: None, origins: &origins })
+    sender.export(&Batch {
+        metrics,
+        timestamp_ms: None,
+        origins: &origins,
+    })
 }
 
 /// The DogStatsD lines of `metrics`, formatted by cadence exactly as a run sends them (for
@@ -183,7 +191,9 @@ where
 pub fn lines(metrics: &[crate::metrics::Metric], prefix: &str) -> Vec<String> {
     let (rx, sink) = cadence::SpyMetricSink::new();
     send_to(metrics, prefix, sink);
-    rx.try_iter().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).collect()
+    rx.try_iter()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .collect()
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
