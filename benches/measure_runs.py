@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU time and peak RSS of whole runs of a command against a local fake metadata endpoint.
 
-    python3 benches/measure_runs.py [--runs 50] [--capture DIR] -- COMMAND [ARGS...]
+    python3 benches/measure_runs.py [--runs 50] [--capture DIR] [--containers N] -- COMMAND [ARGS...]
 
 Serves DIR (default: testdata/parity/ancestor-example) on 127.0.0.1: /task is task.json,
 /task/stats alternates stats1.json and stats2.json, / is the container metadata. A UDP socket
@@ -31,9 +31,31 @@ import threading
 import time
 
 
-def serve(capture):
+def scale(files, n):
+    """The capture with its first container copied n times (new Docker IDs and names), as
+    benches/pipeline.rs scales it."""
+    task = json.loads(files["task.json"])
+    first = task["Containers"][0]
+    scaled = {}
+    for name in ("stats1.json", "stats2.json"):
+        stats = json.loads(files[name])
+        scaled[name] = json.dumps({"%s-%d" % (first["DockerId"], i): stats[first["DockerId"]] for i in range(n)}).encode()
+    containers = []
+    for i in range(n):
+        c = dict(first)
+        c["DockerId"] = "%s-%d" % (first["DockerId"], i)
+        c["Name"] = "web-%d" % i
+        containers.append(c)
+    task["Containers"] = containers
+    scaled["task.json"] = json.dumps(task).encode()
+    return scaled
+
+
+def serve(capture, containers=None):
     files = {name: open(os.path.join(capture, name), "rb").read()
              for name in ("task.json", "stats1.json", "stats2.json")}
+    if containers:
+        files = scale(files, containers)
     root = json.dumps({"Name": "ecs-statsd", "DockerId": "self"}).encode()
     counter = {"stats": 0}
 
@@ -89,13 +111,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--capture", default=os.path.join(here, "..", "testdata", "parity", "ancestor-example"))
+    parser.add_argument("--containers", type=int, default=None,
+                        help="serve the capture scaled to this many containers")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to measure after --")
 
-    server = serve(args.capture)
+    server = serve(args.capture, args.containers)
     sock, seen = sink()
     home = tempfile.mkdtemp(prefix="measure-runs-")
     env = {
