@@ -622,4 +622,156 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn destination_rules_in_order() {
+        let url = ("ECS_CONTAINER_METADATA_URI", "http://x");
+        let udp = |host: &str, port: u16| Destination::Udp {
+            host: host.into(),
+            port,
+        };
+        let dest = |cli: Cli, vars: &[(&str, &str)]| {
+            let mut all = vec![url];
+            all.extend_from_slice(vars);
+            resolve(cli, &all).unwrap().destination
+        };
+        // 5. Nothing set.
+        assert_eq!(dest(Cli::default(), &[]), udp("127.0.0.1", 8125));
+        // 4. The ancestor's variables.
+        assert_eq!(
+            dest(
+                Cli::default(),
+                &[("STATSD_HOST", "s"), ("STATSD_PORT", "1")]
+            ),
+            udp("s", 1)
+        );
+        // 3. DD_AGENT_HOST (port default 8125) beats 4.
+        let agent = [
+            ("DD_AGENT_HOST", "a"),
+            ("STATSD_HOST", "s"),
+            ("STATSD_PORT", "1"),
+        ];
+        assert_eq!(dest(Cli::default(), &agent), udp("a", 8125));
+        assert_eq!(
+            dest(
+                Cli::default(),
+                &[("DD_AGENT_HOST", "a"), ("DD_DOGSTATSD_PORT", "2")]
+            ),
+            udp("a", 2)
+        );
+        // 2. DD_DOGSTATSD_URL beats 3.
+        let with_url = [("DD_DOGSTATSD_URL", "udp://u:3"), ("DD_AGENT_HOST", "a")];
+        assert_eq!(dest(Cli::default(), &with_url), udp("u", 3));
+        // 1. Flags beat 2; a missing half comes from STATSD_* or the default.
+        let port_only = Cli {
+            statsd_port: Some("4".into()),
+            ..Cli::default()
+        };
+        assert_eq!(
+            dest(
+                port_only,
+                &[("DD_DOGSTATSD_URL", "udp://u:3"), ("STATSD_HOST", "s")]
+            ),
+            udp("s", 4)
+        );
+        let socket = Cli {
+            statsd_socket: Some("/run/dsd.sock".into()),
+            ..Cli::default()
+        };
+        assert_eq!(
+            dest(socket, &with_url),
+            Destination::Unix {
+                path: "/run/dsd.sock".into()
+            }
+        );
+        // --dry-run wins over everything.
+        let dry = Cli {
+            dry_run: true,
+            ..Cli::default()
+        };
+        assert_eq!(dest(dry, &with_url), Destination::Stdout);
+    }
+
+    #[test]
+    fn dogstatsd_url_forms() {
+        let unix = |p: &str| Destination::Unix { path: p.into() };
+        assert_eq!(
+            parse_dogstatsd_url("udp://10.0.0.1:9125").unwrap(),
+            Destination::Udp {
+                host: "10.0.0.1".into(),
+                port: 9125
+            }
+        );
+        assert_eq!(
+            parse_dogstatsd_url("udp://[::1]:9125").unwrap(),
+            Destination::Udp {
+                host: "::1".into(),
+                port: 9125
+            }
+        );
+        assert_eq!(
+            parse_dogstatsd_url("udp://agent").unwrap(),
+            Destination::Udp {
+                host: "agent".into(),
+                port: 8125
+            }
+        );
+        assert_eq!(
+            parse_dogstatsd_url("unix:///var/run/datadog/dsd.socket").unwrap(),
+            unix("/var/run/datadog/dsd.socket")
+        );
+        assert_eq!(
+            parse_dogstatsd_url("unixgram:///tmp/d.sock").unwrap(),
+            unix("/tmp/d.sock")
+        );
+        for bad in [
+            "tcp://x:1",
+            "udp://",
+            "udp://x:0",
+            "udp://x:http",
+            "unix://relative",
+            "udp://[::1",
+        ] {
+            assert!(
+                parse_dogstatsd_url(bad)
+                    .unwrap_err()
+                    .contains("DD_DOGSTATSD_URL"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn constant_tags_are_parsed_and_sanitized() {
+        let c = resolve(
+            Cli {
+                tag: vec!["k|ey:v,al".into(), "bare".into(), ":".into()],
+                ..Cli::default()
+            },
+            &[
+                ("ECS_CONTAINER_METADATA_URI", "http://x"),
+                ("DD_ENV", "prod"),
+                ("DD_TAGS", "a:1,b:2 c"),
+                ("DD_ENTITY_ID", "id-1"),
+            ],
+        )
+        .unwrap();
+        let tags: Vec<(&str, &str)> = c
+            .constant_tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("env", "prod"),
+                ("a", "1"),
+                ("b", "2"),
+                ("c", ""),
+                ("k_ey", "v_al"),
+                ("bare", ""),
+                ("dd.internal.entity_id", "id-1")
+            ]
+        );
+    }
 }

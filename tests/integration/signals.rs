@@ -176,3 +176,69 @@ fn sigterm_during_a_metadata_request_waits_for_it_then_exits_143() {
             .is_empty()
     );
 }
+
+/// The example with `web` copied `n` times: a run whose output outgrows a pipe buffer.
+fn scaled_endpoint(n: usize) -> FakeEndpoint {
+    let task: serde_json::Value =
+        serde_json::from_str(&read(&format!("{EXAMPLE}/task.json"))).unwrap();
+    let web = task["Containers"][0].clone();
+    let id = web["DockerId"].as_str().unwrap().to_string();
+    let mut scaled_task = task.clone();
+    let mut samples = Vec::new();
+    for file in ["stats1.json", "stats2.json"] {
+        let stats: serde_json::Value =
+            serde_json::from_str(&read(&format!("{EXAMPLE}/{file}"))).unwrap();
+        let mut out = serde_json::Map::new();
+        for i in 0..n {
+            out.insert(format!("{id}-{i}"), stats[&id].clone());
+        }
+        samples.push(serde_json::Value::Object(out).to_string());
+    }
+    scaled_task["Containers"] = (0..n)
+        .map(|i| {
+            let mut c = web.clone();
+            c["DockerId"] = format!("{id}-{i}").into();
+            c["Name"] = format!("web-{i}").into();
+            c
+        })
+        .collect();
+    FakeEndpoint::new()
+        .route("/task", [Response::ok(scaled_task.to_string())])
+        .route("/task/stats", samples.into_iter().map(Response::ok))
+}
+
+/// A signal while the lines are being written: the output is finished, exit 0. The lines go
+/// to a pipe nobody reads yet (over 64 KiB of them), so the run is certainly blocked in the
+/// middle of sending when the signal arrives.
+#[test]
+fn sigterm_while_sending_finishes_the_output_and_exits_0() {
+    let endpoint = scaled_endpoint(20);
+    let child = spawn(
+        &[
+            "--metadata-url",
+            &endpoint.url(),
+            "--interval",
+            "0",
+            "--no-cache",
+            "--dry-run",
+        ],
+        &[],
+    );
+    wait_for_requests(&endpoint, "/task/stats", 2);
+    std::thread::sleep(Duration::from_millis(500));
+    send_signal(&child, SIGTERM);
+    let out = wait_with_timeout(child, Duration::from_secs(20));
+    out.assert_success();
+    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+    assert!(
+        lines.iter().map(|l| l.len() + 1).sum::<usize>() > 64 * 1024,
+        "the output outgrows a pipe"
+    );
+    let got = parse_all(&lines);
+    assert_eq!(
+        value(&got, "ecs_task.exporter_status", &[]),
+        1.0,
+        "the last line made it out"
+    );
+    assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), 20.0);
+}
