@@ -109,17 +109,9 @@ impl Source {
     /// `GET {endpoint}/task` (or `task.json`), bounded by `timeout`.
     pub fn fetch_task(&self, timeout: Duration) -> Result<Task, FetchError> {
         match self {
-            Source::Http {
-                base,
-                agent,
-                capture,
-            } => {
-                let url = format!("{base}/task");
-                let body = http_get(agent, &url, timeout)?;
-                if let Some(capture) = capture {
-                    capture.task(&body);
-                }
-                Task::parse(&body).map_err(|reason| bad_body(&format!("GET {url}"), reason, &body))
+            Source::Http { .. } => {
+                let (what, body) = self.get("/task", timeout, Recorder::task)?;
+                Task::parse(&body).map_err(|reason| bad_body(&what, reason, &body))
             }
             Source::Replay { dir, .. } => {
                 let path = dir.join("task.json");
@@ -136,17 +128,7 @@ impl Source {
         timeout: Duration,
     ) -> Result<Option<String>, FetchError> {
         let (what, body) = match self {
-            Source::Http {
-                base,
-                agent,
-                capture,
-            } => {
-                let body = http_get(agent, base, timeout)?;
-                if let Some(capture) = capture {
-                    capture.container(&body);
-                }
-                (format!("GET {base}"), body)
-            }
+            Source::Http { .. } => self.get("", timeout, Recorder::container)?,
             Source::Replay { dir, .. } => {
                 let path = dir.join("container.json");
                 if !path.exists() {
@@ -167,6 +149,34 @@ impl Source {
         }
     }
 
+    /// `GET {base}{path}`; the body is also handed to the capture, if any. Returns what was
+    /// read (for messages) and the body.
+    fn get(
+        &self,
+        path: &str,
+        timeout: Duration,
+        record: fn(&Recorder, &[u8]),
+    ) -> Result<(String, Vec<u8>), FetchError> {
+        let Source::Http {
+            base,
+            agent,
+            capture,
+        } = self
+        else {
+            return Err(FetchError {
+                what: path.to_string(),
+                reason: "a replay has no HTTP endpoint".into(),
+                retry: Retry::No,
+            });
+        };
+        let url = format!("{base}{path}");
+        let body = http_get(agent, &url, timeout)?;
+        if let Some(capture) = capture {
+            record(capture, &body);
+        }
+        Ok((format!("GET {url}"), body))
+    }
+
     /// Record a sample this run did not read (`--since-last-run`'s previous one).
     pub fn capture_previous(&self, sample: &StatsSample) {
         if let Source::Http {
@@ -182,18 +192,9 @@ impl Source {
     /// see [`Source::replay`].)
     pub fn fetch_stats(&self, timeout: Duration) -> Result<StatsSample, FetchError> {
         match self {
-            Source::Http {
-                base,
-                agent,
-                capture,
-            } => {
-                let url = format!("{base}/task/stats");
-                let body = http_get(agent, &url, timeout)?;
-                if let Some(capture) = capture {
-                    capture.stats(&body);
-                }
-                StatsSample::parse(&body)
-                    .map_err(|reason| bad_body(&format!("GET {url}"), reason, &body))
+            Source::Http { .. } => {
+                let (what, body) = self.get("/task/stats", timeout, Recorder::stats)?;
+                StatsSample::parse(&body).map_err(|reason| bad_body(&what, reason, &body))
             }
             Source::Replay { .. } => self.replay().map(|mut all| all.pop().unwrap_or_default()),
         }

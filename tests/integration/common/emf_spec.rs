@@ -1,10 +1,8 @@
 //! A checker for one CloudWatch Embedded Metric Format document (std + serde_json only), so
 //! tests can hold the binary's `--output emf` lines to the published specification.
 //!
-//! A copy of the validator in `src/output/emf.rs`'s unit tests; a unit test there fails when
-//! the two drift apart.
+//! The one copy: `src/output/emf.rs` includes this file for its unit tests (`#[path]`).
 
-// BEGIN emf_spec
 /// Checks one parsed EMF document against the published specification ("Specification:
 /// Embedded metric format", CloudWatch User Guide), member by member. Limits are the spec's
 /// and its JSON schema's; two come from the CloudWatch API instead and say so.
@@ -204,4 +202,3 @@ pub fn validate_emf_document(doc: &serde_json::Value) -> Result<(), String> {
     }
     Ok(())
 }
-// END emf_spec
