@@ -60,3 +60,27 @@ fn number(v: f64) -> Option<Value> {
         Some(Value::Float(v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::TagOptions;
+
+    /// Regression (found by the property tests): `Limits.CPU` 1e308 × 1024 is inf, and
+    /// `EphemeralStorageMetrics` 1e308 MiB in bytes too; neither may be sent.
+    #[test]
+    fn limits_past_f64_after_conversion_are_not_sent() {
+        let task: Task = serde_json::from_str(
+            r#"{"Limits": {"CPU": 1e308, "Memory": 512}, "EphemeralStorageMetrics": {"Utilized": 1e308, "Reserved": 20}}"#,
+        )
+        .unwrap();
+        let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+        let mut out = Vec::new();
+        metrics(&task, &|_| true, &tagger, &mut out);
+        let names: Vec<&str> = out.iter().map(|m| m.name).collect();
+        assert_eq!(names, ["mem_limit", "ephemeral_storage_reserved_bytes"]);
+        assert_eq!(number(-1.0), None);
+        assert_eq!(number(0.25 * 1024.0), Some(Value::Int(256)));
+        assert_eq!(number(0.5), Some(Value::Float(0.5)));
+    }
+}

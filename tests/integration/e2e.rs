@@ -368,3 +368,39 @@ fn no_endpoint_is_a_usage_error_naming_the_variables() {
         out.describe()
     );
 }
+
+/// Logs go to stderr (simple_logger's `stderr` feature): stdout carries only the lines, even
+/// at trace level.
+#[test]
+fn logs_never_mix_with_dry_run_output() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let out = run(
+        &[
+            "--metadata-url",
+            example.to_str().unwrap(),
+            "--dry-run",
+            "--log-level",
+            "trace",
+        ],
+        &[],
+    );
+    out.assert_success();
+    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+    assert_eq!(parse_all(&lines).len(), lines.len());
+    assert!(
+        out.stderr.contains("TRACE") || out.stderr.contains("INFO"),
+        "{}",
+        out.describe()
+    );
+    // RUST_LOG works too; LOG_LEVEL beats it.
+    let quiet = run(
+        &["--metadata-url", example.to_str().unwrap(), "--dry-run"],
+        &[("RUST_LOG", "info"), ("LOG_LEVEL", "error")],
+    );
+    assert!(quiet.stderr.is_empty(), "{}", quiet.describe());
+    let chatty = run(
+        &["--metadata-url", example.to_str().unwrap(), "--dry-run"],
+        &[("RUST_LOG", "ecs_statsd=info")],
+    );
+    assert!(chatty.stderr.contains("INFO"), "{}", chatty.describe());
+}
