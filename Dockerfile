@@ -10,6 +10,8 @@ RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Cargo.toml names the benchmark target, so its source must be present to load the manifest.
+COPY benches ./benches
 RUN cargo build --release --locked \
  && cp target/release/ecs-statsd /ecs-statsd
 
