@@ -47,21 +47,32 @@ pub fn scaled(n: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     )
 }
 
-fn run_once(task: &[u8], s1: &[u8], s2: &[u8]) -> usize {
-    let task = Task::parse(task).unwrap();
-    let samples = [
-        StatsSample::parse(s1).unwrap(),
-        StatsSample::parse(s2).unwrap(),
-    ];
-    let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+/// Run `f` on the computation input of a parsed task and samples (every container included,
+/// default tags).
+fn with_input<R>(task: &Task, samples: &[StatsSample], f: impl FnOnce(&Input) -> R) -> R {
+    let tagger = Tagger::new(task, TagOptions::default(), &[]);
     let included = |_: &Container| true;
-    let input = Input {
-        task: &task,
-        samples: &samples,
+    f(&Input {
+        task,
+        samples,
         included: &included,
         tagger: &tagger,
-    };
-    let out = metrics::compute(&input);
+    })
+}
+
+fn parse(task: &[u8], s1: &[u8], s2: &[u8]) -> (Task, [StatsSample; 2]) {
+    (
+        Task::parse(task).unwrap(),
+        [
+            StatsSample::parse(s1).unwrap(),
+            StatsSample::parse(s2).unwrap(),
+        ],
+    )
+}
+
+fn run_once(task: &[u8], s1: &[u8], s2: &[u8]) -> usize {
+    let (task, samples) = parse(task, s1, s2);
+    let out = with_input(&task, &samples, metrics::compute);
     // Formatted by cadence into a sink that drops the lines: the formatting without the
     // socket.
     statsd_send_to(&out, "ecs_task", cadence::NopMetricSink).sent
@@ -89,23 +100,11 @@ fn pipeline(c: &mut Criterion) {
             )
         })
     });
-    let task = Task::parse(&task_body).unwrap();
-    let samples = [
-        StatsSample::parse(&s1).unwrap(),
-        StatsSample::parse(&s2).unwrap(),
-    ];
-    let tagger = Tagger::new(&task, TagOptions::default(), &[]);
-    let included = |_: &Container| true;
-    let input = Input {
-        task: &task,
-        samples: &samples,
-        included: &included,
-        tagger: &tagger,
-    };
-    stages.bench_function("compute", |b| {
-        b.iter(|| metrics::compute(black_box(&input)))
+    let (task, samples) = parse(&task_body, &s1, &s2);
+    with_input(&task, &samples, |input| {
+        stages.bench_function("compute", |b| b.iter(|| metrics::compute(black_box(input))))
     });
-    let out = metrics::compute(&input);
+    let out = with_input(&task, &samples, metrics::compute);
     stages.bench_function("format_statsd", |b| {
         b.iter(|| statsd_send_to(black_box(&out), "ecs_task", cadence::NopMetricSink))
     });

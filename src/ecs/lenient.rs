@@ -6,7 +6,7 @@
 //! the field is `None`, so a bad field drops only the series it feeds, never the container
 //! or the run. Everything streams from the body: no intermediate `serde_json::Value`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -224,12 +224,6 @@ impl<T: Lenient> Lenient for BTreeMap<String, T> {
     }
 }
 
-impl<T: Lenient> Lenient for HashMap<String, T> {
-    fn lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Self>, D::Error> {
-        deserializer.deserialize_any(MapVisitor::<Self, T>(PhantomData))
-    }
-}
-
 /// A JSON object read as the struct `T` (whose own fields are lenient); anything else `None`.
 struct StructVisitor<T>(PhantomData<T>);
 
@@ -345,7 +339,7 @@ mod tests {
         #[serde(default, deserialize_with = "lenient")]
         list: Option<Vec<u64>>,
         #[serde(default, deserialize_with = "lenient")]
-        map: Option<HashMap<String, u64>>,
+        map: Option<BTreeMap<String, u64>>,
         #[serde(default, deserialize_with = "lenient")]
         text: Option<String>,
     }
@@ -365,7 +359,7 @@ mod tests {
         );
         assert_eq!(s.n, Some(512));
         assert_eq!(s.list, Some(vec![1, 2]));
-        assert_eq!(s.map, Some(HashMap::from([("a".to_string(), 1)])));
+        assert_eq!(s.map, Some(BTreeMap::from([("a".to_string(), 1)])));
         assert_eq!(s.text.as_deref(), Some("t"));
         // A number list with a hole is dropped whole: CPU indexes must not shift.
         assert_eq!(parse(r#"{"list": [1, "x", 3]}"#).list, None);

@@ -139,8 +139,8 @@ impl Tagger {
     /// Tags of a container series: `container_name` first (the ancestor's tag), then the task
     /// identity, then the container's image and name.
     pub fn container(&self, container: &Container, docker_id: &str) -> TagSet {
-        let name = container.name.as_deref().unwrap_or(docker_id);
-        let mut tags: Tags = vec![("container_name".into(), sanitize_tag_value(name))];
+        let name = super::container_name_tag(container, docker_id);
+        let mut tags: Tags = vec![("container_name".into(), name.clone())];
         tags.extend(self.identity.iter().cloned());
         if self.options.identity {
             if let Some(image) = container.image.as_deref() {
@@ -150,7 +150,7 @@ impl Tagger {
                     tags.push(("image_tag".into(), sanitize_tag_value(tag)));
                 }
             }
-            tags.push(("ecs_container_name".into(), sanitize_tag_value(name)));
+            tags.push(("ecs_container_name".into(), name));
         }
         if self.options.container_id && !docker_id.is_empty() {
             tags.push(("container_id".into(), sanitize_tag_value(docker_id)));

@@ -8,6 +8,23 @@ use crate::common::{
 };
 use crate::e2e::{EXAMPLE, read};
 
+/// Start a live run against `endpoint`, sending to UDP `port`, with a 30 s interval (long
+/// enough that only a signal ends it early) and no cache.
+fn start_live(endpoint: &FakeEndpoint, port: &str, extra: &[&str]) -> std::process::Child {
+    let url = endpoint.url();
+    let mut args = vec![
+        "--metadata-url",
+        url.as_str(),
+        "--statsd-port",
+        port,
+        "--interval",
+        "30",
+        "--no-cache",
+    ];
+    args.extend_from_slice(extra);
+    spawn(&args, &[])
+}
+
 /// Wait (bounded) until the endpoint has seen `n` requests for `path`.
 fn wait_for_requests(endpoint: &FakeEndpoint, path: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -39,18 +56,7 @@ fn sigterm_during_the_interval_sends_at_once_and_exits_0() {
         let endpoint = endpoint(vec![stats(1), stats(2)]);
         let listener = UdpListener::new();
         let port = listener.port().to_string();
-        let child = spawn(
-            &[
-                "--metadata-url",
-                &endpoint.url(),
-                "--statsd-port",
-                &port,
-                "--interval",
-                "30",
-                "--no-cache",
-            ],
-            &[],
-        );
+        let child = start_live(&endpoint, &port, &[]);
         wait_for_requests(&endpoint, "/task/stats", 1);
         std::thread::sleep(Duration::from_millis(100));
         let sent = Instant::now();
@@ -78,18 +84,7 @@ fn sigterm_before_the_first_sample_exits_143_without_sending() {
     let endpoint = endpoint(vec![stats(1).delay(Duration::from_millis(1500)), stats(2)]);
     let listener = UdpListener::new();
     let port = listener.port().to_string();
-    let child = spawn(
-        &[
-            "--metadata-url",
-            &endpoint.url(),
-            "--statsd-port",
-            &port,
-            "--interval",
-            "30",
-            "--no-cache",
-        ],
-        &[],
-    );
+    let child = start_live(&endpoint, &port, &[]);
     wait_for_requests(&endpoint, "/task/stats", 1);
     send_signal(&child, SIGTERM);
     let out = wait_with_timeout(child, Duration::from_secs(20));
@@ -113,20 +108,7 @@ fn a_second_signal_exits_immediately() {
     let endpoint = endpoint(vec![stats(1), Response::hang()]);
     let listener = UdpListener::new();
     let port = listener.port().to_string();
-    let child = spawn(
-        &[
-            "--metadata-url",
-            &endpoint.url(),
-            "--statsd-port",
-            &port,
-            "--interval",
-            "30",
-            "--timeout",
-            "60",
-            "--no-cache",
-        ],
-        &[],
-    );
+    let child = start_live(&endpoint, &port, &["--timeout", "60"]);
     wait_for_requests(&endpoint, "/task/stats", 1);
     send_signal(&child, SIGTERM);
     wait_for_requests(&endpoint, "/task/stats", 2);
@@ -154,18 +136,7 @@ fn sigterm_during_a_metadata_request_waits_for_it_then_exits_143() {
         .route("/task/stats", [stats(1), stats(2)]);
     let listener = UdpListener::new();
     let port = listener.port().to_string();
-    let child = spawn(
-        &[
-            "--metadata-url",
-            &endpoint.url(),
-            "--statsd-port",
-            &port,
-            "--interval",
-            "30",
-            "--no-cache",
-        ],
-        &[],
-    );
+    let child = start_live(&endpoint, &port, &[]);
     wait_for_requests(&endpoint, "/task", 1);
     send_signal(&child, SIGTERM);
     let out = wait_with_timeout(child, Duration::from_secs(20));
