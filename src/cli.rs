@@ -1,7 +1,11 @@
 //! Command-line flags, as typed. Defaults, environment variables and validation live in
 //! `config.rs`, so every flag here is optional.
 
+use std::process::ExitCode;
+
 use argh::FromArgs;
+
+use crate::console::{print_err, print_out};
 
 /// Read the ECS Task Metadata Endpoint once, take two stats samples --interval apart, and send
 /// container- and task-level CPU, memory, block IO and network gauges to DogStatsD.
@@ -135,4 +139,36 @@ pub struct Cli {
     /// print the version and exit
     #[argh(switch, short = 'V')]
     pub version: bool,
+}
+
+/// The flags of this process, like `argh::from_env` but never panicking on a closed stdout or
+/// stderr (`--help | true`): `Err` holds the exit status after help (0) or a usage error (1).
+pub fn from_env() -> Result<Cli, ExitCode> {
+    let mut args = Vec::new();
+    for arg in std::env::args_os() {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(arg) => {
+                print_err(&format!(
+                    "ecs-statsd: error: argument {:?} is not valid UTF-8",
+                    arg.to_string_lossy()
+                ));
+                return Err(ExitCode::from(crate::run::EXIT_USAGE));
+            }
+        }
+    }
+    let strs: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    Cli::from_args(&["ecs-statsd"], &strs).map_err(|early| match early.status {
+        Ok(()) => {
+            print_out(&early.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            print_err(&format!(
+                "{}\nRun ecs-statsd --help for more information.",
+                early.output
+            ));
+            ExitCode::from(crate::run::EXIT_USAGE)
+        }
+    })
 }

@@ -99,6 +99,27 @@ pub struct Config {
 }
 
 impl Config {
+    /// [`Config::resolve`] over the process environment. A variable that is read but is not
+    /// valid UTF-8 is a usage error naming it (as a non-UTF-8 argument is), never "unset".
+    pub fn from_process_env(cli: Cli) -> Result<Config, String> {
+        let not_unicode = std::cell::RefCell::new(Vec::new());
+        let resolved = Config::resolve(cli, &|name| match std::env::var(name) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                not_unicode.borrow_mut().push(name.to_string());
+                None
+            }
+        });
+        if let Some(name) = not_unicode.borrow().first() {
+            return Err(format!(
+                "invalid environment variable {name}: its value is not valid UTF-8; set it \
+                 again with a UTF-8 value or unset it"
+            ));
+        }
+        resolved
+    }
+
     /// Resolve flags over environment over defaults. `env` returns a variable's value; empty
     /// values count as unset.
     pub fn resolve(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
@@ -441,16 +462,21 @@ fn seconds(
         .trim()
         .parse()
         .map_err(|_| format!("invalid {what} {raw:?}: give a number of seconds, e.g. 60 or 0.5"))?;
-    // A day is far beyond any sensible value and keeps Duration arithmetic safe.
-    let ok = secs.is_finite() && (0.0..=86_400.0).contains(&secs) && (zero_ok || secs > 0.0);
+    // A day is far beyond any sensible value and keeps Duration arithmetic safe. A bound
+    // must be at least a millisecond: 1e-320 is "more than 0" but rounds to no time at all.
+    let low = if zero_ok { 0.0 } else { MIN_BOUND_SECS };
+    let ok = secs.is_finite() && (low..=86_400.0).contains(&secs);
     if !ok {
-        let low = if zero_ok { "0" } else { "more than 0" };
         return Err(format!(
             "invalid {what} {raw:?}: give {low} to 86400 seconds"
         ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
+
+/// The smallest timeout, fetch budget or max age: shorter is too short to act on (a request
+/// cannot even be written) and would silently behave as zero.
+pub const MIN_BOUND_SECS: f64 = 0.001;
 
 fn parse_level(raw: &str) -> Option<LevelFilter> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -588,6 +614,10 @@ mod tests {
             ("INTERVAL", "NaN"),
             ("INTERVAL", "soon"),
             ("HTTP_TIMEOUT", "0"),
+            ("HTTP_TIMEOUT", "1e-320"),
+            ("FETCH_BUDGET", "1e-320"),
+            ("FETCH_BUDGET", "0.0009"),
+            ("MAX_AGE", "1e-320"),
             ("LOG_LEVEL", "loud"),
             ("STATSD_PREFIX", "ecs task"),
             ("STATSD_PREFIX", "9x"),

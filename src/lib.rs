@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod ecs;
 pub mod fetch;
 pub mod filter;

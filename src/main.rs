@@ -2,22 +2,24 @@
 
 use std::process::ExitCode;
 
+use ecs_statsd::console::{init_logger, print_err, print_out};
 use ecs_statsd::{cli, config, run};
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = match cli::from_env() {
+        Ok(cli) => cli,
+        Err(exit) => return exit,
+    };
     if cli.version {
-        println!("ecs-statsd {}", env!("CARGO_PKG_VERSION"));
+        print_out(&format!("ecs-statsd {}", env!("CARGO_PKG_VERSION")));
         return ExitCode::SUCCESS;
     }
-    let config = match config::Config::resolve(cli, &|name| std::env::var(name).ok()) {
+    let config = match config::Config::from_process_env(cli) {
         Ok(config) => config,
         Err(message) => return fail(run::Failure::usage(message)),
     };
-    // Logs go to stderr (simple_logger's `stderr` feature): stdout carries --dry-run output.
-    let _ = simple_logger::SimpleLogger::new()
-        .with_level(config.log_level)
-        .init();
+    // Logs go to stderr: stdout carries --dry-run output.
+    init_logger(config.log_level);
     match run::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(failure),
@@ -25,6 +27,6 @@ fn main() -> ExitCode {
 }
 
 fn fail(failure: run::Failure) -> ExitCode {
-    eprintln!("ecs-statsd: error: {failure}");
+    print_err(&format!("ecs-statsd: error: {failure}"));
     ExitCode::from(failure.status)
 }

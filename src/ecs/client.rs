@@ -65,7 +65,7 @@ impl Source {
     /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
     /// `task.json` and one or more `stats*.json`.
     pub fn new(location: &str, capture: Option<&Path>) -> Result<Source, String> {
-        if location.starts_with("http://") || location.starts_with("https://") {
+        if let Some(base) = endpoint_url(location)? {
             let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 // The endpoint is link-local: an HTTP_PROXY meant for the internet must not
@@ -75,7 +75,7 @@ impl Source {
             let agent =
                 ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default());
             return Ok(Source::Http {
-                base: location.trim_end_matches('/').to_string(),
+                base,
                 agent,
                 capture: capture.map(Recorder::new).transpose()?,
             });
@@ -220,6 +220,60 @@ impl Source {
     }
 }
 
+/// `Some(base URL)` (scheme in lower case, no trailing `/`) when `location` is a URL,
+/// `None` when it is not one (a capture directory), `Err` when it is a URL this tool cannot
+/// read: another scheme (`https://`: ureq is built without TLS), no host, or a port that is
+/// not 1-65535 (the URL parser would otherwise quietly fall back to port 80).
+pub fn endpoint_url(location: &str) -> Result<Option<String>, String> {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return Ok(None);
+    };
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    if !is_scheme {
+        return Ok(None);
+    }
+    let bad = |why: &str| {
+        format!(
+            "invalid metadata URL {location:?} (--metadata-url / {}): {why}",
+            crate::config::ENDPOINT_VARS[0]
+        )
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => {}
+        "https" => {
+            return Err(bad(
+                "no TLS support, use the plain http:// endpoint (the ECS agent serves \
+                 http://169.254.170.2)",
+            ));
+        }
+        _ => return Err(bad("only http:// URLs are supported")),
+    }
+    let base = format!("http://{}", rest.trim_end_matches('/'));
+    let uri: Uri = base.parse().map_err(|e| bad(&format!("{e}")))?;
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    if authority.host().is_empty() {
+        return Err(bad("no host"));
+    }
+    if authority.as_str().contains('@') {
+        return Err(bad("user information is not supported"));
+    }
+    // The text after the host's last ':' (outside IPv6 brackets) is the port, if any.
+    let after_host = authority
+        .as_str()
+        .rsplit_once(']')
+        .map_or(authority.as_str(), |(_, after)| after);
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        let valid = port.parse::<u16>().is_ok_and(|p| p > 0);
+        if !valid {
+            return Err(bad(&format!("port {port:?} is not 1-65535")));
+        }
+    }
+    Ok(Some(base))
+}
+
 /// The endpoint is an IP literal (169.254.170.2, or 127.0.0.1 in tests): use it as is.
 /// ureq's default resolver starts a thread per request to bound a lookup by the timeout,
 /// even for a literal; only real host names go to it.
@@ -341,5 +395,41 @@ pub fn excerpt(body: &[u8]) -> String {
         format!("{one_line:?}…")
     } else {
         format!("{one_line:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_are_checked() {
+        let ok = |url: &str| endpoint_url(url).unwrap().unwrap();
+        assert_eq!(
+            ok("http://169.254.170.2/v4/abc/"),
+            "http://169.254.170.2/v4/abc"
+        );
+        assert_eq!(ok("HTTP://127.0.0.1:51678/v4"), "http://127.0.0.1:51678/v4");
+        assert_eq!(ok("http://[::1]:8080"), "http://[::1]:8080");
+        assert_eq!(ok("http://[::1]"), "http://[::1]");
+        assert_eq!(endpoint_url("/tmp/capture").unwrap(), None);
+        assert_eq!(endpoint_url("testdata/x").unwrap(), None);
+        for (bad, why) in [
+            ("http://127.0.0.1:516780", "not 1-65535"),
+            ("http://127.0.0.1:0/v4", "not 1-65535"),
+            ("http://127.0.0.1:http", "not 1-65535"),
+            ("http://[::1]:99999", "not 1-65535"),
+            ("https://169.254.170.2/v4", "no TLS support"),
+            ("HTTPS://169.254.170.2/v4", "no TLS support"),
+            ("ftp://x", "only http://"),
+            ("http:///v4", "http://"),
+            ("http://user@127.0.0.1:1", "user information"),
+        ] {
+            let err = endpoint_url(bad).unwrap_err();
+            assert!(
+                err.contains(why) && err.contains("--metadata-url"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

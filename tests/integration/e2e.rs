@@ -369,7 +369,7 @@ fn no_endpoint_is_a_usage_error_naming_the_variables() {
     );
 }
 
-/// Logs go to stderr (simple_logger's `stderr` feature): stdout carries only the lines, even
+/// Logs go to stderr (the logger in console.rs): stdout carries only the lines, even
 /// at trace level.
 #[test]
 fn logs_never_mix_with_dry_run_output() {

@@ -323,3 +323,72 @@ fn task_null_or_not_running_is_handled() {
         "a PENDING task is not cached"
     );
 }
+
+/// A URL this tool cannot read is a usage error before any request: a port out of range
+/// (it used to become port 80 and report whatever answered there), `https://` (no TLS), another
+/// scheme. An upper-case scheme is fine. Bounds too small to act on are rejected too.
+#[test]
+fn invalid_metadata_urls_and_bounds_exit_1() {
+    for (url, why) in [
+        ("http://127.0.0.1:516780", "port \"516780\" is not 1-65535"),
+        ("http://127.0.0.1:0/v4", "is not 1-65535"),
+        ("https://169.254.170.2/v4", "no TLS support"),
+        ("ftp://169.254.170.2/v4", "only http://"),
+    ] {
+        for how in ["flag", "env"] {
+            let out = if how == "flag" {
+                run(&["--metadata-url", url, "--dry-run", "--no-cache"], &[])
+            } else {
+                run(
+                    &["--dry-run", "--no-cache"],
+                    &[("ECS_CONTAINER_METADATA_URI_V4", url)],
+                )
+            };
+            out.assert_code(1);
+            assert!(
+                out.stderr.contains(why),
+                "{url} ({how}): {}",
+                out.describe()
+            );
+            assert!(out.stdout.is_empty(), "{url}: nothing sent");
+        }
+    }
+    let endpoint = example_endpoint();
+    let upper = endpoint.url().replacen("http://", "HTTP://", 1);
+    let out = run(
+        &[
+            "--metadata-url",
+            &upper,
+            "--dry-run",
+            "--no-cache",
+            "--interval",
+            "0",
+        ],
+        &[],
+    );
+    out.assert_success();
+    assert_eq!(endpoint.requests("/task"), 1);
+
+    for (flag, var) in [
+        ("--timeout", "HTTP_TIMEOUT"),
+        ("--fetch-budget", "FETCH_BUDGET"),
+    ] {
+        let out = run(
+            &[
+                "--metadata-url",
+                &endpoint.url(),
+                "--dry-run",
+                flag,
+                "1e-320",
+            ],
+            &[],
+        );
+        out.assert_code(1);
+        assert!(out.stderr.contains(var), "{flag}: {}", out.describe());
+    }
+    assert_eq!(
+        endpoint.requests("/task"),
+        1,
+        "no request after a usage error"
+    );
+}

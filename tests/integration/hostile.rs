@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{
-    FakeEndpoint, Response, TempDir, UdpListener, lines, parse_all, run, spawn, wait_with_timeout,
+    FakeEndpoint, Response, TempDir, UdpListener, bin_command, broken_pipe, lines, parse_all, run,
+    spawn, value, wait_with_timeout,
 };
 use crate::e2e::{EXAMPLE, example_endpoint, read, run_udp};
 
@@ -294,4 +295,100 @@ fn concurrent_runs_never_corrupt_the_cache() {
     let before = endpoint.requests("/task");
     cache_run(&endpoint, &cache).assert_success();
     assert_eq!(endpoint.requests("/task"), before);
+}
+
+/// A reader of stderr that went away (`2>&1 >/dev/null | true`): every log line and the final
+/// error line fail with EPIPE. Lost lines are not an error: the run sends and exits as it
+/// would have (a panic would exit 101 here, SIGABRT 134 in the release build).
+#[test]
+fn a_broken_stderr_never_ends_the_run() {
+    let cache = TempDir::new();
+    // A damaged cache: a warning before sampling, on top of the debug lines.
+    cache.write("metadata.json", "{damaged");
+    let endpoint = example_endpoint();
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    let cache_file = cache.join("metadata.json");
+    let args = [
+        "--metadata-url",
+        &endpoint.url(),
+        "--statsd-port",
+        &port,
+        "--interval",
+        "0",
+        "--cache-file",
+        cache_file.to_str().unwrap(),
+        "--log-level",
+        "trace",
+    ];
+    let mut command = bin_command(&args, &[]);
+    let out = wait_with_timeout(
+        command.stderr(broken_pipe()).spawn().unwrap(),
+        Duration::from_secs(20),
+    );
+    out.assert_success();
+    let got = parse_all(&lines(
+        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
+    ));
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
+
+    // A failing run still exits with its own status when its error line is lost.
+    let failing = FakeEndpoint::new().route("/task", [Response::new(404, "gone")]);
+    let url = failing.url();
+    let mut command = bin_command(
+        &["--metadata-url", &url, "--dry-run", "--no-cache"],
+        &[("LOG_LEVEL", "debug")],
+    );
+    let out = wait_with_timeout(
+        command.stderr(broken_pipe()).spawn().unwrap(),
+        Duration::from_secs(20),
+    );
+    out.assert_code(2);
+}
+
+/// `--help`, `-V` and a usage error with the reader gone: exit 0, 0 and 1, never a panic.
+#[test]
+fn help_version_and_usage_errors_on_broken_pipes() {
+    for (args, code) in [
+        (vec!["--help"], 0),
+        (vec!["-V"], 0),
+        (vec!["--no-such-flag"], 1),
+    ] {
+        let mut command = bin_command(&args, &[]);
+        command.stdout(broken_pipe()).stderr(broken_pipe());
+        let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(20));
+        out.assert_code(code);
+    }
+}
+
+/// A variable that is read but is not UTF-8 is a usage error naming it, as in argv; never
+/// "unset" (which would send StatsD instead of EMF, include every container, wait 60 s).
+#[test]
+fn non_utf8_environment_values_are_usage_errors() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = example.to_str().unwrap();
+    for (name, value) in [
+        ("OUTPUT_FORMAT", &b"emf\xff"[..]),
+        ("INCLUDE", b"log-router\xff"),
+        ("INTERVAL", b"5\xff"),
+    ] {
+        let mut command = bin_command(&["--metadata-url", example, "--dry-run"], &[]);
+        command.env(name, OsString::from_vec(value.to_vec()));
+        let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(20));
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains(name) && out.stderr.contains("UTF-8"),
+            "{name}: {}",
+            out.describe()
+        );
+        assert!(out.stdout.is_empty(), "{name}: nothing sent");
+    }
+    // A variable the run does not read is none of its business.
+    let mut command = bin_command(&["--metadata-url", example, "--dry-run"], &[]);
+    command.env("UNRELATED", OsString::from_vec(b"\xff".to_vec()));
+    let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(20));
+    out.assert_success();
 }

@@ -97,6 +97,20 @@ pub fn spawn_program(program: impl AsRef<Path>, args: &[&str], env: &[(&str, &st
         .unwrap_or_else(|e| panic!("failed to start {}: {e}", program.display()))
 }
 
+/// The command [`spawn`] would start (cleared environment, stdin null, outputs piped), for a
+/// test that replaces a standard stream or adds a non-UTF-8 variable before spawning it.
+pub fn bin_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    command(&bin(), args, env)
+}
+
+/// A pipe whose reading end is already closed: every write to the returned end fails with
+/// EPIPE (SIGPIPE is ignored by the Rust runtime), as `2>&1 >/dev/null | true` does.
+pub fn broken_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    Stdio::from(writer)
+}
+
 /// [`spawn_program`] for the binary under test.
 pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
     spawn_program(bin(), args, env)

@@ -1,0 +1,53 @@
+//! Log lines and messages on stderr (and `--help`/`-V` on stdout) that can never end the run.
+//!
+//! `eprintln!`/`println!` panic when the write fails (a closed pipe, EIO), and with the
+//! release profile's `panic = "abort"` that is SIGABRT before anything is sent. A log line
+//! or a message that cannot be written is lost, which is not an error: every write here
+//! ignores its result. (simple_logger writes with `eprintln!`, so this module is the logger.)
+
+use std::io::{self, Write};
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// `LEVEL [target] message` on stderr, one write per line.
+struct StderrLogger;
+
+impl Log for StderrLogger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let target = if record.target().is_empty() {
+            record.module_path().unwrap_or_default()
+        } else {
+            record.target()
+        };
+        let line = format!("{:<5} [{target}] {}\n", record.level(), record.args());
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLogger = StderrLogger;
+
+/// Install the logger at `level` (once; a second call changes only the level).
+pub fn init_logger(level: LevelFilter) {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}
+
+/// Write `text` and a newline to stderr; a failed write is ignored.
+pub fn print_err(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}
+
+/// Write `text` and a newline to stdout; a failed write (`| head` gone) is ignored.
+pub fn print_out(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
