@@ -255,9 +255,12 @@ fn batch<'a>(
     samples: &[StatsSample],
     origins: &'a HashMap<String, String>,
 ) -> Batch<'a> {
+    // A read time before 1970 (a clock never set) is no time at all: no `|T` field, and EMF
+    // falls back to the time of the run, rather than a timestamp of 0.
     let timestamp_ms = samples
         .last()
         .and_then(state::sample_time)
+        .filter(|t| t.unix_seconds() > 0)
         .map(|t| t.unix_millis());
     Batch {
         metrics,

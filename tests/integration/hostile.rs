@@ -392,3 +392,46 @@ fn non_utf8_environment_values_are_usage_errors() {
     let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(20));
     out.assert_success();
 }
+
+/// Read times before 1970 (a container clock never set): no `|T` field and an EMF timestamp
+/// of the run's own time, never `|T0` or `"Timestamp": 0`.
+#[test]
+fn read_times_before_1970_send_no_timestamp() {
+    let dir = TempDir::new();
+    dir.write("task.json", read(&format!("{EXAMPLE}/task.json")));
+    for (file, year) in [("stats1.json", "1969-12-31T23:59:"), ("stats2.json", "1969-12-31T23:59:")] {
+        let body = read(&format!("{EXAMPLE}/{file}"));
+        // Same seconds and fractions, 1969 instead of 2024-05-14T10:00: the interval stays.
+        let moved = body.replace("2024-05-14T10:00:", year);
+        assert_ne!(moved, body);
+        dir.write(file, moved);
+    }
+    let path = dir.path().to_str().unwrap();
+    let statsd = run(&["--metadata-url", path, "--dry-run", "--timestamps"], &[]);
+    statsd.assert_success();
+    assert!(statsd.stdout.lines().count() > 50);
+    assert!(
+        statsd.stdout.lines().all(|l| !l.contains("|T")),
+        "{}",
+        statsd.describe()
+    );
+    // The same run with 2024 times does carry |T (the flag works).
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let normal = run(
+        &["--metadata-url", example.to_str().unwrap(), "--dry-run", "--timestamps"],
+        &[],
+    );
+    assert!(normal.stdout.lines().all(|l| l.contains("|T1715680810")));
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let emf = run(&["--metadata-url", path, "--format", "emf"], &[]);
+    emf.assert_success();
+    for line in emf.stdout.lines() {
+        let doc: Value = serde_json::from_str(line).unwrap();
+        let stamp = doc["_aws"]["Timestamp"].as_u64().unwrap();
+        assert!(stamp >= before, "{stamp} is not the run's time ({before})");
+    }
+}
