@@ -5,7 +5,10 @@
 //! or a message that cannot be written is lost, which is not an error: every write here
 //! ignores its result. (simple_logger writes with `eprintln!`, so this module is the logger.)
 
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -50,4 +53,41 @@ pub fn print_err(text: &str) {
 pub fn print_out(text: &str) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+/// Set before `main` when fd 1 was closed at exec (`>&-`). Rust's start-up code then reopens
+/// it on /dev/null, after which a closed stdout can no longer be told from a deliberate one.
+static STDOUT_CLOSED_AT_EXEC: AtomicBool = AtomicBool::new(false);
+
+/// Record whether fd 1 is open. Called from `.init_array` (see main.rs), before Rust's
+/// start-up code runs.
+pub fn note_stdout_at_exec() {
+    if io::stdout().as_fd().try_clone_to_owned().is_err() {
+        STDOUT_CLOSED_AT_EXEC.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A writer on fd 1 that reports every failure. `std::io::Stdout` pretends writes to a bad
+/// descriptor (`1</dev/null`: EBADF) succeed; a duplicate of fd 1 as a `File` does not. A
+/// broken pipe comes back as `ErrorKind::BrokenPipe` for the caller to absorb.
+pub fn stdout_writer() -> Box<dyn Write + Send> {
+    if STDOUT_CLOSED_AT_EXEC.load(Ordering::Relaxed) {
+        return Box::new(ClosedStdout);
+    }
+    match io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(File::from(fd)),
+        Err(_) => Box::new(ClosedStdout),
+    }
+}
+
+struct ClosedStdout;
+
+impl Write for ClosedStdout {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other("stdout is closed"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

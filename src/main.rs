@@ -5,6 +5,17 @@ use std::process::ExitCode;
 use ecs_statsd::console::{init_logger, print_err, print_out};
 use ecs_statsd::{cli, config, run};
 
+/// Runs before Rust's start-up code, which reopens a closed fd 1 on /dev/null: only here can
+/// `--dry-run >&-` still be told from `--dry-run >/dev/null` (exit 3 against exit 0).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static NOTE_STDOUT_AT_EXEC: extern "C" fn() = {
+    extern "C" fn note() {
+        ecs_statsd::console::note_stdout_at_exec();
+    }
+    note
+};
+
 fn main() -> ExitCode {
     let cli = match cli::from_env() {
         Ok(cli) => cli,

@@ -88,7 +88,7 @@ impl Export for Text {
             sent: batch.metrics.len(),
             ..SendReport::default()
         };
-        let mut out = io::stdout().lock();
+        let mut out = crate::console::stdout_writer();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             // A reader that went away (`| head`) is not an error.
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {

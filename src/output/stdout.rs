@@ -1,14 +1,15 @@
 //! `--dry-run`: a cadence `MetricSink` that writes each line to stdout, so the printed lines
 //! are formatted by exactly the code that formats the sent ones.
 
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, BufWriter, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cadence::MetricSink;
 
 pub struct StdoutSink {
-    out: Mutex<BufWriter<Stdout>>,
+    /// fd 1 itself, so a bad descriptor is an error (see [`crate::console::stdout_writer`]).
+    out: Mutex<BufWriter<Box<dyn Write + Send>>>,
     /// The reader went away (`| head`): not an error, stop writing.
     closed: AtomicBool,
 }
@@ -22,7 +23,7 @@ impl Default for StdoutSink {
 impl StdoutSink {
     pub fn new() -> StdoutSink {
         StdoutSink {
-            out: Mutex::new(BufWriter::new(io::stdout())),
+            out: Mutex::new(BufWriter::new(crate::console::stdout_writer())),
             closed: AtomicBool::new(false),
         }
     }
@@ -33,7 +34,8 @@ impl StdoutSink {
                 self.closed.store(true, Ordering::Relaxed);
                 Ok(())
             }
-            other => other,
+            Err(e) => Err(io::Error::new(e.kind(), format!("writing to stdout: {e}"))),
+            Ok(()) => Ok(()),
         }
     }
 }

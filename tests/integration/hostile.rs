@@ -399,7 +399,10 @@ fn non_utf8_environment_values_are_usage_errors() {
 fn read_times_before_1970_send_no_timestamp() {
     let dir = TempDir::new();
     dir.write("task.json", read(&format!("{EXAMPLE}/task.json")));
-    for (file, year) in [("stats1.json", "1969-12-31T23:59:"), ("stats2.json", "1969-12-31T23:59:")] {
+    for (file, year) in [
+        ("stats1.json", "1969-12-31T23:59:"),
+        ("stats2.json", "1969-12-31T23:59:"),
+    ] {
         let body = read(&format!("{EXAMPLE}/{file}"));
         // Same seconds and fractions, 1969 instead of 2024-05-14T10:00: the interval stays.
         let moved = body.replace("2024-05-14T10:00:", year);
@@ -418,7 +421,12 @@ fn read_times_before_1970_send_no_timestamp() {
     // The same run with 2024 times does carry |T (the flag works).
     let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
     let normal = run(
-        &["--metadata-url", example.to_str().unwrap(), "--dry-run", "--timestamps"],
+        &[
+            "--metadata-url",
+            example.to_str().unwrap(),
+            "--dry-run",
+            "--timestamps",
+        ],
         &[],
     );
     assert!(normal.stdout.lines().all(|l| l.contains("|T1715680810")));
@@ -433,5 +441,44 @@ fn read_times_before_1970_send_no_timestamp() {
         let doc: Value = serde_json::from_str(line).unwrap();
         let stamp = doc["_aws"]["Timestamp"].as_u64().unwrap();
         assert!(stamp >= before, "{stamp} is not the run's time ({before})");
+    }
+}
+
+/// A stdout that cannot be written (closed at start, `>&-`; or open read-only, `1</dev/null`,
+/// where every write fails with EBADF) is a send failure: exit 3 naming stdout. A stdout on
+/// /dev/null is written fine: exit 0.
+#[test]
+fn a_closed_stdout_exits_3() {
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = example.to_str().unwrap();
+    let bin = crate::common::bin();
+    for format in ["statsd", "prometheus", "emf"] {
+        let args = ["--metadata-url", example, "--dry-run", "--format", format];
+        // The shell closes fd 1 and execs the binary: Rust's runtime then reopens it on
+        // /dev/null, which must not hide the closed stdout.
+        let script = r#"exec "$0" "$@" >&-"#;
+        let mut sh_args = vec!["-c", script, bin.to_str().unwrap()];
+        sh_args.extend_from_slice(&args);
+        let closed = crate::common::run_program("sh", &sh_args, &[]);
+        let mut command = bin_command(&args, &[]);
+        command.stdout(std::fs::File::open("/dev/null").unwrap());
+        let read_only = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(20));
+        for (how, out) in [(">&-", closed), ("1</dev/null", read_only)] {
+            out.assert_code(3);
+            assert!(
+                out.stderr.contains("stdout"),
+                "{format} {how}: {}",
+                out.describe()
+            );
+        }
+        let mut command = bin_command(&args, &[]);
+        command.stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .unwrap(),
+        );
+        let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(20));
+        out.assert_success();
     }
 }
