@@ -7,13 +7,13 @@
 //! rewritten after the run.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ecs::Task;
+use crate::safe_write;
 
 /// Bump when the layout changes; other versions are ignored.
 pub const FORMAT_VERSION: u32 = 1;
@@ -114,15 +114,16 @@ fn trusted(meta: &fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 
-/// Write the entry atomically: a temporary file in the same folder, mode 0600, then rename.
-/// A rename replaces a symlink at `path` rather than following it, and a reader never sees a
-/// half-written file. Failure is returned for the caller to log; it never fails the run.
+/// Write the entry atomically and privately (mode 0600, see [`crate::safe_write`]). Only a
+/// regular file (or nothing) at `path` is replaced: a symlink, `/dev/null` or a FIFO is left
+/// alone. Failure is returned for the caller to log; it never fails the run.
 pub fn store(path: &Path, entry: &CacheEntry) -> Result<(), String> {
     let body = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
     write_private(path, &body)
 }
 
-/// Write `body` to `path` atomically and privately (see [`store`]).
+/// Write `body` to `path` atomically and privately (see [`store`]), creating its folder
+/// (mode 0700) if needed.
 pub fn write_private(path: &Path, body: &[u8]) -> Result<(), String> {
     let dir = path
         .parent()
@@ -133,23 +134,7 @@ pub fn write_private(path: &Path, body: &[u8]) -> Result<(), String> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cache");
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(body)?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(format!("cannot write {}: {e}", path.display()));
-    }
-    Ok(())
+    safe_write::replace(path, body, 0o600).map_err(|e| e.to_string())
 }
 
 use std::os::unix::fs::DirBuilderExt;
@@ -206,16 +191,22 @@ mod tests {
     }
 
     #[test]
-    fn store_replaces_a_symlink_without_touching_its_target() {
+    fn store_leaves_a_symlink_and_its_target_alone() {
         let dir = temp_dir("link");
         let target = dir.join("target");
         fs::write(&target, b"precious").unwrap();
         let path = dir.join("metadata.json");
         std::os::unix::fs::symlink(&target, &path).unwrap();
         assert_eq!(load(&path, "http://a"), None, "a symlink is not trusted");
-        store(&path, &entry("http://a")).unwrap();
+        let err = store(&path, &entry("http://a")).unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
         assert_eq!(fs::read(&target).unwrap(), b"precious");
-        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_file());
+        assert!(
+            fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,5 +11,6 @@ pub mod filter;
 pub mod metrics;
 pub mod output;
 pub mod run;
+pub mod safe_write;
 pub mod signals;
 pub mod state;

@@ -16,6 +16,7 @@ use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::metrics::{self, Input, Metric, Tagger, Value};
 use crate::output::{Batch, Exporter};
+use crate::safe_write;
 use crate::signals::Shutdown;
 use crate::state;
 
@@ -84,9 +85,15 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = !source.is_replay();
     let cache_file = config.cache_file.as_deref().filter(|_| live);
+    let state_file = config
+        .state_file
+        .as_deref()
+        .filter(|_| beside_a_usable_cache(cache_file));
     let mut fetcher = Fetcher::new(&source, config.timeout, config.fetch_budget);
 
-    let mut metadata = match load_metadata(&mut fetcher, cache_file) {
+    // A capture records what it reads: /task too, never the cache's copy.
+    let cached = cache_file.filter(|_| config.capture.is_none());
+    let mut metadata = match load_metadata(&mut fetcher, cached, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
             let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
@@ -97,7 +104,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     };
 
     let collected = if live {
-        collect_live(config, &mut fetcher, &metadata, &mut shutdown)?
+        collect_live(config, state_file, &mut fetcher, &metadata, &mut shutdown)?
     } else {
         fetcher
             .read(|s, _| s.replay())
@@ -189,6 +196,7 @@ type Collected = Result<Vec<StatsSample>, (Vec<StatsSample>, FetchError)>;
 /// back with the error, so what needs one sample is still sent.
 fn collect_live(
     config: &Config,
+    state_file: Option<&Path>,
     fetcher: &mut Fetcher,
     metadata: &Metadata,
     shutdown: &mut Shutdown,
@@ -206,10 +214,8 @@ fn collect_live(
     };
     let endpoint = fetcher.source.location();
     let task_arn = metadata.task.task_arn.clone().unwrap_or_default();
-    let previous = config
-        .state_file
-        .as_deref()
-        .and_then(|path| state::load(path, &endpoint, &task_arn, config.max_age, &first));
+    let previous =
+        state_file.and_then(|path| state::load(path, &endpoint, &task_arn, config.max_age, &first));
     let mut samples = Vec::with_capacity(config.samples);
     let more = if let Some(previous) = previous {
         fetcher.source.capture_previous(&previous);
@@ -232,12 +238,27 @@ fn collect_live(
             break;
         }
     }
-    if let (Some(path), Some(last)) = (config.state_file.as_deref(), samples.last())
+    if let (Some(path), Some(last)) = (state_file, samples.last())
         && let Err(e) = state::store(path, &endpoint, &task_arn, last)
     {
         log::warn!("previous-sample state not written: {e}");
     }
     Ok(Ok(samples))
+}
+
+/// The `--since-last-run` state lives beside the cache: when the cache path is not a regular
+/// file (`CACHE_FILE=/dev/null` to switch the cache off), nothing is written beside it either.
+fn beside_a_usable_cache(cache_file: Option<&Path>) -> bool {
+    match cache_file.and_then(|path| Some((path, safe_write::refuses(path)?))) {
+        Some((path, kind)) => {
+            log::warn!(
+                "--since-last-run state off: the cache path {} is a {kind}",
+                path.display()
+            );
+            false
+        }
+        None => true,
+    }
 }
 
 /// A replay's samples: the first and last file, or all of them with `--samples` 3 or more.
@@ -296,8 +317,14 @@ fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
     Ok(report.sent)
 }
 
-fn load_metadata(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Result<Metadata, FetchError> {
-    if let Some(entry) = cache_file.and_then(|path| cache::load(path, &fetcher.source.location())) {
+/// The task metadata: from `cached` when it holds a usable entry, else fetched (and stored
+/// in `cache_file`).
+fn load_metadata(
+    fetcher: &mut Fetcher,
+    cached: Option<&Path>,
+    cache_file: Option<&Path>,
+) -> Result<Metadata, FetchError> {
+    if let Some(entry) = cached.and_then(|path| cache::load(path, &fetcher.source.location())) {
         log::debug!("using cached task metadata for {}", entry.task_arn);
         return Ok(Metadata {
             task: entry.task,

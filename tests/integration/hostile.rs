@@ -240,19 +240,6 @@ fn a_cache_writable_by_others_or_owned_by_another_user_is_not_trusted() {
     }
 }
 
-#[test]
-fn a_symlinked_cache_is_replaced_not_followed() {
-    let cache = TempDir::new();
-    let target = cache.join("precious");
-    std::fs::write(&target, "do not touch").unwrap();
-    std::os::unix::fs::symlink(&target, cache.join("metadata.json")).unwrap();
-    let endpoint = example_endpoint();
-    cache_run(&endpoint, &cache).assert_success();
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "do not touch");
-    let meta = std::fs::symlink_metadata(cache.join("metadata.json")).unwrap();
-    assert!(meta.file_type().is_file());
-}
-
 /// Overlapping runs (a slow run and the next cron tick) never leave a corrupt cache.
 #[test]
 fn concurrent_runs_never_corrupt_the_cache() {

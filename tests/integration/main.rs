@@ -5,6 +5,7 @@ mod ancestor_bugs;
 mod common;
 mod e2e;
 mod faults;
+mod files;
 mod golden;
 mod harness_selftest;
 mod hostile;
