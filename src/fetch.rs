@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ecs::client::Retry;
 use crate::ecs::{FetchError, Source};
+use crate::signals::Shutdown;
 
 /// At most this many attempts per read (the first and two retries).
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -23,6 +24,8 @@ pub struct Fetcher<'a> {
     pub seconds: f64,
     /// Failed attempts so far.
     pub errors: u64,
+    /// Signals end backoff waits and abandon reads (see [`Fetcher::interruptible`]).
+    shutdown: Option<&'a Shutdown>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -33,7 +36,22 @@ impl<'a> Fetcher<'a> {
             budget,
             seconds: 0.0,
             errors: 0,
+            shutdown: None,
         }
+    }
+
+    /// A signal ends a backoff wait at once, and a read that failed while a signal was
+    /// pending (the transport abandons it) is not retried.
+    pub fn interruptible(mut self, shutdown: &'a Shutdown) -> Fetcher<'a> {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// A signal the run has not acted on yet.
+    fn pending_signal(&self) -> Option<i32> {
+        self.shutdown
+            .filter(|s| s.interrupted())
+            .and_then(Shutdown::received)
     }
 
     fn remaining(&self) -> Duration {
@@ -58,6 +76,11 @@ impl<'a> Fetcher<'a> {
                 Err(error) => error,
             };
             self.errors += 1;
+            if let Some(signal) = self.pending_signal() {
+                let mut error = note(error, format!("stopped by signal {signal}"));
+                error.retry = Retry::No;
+                return Err(error);
+            }
             let Retry::Yes { after } = error.retry else {
                 return Err(error);
             };
@@ -81,8 +104,18 @@ impl<'a> Fetcher<'a> {
                 wait.as_secs_f64(),
                 attempt + 1
             );
-            std::thread::sleep(wait);
-            self.seconds += wait.as_secs_f64();
+            let waited = Instant::now();
+            let signal = match self.shutdown {
+                Some(shutdown) => shutdown.wait(wait),
+                None => {
+                    std::thread::sleep(wait);
+                    None
+                }
+            };
+            self.seconds += waited.elapsed().as_secs_f64();
+            if let Some(signal) = signal {
+                return Err(note(error, format!("no retry: stopped by signal {signal}")));
+            }
             attempt += 1;
         }
     }
@@ -107,7 +140,7 @@ mod tests {
     use super::*;
 
     fn source() -> Source {
-        Source::new("http://127.0.0.1:9", None).unwrap()
+        Source::new("http://127.0.0.1:9", None, None).unwrap()
     }
 
     fn error(retry: Retry) -> FetchError {

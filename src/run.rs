@@ -77,10 +77,14 @@ struct Metadata {
 
 pub fn run(config: &Config) -> Result<(), Failure> {
     let started = Instant::now();
-    let mut shutdown = Shutdown::install()
+    let shutdown = Shutdown::install()
         .map_err(|e| Failure::usage(format!("cannot install signal handlers: {e}")))?;
-    let source =
-        Source::new(&config.metadata_url, config.capture.as_deref()).map_err(Failure::usage)?;
+    let source = Source::new(
+        &config.metadata_url,
+        config.capture.as_deref(),
+        Some(shutdown.interrupt_flag()),
+    )
+    .map_err(Failure::usage)?;
     let exporter = Exporter::new(config).map_err(Failure::send)?;
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = !source.is_replay();
@@ -89,13 +93,18 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         .state_file
         .as_deref()
         .filter(|_| beside_a_usable_cache(cache_file));
-    let mut fetcher = Fetcher::new(&source, config.timeout, config.fetch_budget);
+    let mut fetcher =
+        Fetcher::new(&source, config.timeout, config.fetch_budget).interruptible(&shutdown);
 
     // A capture records what it reads: /task too, never the cache's copy.
     let cached = cache_file.filter(|_| config.capture.is_none());
     let mut metadata = match load_metadata(&mut fetcher, cached, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
+            // A signal abandoned the request or its backoff: before the first sample.
+            if let Some(signal) = shutdown.received() {
+                return Err(Failure::signal(signal));
+            }
             let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
             send(&exporter, &batch(&status, &[], &HashMap::new()))?;
@@ -104,7 +113,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     };
 
     let collected = if live {
-        collect_live(config, state_file, &mut fetcher, &metadata, &mut shutdown)?
+        collect_live(config, state_file, &mut fetcher, &metadata, &shutdown)?
     } else {
         fetcher
             .read(|s, _| s.replay())
@@ -166,6 +175,17 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         started.elapsed().as_secs_f64()
     );
     match failure {
+        // A signal abandoned a stats request after the first sample (not one that cut the
+        // interval short, which was acted on): what one sample gives was sent.
+        Some(error) if shutdown.interrupted() => {
+            let signal = shutdown.received().unwrap_or(15);
+            let mut failure = Failure::signal(signal);
+            failure.message = format!(
+                "stopped by signal {signal} during a stats request ({error}); {}",
+                partial_note(samples.len())
+            );
+            Err(failure)
+        }
         Some(error) => {
             let mut failure = Failure::endpoint(&error);
             failure
@@ -199,7 +219,7 @@ fn collect_live(
     state_file: Option<&Path>,
     fetcher: &mut Fetcher,
     metadata: &Metadata,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<Collected, Failure> {
     if let Some(signal) = shutdown.received() {
         return Err(Failure::signal(signal));
@@ -229,6 +249,9 @@ fn collect_live(
     for taken in 1..=more {
         if shutdown.wait(step).is_some() {
             log::warn!("interval cut short by a signal; taking the last sample now");
+            // Acted on: the last sample is read and its retries waited for (a second signal
+            // still exits at once).
+            shutdown.acknowledge();
         }
         match fetcher.read(Source::fetch_stats) {
             Ok(sample) => samples.push(sample),

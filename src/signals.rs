@@ -1,7 +1,10 @@
-//! SIGTERM/SIGINT: the first ends the interval wait early, a second exits at once.
+//! SIGTERM/SIGINT: the first ends any wait at once (the interval, a retry's backoff, a request
+//! that hangs), a second exits at once.
 //!
 //! No thread: flags set in the handler say which signal came, a self-pipe wakes the
-//! interval wait, and a conditional shutdown armed by the first signal exits on the second.
+//! interval and backoff waits, an `interrupt` flag is polled by the HTTP transport while it
+//! waits for an answer, and a conditional shutdown armed by the first signal exits on the
+//! second.
 
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixStream;
@@ -17,6 +20,9 @@ const SIGNALS: [i32; 2] = [SIGTERM, SIGINT];
 pub struct Shutdown {
     /// One flag per signal in [`SIGNALS`], set by its handler.
     seen: [Arc<AtomicBool>; 2],
+    /// Set by every signal and cleared by [`Shutdown::acknowledge`]: a signal the run has not
+    /// yet acted on, which ends any wait (see [`Shutdown::interrupt_flag`]).
+    interrupt: Arc<AtomicBool>,
     wake: UnixStream,
 }
 
@@ -27,6 +33,7 @@ impl Shutdown {
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
         ];
+        let interrupt = Arc::new(AtomicBool::new(false));
         let (wake, notify) = UnixStream::pair()?;
         notify.set_nonblocking(true)?;
         for (i, &signal) in SIGNALS.iter().enumerate() {
@@ -36,13 +43,34 @@ impl Shutdown {
             flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&armed))?;
             flag::register(signal, Arc::clone(&armed))?;
             flag::register(signal, Arc::clone(&seen[i]))?;
+            flag::register(signal, Arc::clone(&interrupt))?;
             pipe::register(signal, notify.try_clone()?)?;
         }
-        Ok(Shutdown { seen, wake })
+        Ok(Shutdown {
+            seen,
+            interrupt,
+            wake,
+        })
+    }
+
+    /// The flag the HTTP transport polls while it waits: set means "stop waiting".
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interrupt)
+    }
+
+    /// Whether a signal came that the run has not acted on yet.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// The run has acted on the signal (cut the interval short) and goes on to its final
+    /// sample: waits are no longer cut. A second signal still exits at once.
+    pub fn acknowledge(&self) {
+        self.interrupt.store(false, Ordering::SeqCst);
     }
 
     /// The signal received so far, if any.
-    pub fn received(&mut self) -> Option<i32> {
+    pub fn received(&self) -> Option<i32> {
         SIGNALS
             .iter()
             .zip(&self.seen)
@@ -50,12 +78,15 @@ impl Shutdown {
             .map(|(&signal, _)| signal)
     }
 
-    /// Sleep for `duration`, or less if a signal arrives. Returns the signal, if any.
-    pub fn wait(&mut self, duration: Duration) -> Option<i32> {
+    /// Sleep for `duration`, or less if a signal arrives (or came and was not acknowledged).
+    /// Returns the signal, if any.
+    pub fn wait(&self, duration: Duration) -> Option<i32> {
         let deadline = Instant::now() + duration;
         let mut buf = [0u8; 16];
         loop {
-            if let Some(signal) = self.received() {
+            if self.interrupted()
+                && let Some(signal) = self.received()
+            {
                 log::warn!("signal {signal}: finishing this run early");
                 return Some(signal);
             }
@@ -67,7 +98,7 @@ impl Shutdown {
                 std::thread::sleep(left);
                 continue;
             }
-            match self.wake.read(&mut buf) {
+            match (&self.wake).read(&mut buf) {
                 Ok(_) => {}
                 Err(e)
                     if matches!(

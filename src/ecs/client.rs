@@ -8,12 +8,16 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 
 use super::capture::Recorder;
 use super::{StatsSample, Task};
@@ -64,7 +68,13 @@ pub enum Source {
 impl Source {
     /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
     /// `task.json` and one or more `stats*.json`.
-    pub fn new(location: &str, capture: Option<&Path>) -> Result<Source, String> {
+    /// `interrupt`, when given, abandons a request waiting for its answer as soon as it is
+    /// set (see [`crate::signals::Shutdown::interrupt_flag`]).
+    pub fn new(
+        location: &str,
+        capture: Option<&Path>,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<Source, String> {
         if let Some(base) = endpoint_url(location)? {
             let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -72,8 +82,11 @@ impl Source {
                 // capture it.
                 .proxy(None)
                 .build();
-            let agent =
-                ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default());
+            let connector = Interruptible {
+                inner: DefaultConnector::new(),
+                interrupt: interrupt.unwrap_or_default(),
+            };
+            let agent = ureq::Agent::with_parts(config, connector, LiteralFirst::default());
             return Ok(Source::Http {
                 base,
                 agent,
@@ -272,6 +285,95 @@ pub fn endpoint_url(location: &str) -> Result<Option<String>, String> {
         }
     }
     Ok(Some(base))
+}
+
+/// How often a request waiting for its answer looks at the interrupt flag. (A signal also
+/// interrupts the socket read, but ureq resumes it: the flag is what ends the wait.)
+const INTERRUPT_POLL: Duration = Duration::from_millis(25);
+
+/// A connector whose transports stop waiting for an answer when `interrupt` is set: the read
+/// is sliced into [`INTERRUPT_POLL`] steps within the request's own timeout. Connecting is
+/// bounded by the timeout alone (immediate on loopback and on the link-local endpoint).
+#[derive(Debug)]
+struct Interruptible {
+    inner: DefaultConnector,
+    interrupt: Arc<AtomicBool>,
+}
+
+fn interrupted_error() -> ureq::Error {
+    ureq::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "abandoned: stopped by a signal",
+    ))
+}
+
+impl Connector<()> for Interruptible {
+    type Out = InterruptibleTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if self.interrupt.load(Ordering::SeqCst) {
+            return Err(interrupted_error());
+        }
+        Ok(self
+            .inner
+            .connect(details, chained)?
+            .map(|inner| InterruptibleTransport {
+                inner,
+                interrupt: Arc::clone(&self.interrupt),
+            }))
+    }
+}
+
+#[derive(Debug)]
+struct InterruptibleTransport {
+    inner: Box<dyn Transport>,
+    interrupt: Arc<AtomicBool>,
+}
+
+impl Transport for InterruptibleTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.interrupt.load(Ordering::SeqCst) {
+            return Err(interrupted_error());
+        }
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        let started = std::time::Instant::now();
+        loop {
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(interrupted_error());
+            }
+            let left = timeout.after.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(ureq::Error::Timeout(timeout.reason));
+            }
+            let step = NextTimeout {
+                after: left.min(INTERRUPT_POLL).into(),
+                reason: timeout.reason,
+                per_read: None,
+                per_write: None,
+            };
+            match self.inner.await_input(step) {
+                // Only the slice ran out: look at the flag and wait on.
+                Err(ureq::Error::Timeout(_)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
 }
 
 /// The endpoint is an IP literal (169.254.170.2, or 127.0.0.1 in tests): use it as is.

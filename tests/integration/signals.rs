@@ -123,28 +123,115 @@ fn a_second_signal_exits_immediately() {
     out.assert_code(128 + SIGTERM);
 }
 
+/// A `/task` request that never answers (the request timeout is a minute): the signal
+/// abandons it at once; before the first sample, so exit 143 with nothing sent.
 #[test]
-fn sigterm_during_a_metadata_request_waits_for_it_then_exits_143() {
-    // /task answers after 1.5 s; the signal arrives while the request is in flight. The
-    // request is bounded by its timeout; the run then stops before its first sample.
+fn sigterm_during_a_hanging_metadata_request_exits_143_at_once() {
     let endpoint = FakeEndpoint::new()
-        .route(
-            "/task",
-            [Response::ok(read(&format!("{EXAMPLE}/task.json")))
-                .delay(Duration::from_millis(1500))],
-        )
+        .route("/task", [Response::hang()])
+        .route("/task/stats", [stats(1), stats(2)]);
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    let child = start_live(&endpoint, &port, &["--timeout", "60"]);
+    wait_for_requests(&endpoint, "/task", 1);
+    let sent = Instant::now();
+    send_signal(&child, SIGTERM);
+    let out = wait_with_timeout(child, Duration::from_secs(20));
+    assert_quick(sent);
+    out.assert_code(128 + SIGTERM);
+    assert!(
+        out.stderr.contains("before the first sample"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(endpoint.requests("/task/stats"), 0);
+    assert!(
+        listener
+            .datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(1))
+            .is_empty()
+    );
+}
+
+/// Far below the waits these tests set up (an 8 s Retry-After, a 60 s request timeout), loose
+/// enough for a loaded 2-core machine.
+fn assert_quick(sent: Instant) {
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "took {:?} after the signal",
+        sent.elapsed()
+    );
+}
+
+/// `/task` answers 503 with `Retry-After: 8`: the signal ends the backoff at once, before the
+/// first sample: exit 143, nothing sent, no further request.
+#[test]
+fn sigterm_during_a_retry_after_backoff_exits_143_at_once() {
+    let endpoint = FakeEndpoint::new()
+        .route("/task", [Response::retry_after(503, 8)])
         .route("/task/stats", [stats(1), stats(2)]);
     let listener = UdpListener::new();
     let port = listener.port().to_string();
     let child = start_live(&endpoint, &port, &[]);
     wait_for_requests(&endpoint, "/task", 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
     send_signal(&child, SIGTERM);
-    let out = wait_with_timeout(child, Duration::from_secs(20));
+    let out = wait_with_timeout(child, Duration::from_secs(25));
+    assert_quick(sent);
     out.assert_code(128 + SIGTERM);
+    assert_eq!(endpoint.requests("/task"), 1, "no retry after the signal");
     assert!(
         listener
             .datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(1))
             .is_empty()
+    );
+}
+
+/// The second stats request never answers: the signal abandons it at once. The first sample
+/// was read, so what one sample gives is sent with `exporter_status:0`, and the run exits
+/// 143 saying so.
+#[test]
+fn sigterm_during_a_hanging_stats_request_sends_one_sample_and_exits_143() {
+    let endpoint = endpoint(vec![stats(1), Response::hang()]);
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    let url = endpoint.url();
+    let child = spawn(
+        &[
+            "--metadata-url",
+            &url,
+            "--statsd-port",
+            &port,
+            "--interval",
+            "0",
+            "--timeout",
+            "60",
+            "--no-cache",
+        ],
+        &[],
+    );
+    wait_for_requests(&endpoint, "/task/stats", 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    send_signal(&child, SIGTERM);
+    let out = wait_with_timeout(child, Duration::from_secs(20));
+    assert_quick(sent);
+    out.assert_code(128 + SIGTERM);
+    assert!(
+        out.stderr.contains("during a stats request") && out.stderr.contains("one-sample"),
+        "{}",
+        out.describe()
+    );
+    let got = parse_all(&lines(
+        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
+    ));
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
+    assert!(value(&got, "ecs_task.mem_usage", &[("container_name", "web")]) > 0.0);
+    assert!(got.iter().all(|l| l.name != "ecs_task.cpu_usage_ratio"));
+    assert_eq!(
+        endpoint.requests("/task/stats"),
+        2,
+        "no retry after the signal"
     );
 }
 

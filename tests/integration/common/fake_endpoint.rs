@@ -90,6 +90,17 @@ impl Response {
         self
     }
 
+    /// Adds a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// `status` with `Retry-After: seconds` (429/503 from a rate-limiting agent).
+    pub fn retry_after(status: u16, seconds: u64) -> Self {
+        Self::new(status, &b"slow down\n"[..]).header("Retry-After", &seconds.to_string())
+    }
+
     /// Shorthand for `.fault(Fault::Truncate)`.
     pub fn truncate(self) -> Self {
         self.fault(Fault::Truncate)
