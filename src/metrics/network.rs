@@ -6,11 +6,29 @@
 //! (the largest reading, i.e. the latest). In `bridge` mode each container has its own
 //! namespace and the totals sum across containers. The ancestor always summed, reporting N
 //! times the task's traffic.
+//!
+//! Exception: on EC2 Windows in `awsvpc` mode the ECS agent reads the task ENI's counters
+//! (`Get-NetAdapterStatistics`) and gives every container that counter divided by the number
+//! of containers (amazon-ecs-agent `agent/stats/task_windows.go`,
+//! `getNetworkAdaptorStatistics`; `engine.go` then replaces each container's `networks` with
+//! the task's). Each container reports its share, so the task total is their sum.
+//! Interface names are Windows adapter names ("Ethernet 3") or endpoint GUIDs there; they
+//! stay one `interface` tag value, sanitized like every tag.
 
 use std::collections::BTreeMap;
 
 use super::{Measured, Metric, Tagger, Value, sanitize_tag_value};
+use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
+
+/// Whether each interface of the task is counted once (the same counters in every container)
+/// rather than summed over containers. See the module comment for the EC2 Windows case.
+pub fn counted_once(task: &Task, measured: &[Measured]) -> bool {
+    let windows_share = !task.is_fargate()
+        && task.has_network_mode("awsvpc")
+        && measured.iter().any(|m| m.cur.is_windows());
+    task.shares_network_namespace() && !windows_share
+}
 
 type NetworkField = fn(&NetworkStats) -> Option<u64>;
 
