@@ -569,3 +569,46 @@ impl crate::ecs::lenient::Lenient for BlkioOp {
         crate::ecs::lenient::scalar_or_none(deserializer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(path: &str) -> StatsSample {
+        let path = format!("{}/testdata/ecs/{path}", env!("CARGO_MANIFEST_DIR"));
+        StatsSample::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn windows_is_recognized_from_the_payload() {
+        let windows =
+            capture("datadog-integrations-core/fargate-windows-stats-python-none-strings.json");
+        let entry = windows
+            .containers
+            .values()
+            .next()
+            .unwrap()
+            .as_ref()
+            .unwrap();
+        assert!(entry.is_windows());
+        let storage = entry.storage_stats.as_ref().unwrap();
+        assert_eq!(storage.read_size_bytes, Some(248_714_240));
+        assert_eq!(
+            entry.memory_stats.as_ref().unwrap().privateworkingset,
+            Some(140_673_024)
+        );
+        // Linux sends storage_stats {} and num_procs 0 (AWS documentation example).
+        let linux = capture(
+            "awsdocs-ecs-developer-guide/ec2-v4-awsvpc-task-stats-linux-empty-storage-stats.json",
+        );
+        for entry in linux.containers.values() {
+            let entry = entry.as_ref().unwrap();
+            assert!(entry.storage_stats.is_some() && !entry.is_windows());
+        }
+        let zeros: ContainerStats = serde_json::from_str(
+            r#"{"memory_stats": {"usage": 5, "commitbytes": 0, "commitpeakbytes": 0, "privateworkingset": 0}}"#,
+        )
+        .unwrap();
+        assert!(!zeros.is_windows());
+    }
+}

@@ -373,4 +373,60 @@ mod tests {
         assert_eq!(scale(0.25, Some(2), Some(512.0)), Some(1.0));
         assert_eq!(scale(0.25, None, Some(512.0)), None);
     }
+
+    fn stats(v: serde_json::Value) -> ContainerStats {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn online_cpus_fall_back_in_order() {
+        let padded = |online: serde_json::Value| {
+            stats(serde_json::json!({"cpu_stats": {"online_cpus": online,
+                "cpu_usage": {"total_usage": 9, "percpu_usage": [5, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}}}))
+        };
+        let with_host = Figures {
+            host_cpus: Some(3),
+            ..Figures::default()
+        };
+        let none = Figures::default();
+        let cpu = |s: &ContainerStats| s.cpu_stats.clone().unwrap();
+        let s = padded(serde_json::json!(4));
+        assert_eq!(online_cpus(&s, &cpu(&s), &with_host), Some(4));
+        // online_cpus 0 or absent: Δsystem / Δread, then the non-zero slots, never 15.
+        let s = padded(serde_json::json!(0));
+        assert_eq!(online_cpus(&s, &cpu(&s), &with_host), Some(3));
+        assert_eq!(online_cpus(&s, &cpu(&s), &none), Some(2));
+        let s = stats(serde_json::json!({"cpu_stats": {"cpu_usage": {"percpu_usage": [0, 0]}}}));
+        assert_eq!(online_cpus(&s, &cpu(&s), &none), None);
+        // Windows: num_procs is the host's processor count; 0 on Linux means nothing.
+        let windows = stats(serde_json::json!({"num_procs": 8, "cpu_stats": {},
+            "memory_stats": {"privateworkingset": 1}}));
+        assert_eq!(online_cpus(&windows, &cpu(&windows), &none), Some(8));
+        let linux =
+            stats(serde_json::json!({"num_procs": 8, "cpu_stats": {}, "storage_stats": {}}));
+        assert_eq!(online_cpus(&linux, &cpu(&linux), &none), None);
+    }
+
+    #[test]
+    fn host_cpus_come_from_system_usage_over_wall_time() {
+        let cpu = |total: u64, system: u64| -> CpuStats {
+            serde_json::from_value(serde_json::json!({"cpu_usage": {"total_usage": total},
+                "system_cpu_usage": system}))
+            .unwrap()
+        };
+        // 4 CPUs for 1.003 s: system grows by 4.012e9.
+        let f = figures(
+            &cpu(10, 1_000),
+            &cpu(20, 1_000 + 4_012_000_000),
+            Some(1.003),
+            1,
+        );
+        assert_eq!(f.host_cpus, Some(4));
+        // A zeroed previous system counter is no reading.
+        let f = figures(&cpu(10, 0), &cpu(20, 4_012_000_000), Some(1.003), 1);
+        assert_eq!(f.host_cpus, None);
+        // 100 ns units: Δ10 units over 1 s is 1000 ns of CPU.
+        let f = figures(&cpu(10, 1), &cpu(20, 1), Some(1.0), 100);
+        assert_eq!(f.vcpu, Some(1e-6));
+    }
 }
