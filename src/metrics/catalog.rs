@@ -87,7 +87,7 @@ pub const CATALOG: &[Definition] = &[
     def(
         "mem_usage",
         Bytes,
-        "Memory usage including page cache (memory_stats.usage; Docker for Windows commitbytes)",
+        "Memory usage including page cache (memory_stats.usage)",
     ),
     def("mem_cache", Bytes, "Page cache (cgroup v1 cache, v2 file)"),
     def(
