@@ -133,7 +133,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     io::metrics(&measured, input.tagger, &mut out);
     network::metrics(
         &measured,
-        network::counted_once(input.task, &measured),
+        network::TaskTotal::of(input.task, &measured),
         input.tagger,
         &mut out,
     );

@@ -294,14 +294,21 @@ fn cpu_ratio_without_system_cpu_usage_comes_from_cores_in_use() {
     assert!(!find(&got, "ecs_task.mem_working_set_bytes", &[]).is_empty());
 }
 
-/// A task around the Windows capture's one container.
+/// A task around the Windows capture's container(s); an id starting with `pause` is the
+/// awsvpc pause container.
 fn windows_task(docker_ids: &[&str], launch_type: &str) -> Value {
     let containers: Vec<Value> = docker_ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            json!({"DockerId": id, "Name": if i == 0 { "datadog-agent".to_string() } else { format!("app{i}") },
-                   "Type": "NORMAL", "KnownStatus": "RUNNING",
+            let (name, kind) = if id.starts_with("pause") {
+                ("~internal~ecs~pause".to_string(), "CNI_PAUSE")
+            } else if i == 0 {
+                ("datadog-agent".to_string(), "NORMAL")
+            } else {
+                (format!("app{i}"), "NORMAL")
+            };
+            json!({"DockerId": id, "Name": name, "Type": kind, "KnownStatus": "RUNNING",
                    "Networks": [{"NetworkMode": "awsvpc"}]})
         })
         .collect();
@@ -565,14 +572,19 @@ fn ec2_windows_reports_cpu_in_100ns_units() {
 }
 
 /// EC2 Windows in `awsvpc` mode: the ECS agent divides the task ENI's counters by the number
-/// of containers and gives each container that share (`agent/stats/task_windows.go`), so the
-/// task's traffic is the sum. On Fargate (and on Linux) each container reports the whole
-/// ENI, counted once.
+/// of containers other than the pause container and hands every container, the pause one
+/// included, that share (`agent/stats/task_windows.go`, `engine.go`), so the task's traffic
+/// is the sum over the other containers. On Fargate each container reports the whole ENI,
+/// counted once.
 #[test]
 fn ec2_windows_awsvpc_network_shares_add_up_to_the_task() {
     let capture_stats = json_file(&capture(WINDOWS));
     let entry = capture_stats.as_object().unwrap().values().next().unwrap();
-    let ids = ["windows-container-a", "windows-container-b"];
+    let ids = [
+        "windows-container-a",
+        "windows-container-b",
+        "pause-container",
+    ];
     let stats: Value = ids
         .iter()
         .map(|id| (id.to_string(), entry.clone()))
