@@ -610,5 +610,12 @@ mod tests {
         )
         .unwrap();
         assert!(!zeros.is_windows());
+        // Newer Linux daemons spell every storage_stats field out as null.
+        let nulls: ContainerStats = serde_json::from_str(
+            r#"{"storage_stats": {"read_count_normalized": null, "read_size_bytes": null,
+                "write_count_normalized": null, "write_size_bytes": null}}"#,
+        )
+        .unwrap();
+        assert!(!nulls.is_windows());
     }
 }
