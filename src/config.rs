@@ -298,7 +298,7 @@ impl Config {
     }
 }
 
-/// Where DogStatsD lines go; the first rule that applies wins (README "Where the lines go"):
+/// Where DogStatsD lines go; the first rule that applies wins (docs/configuration.md "Where the lines go"):
 /// 1. `--statsd-socket`, or `--statsd-host`/`--statsd-port` (the other half from
 ///    `STATSD_HOST`/`STATSD_PORT` or the default);
 /// 2. `DD_DOGSTATSD_URL` (`udp://host:port`, `unix:///path`, `unixgram:///path`);

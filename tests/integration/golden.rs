@@ -74,7 +74,7 @@ fn golden_dry_run_of_every_capture() {
             let name = line.name.trim_start_matches("ecs_task.");
             assert!(
                 describe(name).is_some(),
-                "{name} is not in the metric catalog (README table)"
+                "{name} is not in the metric catalog (docs/metrics.md table)"
             );
         }
         let golden = root()
@@ -149,14 +149,15 @@ fn every_single_file_capture_replays() {
     assert!(checked >= 5, "only {checked} single-file captures found");
 }
 
-/// The README's metrics tables name every series the catalog (and so the tool) can send.
+/// The metrics reference (docs/metrics.md) names every series the catalog (and so the tool)
+/// can send.
 #[test]
-fn readme_documents_every_metric() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn metrics_reference_documents_every_metric() {
+    let reference = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
     for def in ecs_statsd::metrics::catalog::CATALOG {
         assert!(
-            readme.contains(&format!("`{}`", def.name)),
-            "README does not document `{}`",
+            reference.contains(&format!("`{}`", def.name)),
+            "docs/metrics.md does not document `{}`",
             def.name
         );
     }
