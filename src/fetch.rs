@@ -24,6 +24,8 @@ pub struct Fetcher<'a> {
     pub seconds: f64,
     /// Failed attempts so far.
     pub errors: u64,
+    /// The signal that made a read give up (abandoned, or its backoff cut), if any.
+    pub abandoned: Option<i32>,
     /// Signals end backoff waits and abandon reads (see [`Fetcher::interruptible`]).
     shutdown: Option<&'a Shutdown>,
 }
@@ -36,6 +38,7 @@ impl<'a> Fetcher<'a> {
             budget,
             seconds: 0.0,
             errors: 0,
+            abandoned: None,
             shutdown: None,
         }
     }
@@ -77,6 +80,7 @@ impl<'a> Fetcher<'a> {
             };
             self.errors += 1;
             if let Some(signal) = self.pending_signal() {
+                self.abandoned = Some(signal);
                 let mut error = note(error, format!("stopped by signal {signal}"));
                 error.retry = Retry::No;
                 return Err(error);
@@ -114,6 +118,7 @@ impl<'a> Fetcher<'a> {
             };
             self.seconds += waited.elapsed().as_secs_f64();
             if let Some(signal) = signal {
+                self.abandoned = Some(signal);
                 return Err(note(error, format!("no retry: stopped by signal {signal}")));
             }
             attempt += 1;

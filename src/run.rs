@@ -174,27 +174,22 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         "sent {sent} metrics in {:.3} s",
         started.elapsed().as_secs_f64()
     );
-    match failure {
+    let Some(error) = failure else {
+        return Ok(());
+    };
+    let failure = match fetcher.abandoned {
         // A signal abandoned a stats request after the first sample (not one that cut the
         // interval short, which was acted on): what one sample gives was sent.
-        Some(error) if shutdown.interrupted() => {
-            let signal = shutdown.received().unwrap_or(15);
-            let mut failure = Failure::signal(signal);
-            failure.message = format!(
-                "stopped by signal {signal} during a stats request ({error}); {}",
-                partial_note(samples.len())
-            );
-            Err(failure)
-        }
-        Some(error) => {
-            let mut failure = Failure::endpoint(&error);
-            failure
-                .message
-                .push_str(&format!("; {}", partial_note(samples.len())));
-            Err(failure)
-        }
-        None => Ok(()),
-    }
+        Some(signal) => Failure {
+            message: format!("stopped by signal {signal} during a stats request ({error})"),
+            ..Failure::signal(signal)
+        },
+        None => Failure::endpoint(&error),
+    };
+    Err(Failure {
+        message: format!("{}; {}", failure.message, partial_note(samples.len())),
+        ..failure
+    })
 }
 
 /// What a run that failed part-way still sent, for its one error line.
