@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::lenient::{Maybe, lenient, parse_object};
 use crate::lenient_struct;
@@ -414,7 +415,10 @@ lenient_struct!(
 );
 
 /// The top-level `/task/stats` object: every entry kept, `None` where the value is not an
-/// object (`null` for a stopped container).
+/// object (`null` for a stopped container) or cannot be read at all. Each container's value
+/// is taken as raw text and parsed on its own, so a value serde_json refuses outright (a
+/// number past f64 such as `1e400`, a duplicated key) drops that container's sample, never
+/// the other containers' or the run.
 struct ByDockerId(BTreeMap<String, Option<ContainerStats>>);
 
 impl<'de> Deserialize<'de> for ByDockerId {
@@ -430,9 +434,16 @@ impl<'de> Deserialize<'de> for ByDockerId {
                 mut map: A,
             ) -> Result<ByDockerId, A::Error> {
                 let mut all = BTreeMap::new();
-                while let Some((id, Maybe(stats))) =
-                    map.next_entry::<String, Maybe<ContainerStats>>()?
-                {
+                while let Some((id, raw)) = map.next_entry::<String, &'de RawValue>()? {
+                    let stats = match serde_json::from_str::<Maybe<ContainerStats>>(raw.get()) {
+                        Ok(Maybe(stats)) => stats,
+                        Err(e) => {
+                            log::warn!(
+                                "stats of container {id} cannot be read ({e}); its sample is skipped"
+                            );
+                            None
+                        }
+                    };
                     all.insert(id, stats);
                 }
                 Ok(ByDockerId(all))

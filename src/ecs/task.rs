@@ -200,6 +200,28 @@ impl Task {
             .find(|c| c.docker_id.as_deref() == Some(docker_id))
     }
 
+    /// True when the task carries values the agent updates while it runs
+    /// (`EphemeralStorageMetrics`, a container's `RestartCount`): such a task is read again
+    /// every run, never served from the cache. (`KnownStatus` changes too, but feeds no series:
+    /// it only decides whether a task is cached.)
+    pub fn changes_while_running(&self) -> bool {
+        self.ephemeral_storage_metrics.is_some()
+            || self.containers().iter().any(|c| c.restart_count.is_some())
+    }
+
+    /// The task without the values it updates while it runs (see
+    /// [`changes_while_running`](Task::changes_while_running)); the reserved ephemeral
+    /// storage is fixed for the task's life and stays.
+    pub fn without_changing_values(mut self) -> Task {
+        if let Some(storage) = self.ephemeral_storage_metrics.as_mut() {
+            storage.utilized = None;
+        }
+        for container in self.containers.iter_mut().flatten() {
+            container.restart_count = None;
+        }
+        self
+    }
+
     pub fn is_running(&self) -> bool {
         self.known_status.as_deref() == Some("RUNNING")
     }
