@@ -169,9 +169,8 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         "sent {sent} metrics in {:.3} s",
         started.elapsed().as_secs_f64()
     );
-    match failure {
-        None if live => store_last_sample(config, &fetcher, &metadata, &samples),
-        _ => {}
+    if failure.is_none() && live {
+        store_last_sample(config, &fetcher, &metadata, &samples);
     }
     match failure {
         Some(error) => {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::lenient::{Maybe, lenient, parse_object};
+use super::lenient::{alone, lenient, parse_object};
 use crate::lenient_struct;
 
 /// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
@@ -435,15 +435,7 @@ impl<'de> Deserialize<'de> for ByDockerId {
             ) -> Result<ByDockerId, A::Error> {
                 let mut all = BTreeMap::new();
                 while let Some((id, raw)) = map.next_entry::<String, &'de RawValue>()? {
-                    let stats = match serde_json::from_str::<Maybe<ContainerStats>>(raw.get()) {
-                        Ok(Maybe(stats)) => stats,
-                        Err(e) => {
-                            log::warn!(
-                                "stats of container {id} cannot be read ({e}); its sample is skipped"
-                            );
-                            None
-                        }
-                    };
+                    let stats = alone(raw, &format_args!("the stats of container {id}"));
                     all.insert(id, stats);
                 }
                 Ok(ByDockerId(all))

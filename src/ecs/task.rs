@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::{lenient, parse_object};
+use super::lenient::{each_alone, lenient, parse_object};
 use crate::lenient_struct;
 
 /// Name ECS gives the pause container of an `awsvpc` task on EC2.
@@ -76,9 +76,11 @@ pub struct Task {
         skip_serializing_if = "Option::is_none"
     )]
     pub ephemeral_storage_metrics: Option<EphemeralStorage>,
+    /// Each container read on its own: one that cannot be read at all is left out, not the
+    /// task.
     #[serde(
         default,
-        deserialize_with = "lenient",
+        deserialize_with = "each_alone",
         skip_serializing_if = "Option::is_none"
     )]
     pub containers: Option<Vec<Container>>,

@@ -333,6 +333,43 @@ fn colliding_container_names_stay_distinct_and_keep_their_own_origin() {
     assert_eq!(warnings, 1, "{}", out.describe());
 }
 
+// Item 13 in `/task`: a container whose metadata cannot be read is left out, not the task.
+#[test]
+fn one_unreadable_container_in_the_task_drops_only_that_container() {
+    let mut task = example("task.json");
+    task["Containers"][1]["Limits"] = json!("BAD");
+    let task = task
+        .to_string()
+        .replace(r#""BAD""#, r#"{"CPU": 1e400, "Memory": 256}"#);
+    let endpoint = FakeEndpoint::serve(
+        &task,
+        &[
+            &read(&format!("{EXAMPLE}/stats1.json")),
+            &read(&format!("{EXAMPLE}/stats2.json")),
+        ],
+    );
+    let (out, datagrams) = run_udp(
+        &endpoint,
+        &["--no-cache", "--log-level", "warn"],
+        &TempDir::new(),
+    );
+    out.assert_success();
+    let got = parse_all(&lines(&datagrams));
+    let web_usage = example("stats2.json")[WEB]["memory_stats"]["usage"]
+        .as_u64()
+        .unwrap() as f64;
+    assert_eq!(
+        value(&got, "ecs_task.mem_usage", &[("container_name", "web")]),
+        web_usage
+    );
+    assert!(
+        !got.iter()
+            .any(|l| l.has_tag("container_name", "log-router"))
+    );
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
+    assert!(out.stderr.contains("cannot be read"), "{}", out.describe());
+}
+
 /// The example stats with every container's `read` set to `read_at`.
 fn stats_read_at(file: &str, read_at: &str) -> String {
     let mut stats = example(file);
