@@ -5,6 +5,11 @@
 //! [`lenient`]: a value that does not fit its type is skipped (consumed, never buffered) and
 //! the field is `None`, so a bad field drops only the series it feeds, never the container
 //! or the run. Everything streams from the body: no intermediate `serde_json::Value`.
+//!
+//! Some values serde_json refuses before any visitor sees them (a number past f64 such as
+//! `1e400`, a duplicated key), failing the whole body. Containers are therefore read [`alone`]:
+//! each one's raw text (a borrowed slice of the body) is parsed on its own, so such a value
+//! drops that container only.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -20,7 +20,8 @@ pub struct StatsSample {
 
 impl StatsSample {
     /// Parse a `/task/stats` body. The body must be a JSON object; each value that is not a
-    /// stats object (null, a string, ...) is kept as `None` so it drops only that container.
+    /// stats object (null, a string, ...) or cannot be read at all (`1e400`, a duplicated key)
+    /// is kept as `None` so it drops only that container.
     pub fn parse(body: &[u8]) -> Result<StatsSample, String> {
         parse_object::<ByDockerId>(body, "keyed by Docker ID")
             .map(|all| StatsSample { containers: all.0 })
