@@ -3,13 +3,13 @@
 //! Data flows one way; every failure becomes a [`Failure`] carrying its exit status, and
 //! `main` prints it once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use std::time::Instant;
 
 use crate::cache::{self, CacheEntry};
-use crate::config::Config;
+use crate::config::{Config, Destination};
 use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
@@ -107,7 +107,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             }
             let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            send(&exporter, &batch(&status, &[], &HashMap::new()))?;
+            send(&exporter, &batch(&status, &[]))?;
             return Err(Failure::endpoint(&error));
         }
     };
@@ -168,12 +168,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             tagger.run(),
         ));
     }
-    let origins = origins(&metadata.task);
-    let sent = send(&exporter, &batch(&all, &samples, &origins))?;
+    // A value that cannot be computed (a ratio over a limit that rounds to zero) is not sent
+    // in any format; it is no error of the destination.
+    all.retain(|metric| match metric.value {
+        Value::Float(v) if !v.is_finite() => {
+            log::debug!(
+                "{} not sent: its value {v} could not be computed",
+                metric.name
+            );
+            false
+        }
+        _ => true,
+    });
+    let sent = send(&exporter, &batch(&all, &samples))?;
     log::info!(
         "sent {sent} metrics in {:.3} s",
         started.elapsed().as_secs_f64()
     );
+    if failure.is_none() && live {
+        store_last_sample(config, state_file, &fetcher, &metadata, &samples);
+    }
     let Some(error) = failure else {
         return Ok(());
     };
@@ -256,12 +270,31 @@ fn collect_live(
             break;
         }
     }
-    if let (Some(path), Some(last)) = (state_file, samples.last())
-        && let Err(e) = state::store(path, &endpoint, &task_arn, last)
-    {
+    Ok(Ok(samples))
+}
+
+/// `--since-last-run`: keep the last sample for the next run, only once this run's output was
+/// delivered (an undelivered interval is reported by the next run instead of lost). A
+/// `--dry-run` reads the stored sample but never stores one: debugging must not take an
+/// interval away from the cron job.
+fn store_last_sample(
+    config: &Config,
+    state_file: Option<&Path>,
+    fetcher: &Fetcher,
+    metadata: &Metadata,
+    samples: &[StatsSample],
+) {
+    let (Some(path), Some(last)) = (state_file, samples.last()) else {
+        return;
+    };
+    if config.destination == Destination::Stdout {
+        log::debug!("--dry-run: the previous-sample state is left as it was");
+        return;
+    }
+    let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
+    if let Err(e) = state::store(path, &fetcher.source.location(), task_arn, last) {
         log::warn!("previous-sample state not written: {e}");
     }
-    Ok(Ok(samples))
 }
 
 /// The `--since-last-run` state lives beside the cache: when the cache path is not a regular
@@ -289,11 +322,7 @@ fn pick_replay(mut all: Vec<StatsSample>, samples: usize) -> Vec<StatsSample> {
     all
 }
 
-fn batch<'a>(
-    metrics: &'a [Metric],
-    samples: &[StatsSample],
-    origins: &'a HashMap<String, String>,
-) -> Batch<'a> {
+fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
     // A read time before 1970 (a clock never set) is no time at all: no `|T` field, and EMF
     // falls back to the time of the run, rather than a timestamp of 0.
     let timestamp_ms = samples
@@ -304,19 +333,7 @@ fn batch<'a>(
     Batch {
         metrics,
         timestamp_ms,
-        origins,
     }
-}
-
-/// `container_name` tag value → Docker ID, for `--origin-detection`.
-fn origins(task: &Task) -> HashMap<String, String> {
-    task.containers()
-        .iter()
-        .filter_map(|c| {
-            let id = c.docker_id.clone()?;
-            Some((metrics::container_name_tag(c, &id), id))
-        })
-        .collect()
 }
 
 /// Send and turn any loss into exit status 3, reported once with the count.
@@ -324,9 +341,8 @@ fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
     let report = exporter.export(batch);
     if report.failed > 0 {
         return Err(Failure::send(format!(
-            "{} send errors: {} of {} metrics could not be sent ({}); check that the \
-             StatsD/Datadog agent is listening and keeping up",
-            report.failed,
+            "{} of {} metrics could not be sent ({}); check that the StatsD/Datadog agent is \
+             listening and keeping up",
             batch.metrics.len().saturating_sub(report.sent),
             batch.metrics.len(),
             report.first_error.unwrap_or_default()
@@ -342,17 +358,56 @@ fn load_metadata(
     cached: Option<&Path>,
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
-    if let Some(entry) = cached.and_then(|path| cache::load(path, &fetcher.source.location())) {
-        log::debug!("using cached task metadata for {}", entry.task_arn);
-        return Ok(Metadata {
-            task: entry.task,
-            own_container_name: entry
-                .own_container_name
-                .unwrap_or_else(|| DEFAULT_OWN_CONTAINER_NAME.into()),
-            from_cache: true,
-        });
-    }
-    fetch_metadata(fetcher, cache_file)
+    let Some((path, entry)) =
+        cached.and_then(|path| cache::load(path, &fetcher.source.location()).map(|e| (path, e)))
+    else {
+        return fetch_metadata(fetcher, cache_file);
+    };
+    log::debug!("using cached task metadata for {}", entry.task_arn);
+    // Only answers are cached: a lookup that failed is tried again.
+    let own = match entry.own_container_name {
+        Some(own) => Some(own),
+        None => {
+            let own = lookup_own_container_name(fetcher);
+            if own.is_some() {
+                store_cache(path, fetcher.source, &entry.task, own.clone());
+            }
+            own
+        }
+    };
+    // Values the agent updates while the task runs are never served from the cache.
+    let task = if entry.task.changes_while_running() {
+        log::debug!("the task carries values that change while it runs: re-reading /task");
+        match fetcher.read(Source::fetch_task) {
+            Ok(task) => task,
+            Err(e) => {
+                log::warn!(
+                    "re-reading /task failed ({e}); sending the cached metadata without the values it updates"
+                );
+                entry.task.without_changing_values()
+            }
+        }
+    } else {
+        entry.task
+    };
+    Ok(Metadata {
+        task,
+        own_container_name: own.unwrap_or_else(|| DEFAULT_OWN_CONTAINER_NAME.into()),
+        from_cache: true,
+    })
+}
+
+/// The name of the container this process runs in, or `None` (logged) when the endpoint root
+/// does not say.
+fn lookup_own_container_name(fetcher: &mut Fetcher) -> Option<String> {
+    fetcher
+        .read(Source::fetch_own_container_name)
+        .unwrap_or_else(|e| {
+            log::info!(
+                "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
+            );
+            None
+        })
 }
 
 fn fetch_metadata(
@@ -360,15 +415,7 @@ fn fetch_metadata(
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
     let task = fetcher.read(Source::fetch_task)?;
-    let own = match fetcher.read(Source::fetch_own_container_name) {
-        Ok(own) => own,
-        Err(e) => {
-            log::info!(
-                "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
-            );
-            None
-        }
-    };
+    let own = lookup_own_container_name(fetcher);
     if let Some(path) = cache_file {
         store_cache(path, fetcher.source, &task, own.clone());
     }
@@ -380,7 +427,8 @@ fn fetch_metadata(
 }
 
 /// Cache only a RUNNING task with an ARN: a PENDING answer may still change (the ancestor
-/// cached it and used it forever).
+/// cached it and used it forever). `own: None` (the lookup failed) is cached as "not known
+/// yet", and looked up again by the next run.
 fn store_cache(path: &Path, source: &Source, task: &Task, own: Option<String>) {
     let Some(task_arn) = task.task_arn.clone().filter(|_| task.is_running()) else {
         log::info!("task is not RUNNING (or has no ARN): metadata not cached");

@@ -1,6 +1,7 @@
 //! Tags on every series: the ancestor's `container_name`, plus task and container identity
 //! under the tag names of Datadog's own ECS integration, so the series join Datadog's ECS views.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
@@ -19,6 +20,9 @@ pub type Tags = Vec<(TagKey, String)>;
 pub struct TagSet {
     base: Arc<[(TagKey, String)]>,
     extra: Option<(TagKey, String)>,
+    /// The Docker ID of the container the series is about (not a tag: `--origin-detection`
+    /// sends it as the `|c:` field). Names may collide after sanitizing; IDs do not.
+    docker_id: Option<Arc<str>>,
 }
 
 impl TagSet {
@@ -36,7 +40,13 @@ impl TagSet {
         TagSet {
             base: Arc::clone(&self.base),
             extra: Some((key.into(), value)),
+            docker_id: self.docker_id.clone(),
         }
+    }
+
+    /// The Docker ID of the container the series is about, if it is about one.
+    pub fn docker_id(&self) -> Option<&str> {
+        self.docker_id.as_deref()
     }
 
     pub fn to_vec(&self) -> Tags {
@@ -49,6 +59,7 @@ impl From<Tags> for TagSet {
         TagSet {
             base: tags.into(),
             extra: None,
+            docker_id: None,
         }
     }
 }
@@ -82,6 +93,9 @@ pub struct Tagger {
     task: TagSet,
     run: TagSet,
     options: TagOptions,
+    /// Docker IDs of containers whose series would otherwise be indistinguishable (equal
+    /// names and tags after sanitizing): they get a `container_id` tag.
+    colliding: HashSet<String>,
 }
 
 impl Tagger {
@@ -118,12 +132,46 @@ impl Tagger {
         );
         let mut task_tags: Tags = vec![("container_name".into(), TASK_CONTAINER_NAME.to_string())];
         task_tags.extend(tags.iter().cloned());
-        Tagger {
+        let mut tagger = Tagger {
             task: task_tags.into(),
             run: tags.clone().into(),
             identity: tags,
             options,
+            colliding: HashSet::new(),
+        };
+        tagger.colliding = tagger.colliding_ids(task);
+        tagger
+    }
+
+    /// Containers that would send the same series (two valid 255-character ECS names that
+    /// share their first 200 characters, or names differing only in characters the tag rules
+    /// replace): each is told apart by its Docker ID, with one warning for the run.
+    fn colliding_ids(&self, task: &Task) -> HashSet<String> {
+        let mut by_tags: HashMap<Tags, Vec<&str>> = HashMap::new();
+        for container in task.containers() {
+            if let Some(id) = container.docker_id.as_deref().filter(|id| !id.is_empty()) {
+                let tags = self.container_tags(container, id);
+                let ids = by_tags.entry(tags).or_default();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
         }
+        let mut names = Vec::new();
+        let mut colliding = HashSet::new();
+        for (tags, ids) in by_tags.into_iter().filter(|(_, ids)| ids.len() > 1) {
+            names.push(tags.first().map(|(_, v)| v.clone()).unwrap_or_default());
+            colliding.extend(ids.into_iter().map(str::to_string));
+        }
+        if !colliding.is_empty() && !self.options.container_id {
+            names.sort();
+            log::warn!(
+                "containers collide after sanitizing their names ({}): their series carry a \
+                 container_id tag to keep them apart",
+                names.join(", ")
+            );
+        }
+        colliding
     }
 
     /// Tags of a task-level total: `container_name:_task_` and the task identity.
@@ -139,6 +187,21 @@ impl Tagger {
     /// Tags of a container series: `container_name` first (the ancestor's tag), then the task
     /// identity, then the container's image and name.
     pub fn container(&self, container: &Container, docker_id: &str) -> TagSet {
+        let mut tags = self.container_tags(container, docker_id);
+        if !docker_id.is_empty()
+            && (self.options.container_id || self.colliding.contains(docker_id))
+        {
+            tags.push(("container_id".into(), sanitize_tag_value(docker_id)));
+        }
+        TagSet {
+            base: tags.into(),
+            extra: None,
+            docker_id: Some(docker_id.into()).filter(|id: &Arc<str>| !id.is_empty()),
+        }
+    }
+
+    /// A container's tags before any `container_id`.
+    fn container_tags(&self, container: &Container, docker_id: &str) -> Tags {
         let name = super::container_name_tag(container, docker_id);
         let mut tags: Tags = vec![("container_name".into(), name.clone())];
         tags.extend(self.identity.iter().cloned());
@@ -152,10 +215,7 @@ impl Tagger {
             }
             tags.push(("ecs_container_name".into(), name));
         }
-        if self.options.container_id && !docker_id.is_empty() {
-            tags.push(("container_id".into(), sanitize_tag_value(docker_id)));
-        }
-        tags.into()
+        tags
     }
 }
 

@@ -7,21 +7,17 @@ pub mod prometheus;
 mod statsd;
 mod stdout;
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 use crate::config::{Config, Format};
 use crate::metrics::Metric;
 pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
-pub use stdout::StdoutSink;
 
 /// One run's metrics and what the outputs may add to them.
 pub struct Batch<'a> {
     pub metrics: &'a [Metric],
     /// Unix milliseconds of the last sample (`--timestamps`, EMF `Timestamp`).
     pub timestamp_ms: Option<i64>,
-    /// Sanitized `container_name` tag value → Docker ID, for `--origin-detection`.
-    pub origins: &'a HashMap<String, String>,
 }
 
 /// What happened to one batch.
