@@ -37,6 +37,12 @@ pub struct Cli {
     #[argh(option)]
     pub tag: Vec<String>,
 
+    /// how --format statsd carries tags: dogstatsd (|#key:value, default) or graphite (no
+    /// tags: the container, interface and CPU go into the metric name, for plain StatsD
+    /// servers such as collectd, statsite or Graphite's statsd) [env: TAG_FORMAT]
+    #[argh(option)]
+    pub tag_format: Option<String>,
+
     /// add the DogStatsD container field (|c:<docker id>) of the container each series
     /// describes, so a Datadog agent enriches it with that container's tags
     #[argh(switch)]

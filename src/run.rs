@@ -89,7 +89,8 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let mut metadata = match load_metadata(&mut fetcher, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
-            let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
+            let identity = identity_when_failing(&mut fetcher, cache_file);
+            let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
             send(&exporter, &batch(&status, &[], &HashMap::new()))?;
             return Err(Failure::endpoint(&error));
@@ -167,6 +168,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             Err(failure)
         }
         None => Ok(()),
+    }
+}
+
+/// The task identity for `exporter_status:0` when the task metadata could not be read, so a
+/// monitor scoped like the normal series sees it: the cache for this endpoint whatever its
+/// age (the endpoint URL is per container, so it is the same task), else the ECS labels in
+/// the container metadata at the endpoint root, else none (the constant tags only).
+fn identity_when_failing(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Task {
+    // Quietly: a cache that is not used was reported when the metadata was loaded.
+    let endpoint = fetcher.source.location();
+    if let Some(entry) = cache_file.and_then(|path| cache::read_entry(path, &endpoint).ok()?) {
+        return entry.task;
+    }
+    match fetcher.read(Source::fetch_root_identity) {
+        Ok(Some(task)) => task,
+        Ok(None) => Task::default(),
+        Err(e) => {
+            log::info!("no task identity for exporter_status either: {e}");
+            Task::default()
+        }
     }
 }
 

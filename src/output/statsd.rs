@@ -15,8 +15,8 @@ use cadence::{
     StatsdClient,
 };
 
-use super::{Batch, Export, SendReport, StdoutSink};
-use crate::config::{Config, Destination};
+use super::{Batch, Export, SendReport, StdoutSink, graphite};
+use crate::config::{Config, Destination, TagFormat};
 use crate::metrics::Value;
 
 /// How long one datagram may wait for room in a full socket buffer before it is dropped.
@@ -26,6 +26,10 @@ pub struct Sender {
     client: StatsdClient,
     origin_detection: bool,
     timestamps: bool,
+    tag_format: TagFormat,
+    /// `--max-packet-size` for a socket (`None` on stdout): a longer line leaves alone, in a
+    /// datagram over the limit, and is reported.
+    max_packet_size: Option<usize>,
 }
 
 impl Sender {
@@ -66,15 +70,18 @@ impl Sender {
             client,
             origin_detection: config.origin_detection,
             timestamps: config.timestamps,
+            tag_format: config.tag_format,
+            max_packet_size: (config.destination != Destination::Stdout).then_some(size),
         })
     }
 
-    #[cfg(test)]
-    fn from_client(client: StatsdClient) -> Sender {
+    fn from_parts(client: StatsdClient) -> Sender {
         Sender {
             client,
             origin_detection: false,
             timestamps: false,
+            tag_format: TagFormat::Dogstatsd,
+            max_packet_size: None,
         }
     }
 }
@@ -88,24 +95,34 @@ impl Export for Sender {
             .timestamp_ms
             .filter(|_| self.timestamps)
             .map(|ms| (ms.max(0) / 1000) as u64);
+        let graphite = self.tag_format == TagFormat::Graphite;
+        // Lines longer than a datagram: how many, and the longest.
+        let mut oversized = (0usize, 0usize);
         for metric in batch.metrics {
+            let path;
+            let name = if graphite {
+                path = graphite::name(metric);
+                path.as_str()
+            } else {
+                metric.name
+            };
             let builder = match metric.value {
-                Value::Int(v) => self.client.gauge_with_tags(metric.name, v),
-                Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(metric.name, v),
+                Value::Int(v) => self.client.gauge_with_tags(name, v),
+                Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(name, v),
                 Value::Float(v) => {
                     report.fail(format!("{} has a non-finite value {v}", metric.name));
                     continue;
                 }
             };
-            let mut builder: MetricBuilder<_> =
-                metric.tags.iter().fold(builder, |b, (key, value)| {
-                    // An empty value is a bare tag (`DD_TAGS=team-a`).
-                    if value.is_empty() {
-                        b.with_tag_value(key)
-                    } else {
-                        b.with_tag(key, value)
-                    }
-                });
+            let tags = metric.tags.iter().filter(|_| !graphite);
+            let mut builder: MetricBuilder<_> = tags.fold(builder, |b, (key, value)| {
+                // An empty value is a bare tag (`DD_TAGS=team-a`).
+                if value.is_empty() {
+                    b.with_tag_value(key)
+                } else {
+                    b.with_tag(key, value)
+                }
+            });
             if self.origin_detection {
                 let container = metric.tags.iter().find(|(k, _)| k == "container_name");
                 if let Some(id) = container.and_then(|(_, name)| batch.origins.get(name)) {
@@ -117,7 +134,11 @@ impl Export for Sender {
             }
             match builder.try_send() {
                 Ok(gauge) => {
-                    log::trace!("{}", gauge.as_metric_str());
+                    let line = gauge.as_metric_str();
+                    log::trace!("{line}");
+                    if self.max_packet_size.is_some_and(|max| line.len() > max) {
+                        oversized = (oversized.0 + 1, oversized.1.max(line.len()));
+                    }
                     report.sent += 1;
                 }
                 Err(e) => report.fail(e.to_string()),
@@ -126,6 +147,13 @@ impl Export for Sender {
         if let Err(e) = self.client.flush() {
             // The buffered tail did not leave; we cannot tell how many lines it held.
             report.fail(e.to_string());
+        }
+        if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
+            log::warn!(
+                "{count} line(s) longer than the {max}-byte packet size (the longest {longest} \
+                 bytes) were each sent alone in a larger datagram; raise --max-packet-size or \
+                 shorten the prefix and tags if the server drops them"
+            );
         }
         report
     }
@@ -173,11 +201,7 @@ pub fn send_to<S>(metrics: &[crate::metrics::Metric], prefix: &str, sink: S) -> 
 where
     S: MetricSink + Sync + Send + std::panic::RefUnwindSafe + 'static,
 {
-    let sender = Sender {
-        client: StatsdClient::from_sink(prefix, sink),
-        origin_detection: false,
-        timestamps: false,
-    };
+    let sender = Sender::from_parts(StatsdClient::from_sink(prefix, sink));
     let origins = std::collections::HashMap::new();
     sender.export(&Batch {
         metrics,
@@ -265,7 +289,7 @@ mod tests {
 
     #[test]
     fn every_send_error_is_counted() {
-        let sender = Sender::from_client(StatsdClient::from_sink("ecs_task", RefusingSink));
+        let sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", RefusingSink));
         let origins = HashMap::new();
         let report = sender.export(&batch(&metrics(), &origins));
         assert_eq!(report.sent, 0);
@@ -276,7 +300,7 @@ mod tests {
     #[test]
     fn formats_through_cadence_and_never_sends_non_finite() {
         let (rx, sink) = SpyMetricSink::new();
-        let mut sender = Sender::from_client(StatsdClient::from_sink("ecs_task", sink));
+        let mut sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", sink));
         let origins = HashMap::from([("web".to_string(), "abc-123".to_string())]);
         let report = sender.export(&batch(&metrics(), &origins));
         assert_eq!((report.sent, report.failed), (2, 1));
