@@ -3,6 +3,7 @@
 
 mod ancestor_bugs;
 mod common;
+mod dialects;
 mod e2e;
 mod faults;
 mod golden;
