@@ -503,3 +503,70 @@ fn exporter_status_0_carries_the_normal_identity() {
         [("container_name".to_string(), "_task_".to_string())]
     );
 }
+
+#[test]
+fn reserved_prometheus_label_names_never_reach_the_file() {
+    // `__name__` breaks Datadog's first-letter rule (dropped with a warning); `éé` starts with
+    // a letter, but is `__` as a label name: renamed, with a warning.
+    let out = replay(
+        &[
+            "--format",
+            "prometheus",
+            "--tag",
+            "__name__:x",
+            "--tag",
+            "éé:y",
+            "--log-level",
+            "warn",
+        ],
+        &[],
+    );
+    out.assert_success();
+    let warned = |what: &str| out.stderr.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        warned("\"__name__:x\" from --tag dropped"),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        warned("reserves label names starting with __: tag(s) éé"),
+        1,
+        "{}",
+        out.stderr
+    );
+    for sample in out.stdout.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            !sample.contains("{__") && !sample.contains(",__"),
+            "{sample}"
+        );
+        assert!(sample.contains("tag__=\"y\""), "{sample}");
+    }
+    // promtool, when installed (.ci/run installs it), accepts the file.
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if let Some(promtool) = promtool {
+        use std::io::Write;
+        let mut child = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(out.stdout.as_bytes())
+            .unwrap();
+        let checked = child.wait_with_output().unwrap();
+        assert!(
+            checked.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+}

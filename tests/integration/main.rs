@@ -2,6 +2,7 @@
 //! real sockets. One test binary with modules, so the suite links once.
 
 mod ancestor_bugs;
+mod collectd;
 mod common;
 mod dialects;
 mod e2e;
