@@ -71,7 +71,7 @@ const BUILT_IN: [&str; 14] = [
 
 fn user_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeSet<(String, String)> {
     tags.into_iter()
-        .filter(|(k, _)| !BUILT_IN.contains(k) && !k.starts_with('_') && *k != "Version")
+        .filter(|(k, _)| !BUILT_IN.contains(k) && !k.starts_with('_'))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
