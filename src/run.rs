@@ -411,3 +411,49 @@ fn refresh_if_unknown(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The cache branch: a cache for this endpoint gives the identity, quietly and whatever
+    /// its age, before any request (the endpoint here refuses every connection).
+    #[test]
+    fn a_cache_for_this_endpoint_gives_the_identity_when_failing() {
+        let dir = std::env::temp_dir().join(format!("ecs-statsd-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("metadata.json");
+        let source = Source::new("http://127.0.0.1:9", None).unwrap();
+        let arn = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
+        let task = Task {
+            cluster: Some("prod".into()),
+            family: Some("web".into()),
+            task_arn: Some(arn.into()),
+            ..Task::default()
+        };
+        let entry = CacheEntry {
+            version: cache::FORMAT_VERSION,
+            endpoint: source.location(),
+            task_arn: arn.into(),
+            own_container_name: None,
+            task: task.clone(),
+        };
+        cache::store(&path, &entry).unwrap();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(1));
+        assert_eq!(identity_when_failing(&mut fetcher, Some(&path)), task);
+        assert_eq!(fetcher.errors, 0);
+        // Another endpoint's cache is not this task's identity.
+        let other = CacheEntry {
+            endpoint: "http://169.254.170.2/v4/other".into(),
+            ..entry
+        };
+        cache::store(&path, &other).unwrap();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(
+            identity_when_failing(&mut fetcher, Some(&path)),
+            Task::default()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
