@@ -31,6 +31,9 @@ fn main() -> ExitCode {
     };
     // Logs go to stderr: stdout carries --dry-run output.
     init_logger(config.log_level);
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
     match run::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(failure),

@@ -105,7 +105,8 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             if let Some(signal) = shutdown.received() {
                 return Err(Failure::signal(signal));
             }
-            let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
+            let identity = identity_when_failing(&mut fetcher, cache_file);
+            let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
             send(&exporter, &batch(&status, &[]))?;
             return Err(Failure::endpoint(&error));
@@ -204,6 +205,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         message: format!("{}; {}", failure.message, partial_note(samples.len())),
         ..failure
     })
+}
+
+/// The task identity for `exporter_status:0` when the task metadata could not be read, so a
+/// monitor scoped like the normal series sees it: the cache for this endpoint whatever its
+/// age (the endpoint URL is per container, so it is the same task), else the ECS labels in
+/// the container metadata at the endpoint root, else none (the constant tags only).
+fn identity_when_failing(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Task {
+    // Quietly: a cache that is not used was reported when the metadata was loaded.
+    let endpoint = fetcher.source.location();
+    if let Some(entry) = cache_file.and_then(|path| cache::read_entry(path, &endpoint).ok()?) {
+        return entry.task;
+    }
+    match fetcher.read(Source::fetch_root_identity) {
+        Ok(Some(task)) => task,
+        Ok(None) => Task::default(),
+        Err(e) => {
+            log::info!("no task identity for exporter_status either: {e}");
+            Task::default()
+        }
+    }
 }
 
 /// What a run that failed part-way still sent, for its one error line.
@@ -484,5 +505,51 @@ fn refresh_if_unknown(
             still.len(),
             still.into_iter().collect::<Vec<_>>().join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The cache branch: a cache for this endpoint gives the identity, quietly and whatever
+    /// its age, before any request (the endpoint here refuses every connection).
+    #[test]
+    fn a_cache_for_this_endpoint_gives_the_identity_when_failing() {
+        let dir = std::env::temp_dir().join(format!("ecs-statsd-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("metadata.json");
+        let source = Source::new("http://127.0.0.1:9", None, None).unwrap();
+        let arn = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
+        let task = Task {
+            cluster: Some("prod".into()),
+            family: Some("web".into()),
+            task_arn: Some(arn.into()),
+            ..Task::default()
+        };
+        let entry = CacheEntry {
+            version: cache::FORMAT_VERSION,
+            endpoint: source.location(),
+            task_arn: arn.into(),
+            own_container_name: None,
+            task: task.clone(),
+        };
+        cache::store(&path, &entry).unwrap();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(1));
+        assert_eq!(identity_when_failing(&mut fetcher, Some(&path)), task);
+        assert_eq!(fetcher.errors, 0);
+        // Another endpoint's cache is not this task's identity.
+        let other = CacheEntry {
+            endpoint: "http://169.254.170.2/v4/other".into(),
+            ..entry
+        };
+        cache::store(&path, &other).unwrap();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(
+            identity_when_failing(&mut fetcher, Some(&path)),
+            Task::default()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -35,11 +35,11 @@ impl TagSet {
         self.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    /// The same set plus one tag.
+    /// The same set plus one tag (its value cut to fit [`MAX_TAG_CHARS`]).
     pub fn with(&self, key: &'static str, value: String) -> TagSet {
         TagSet {
             base: Arc::clone(&self.base),
-            extra: Some((key.into(), value)),
+            extra: Some((key.into(), fit(key, value))),
             docker_id: self.docker_id.clone(),
         }
     }
@@ -105,7 +105,7 @@ impl Tagger {
         let mut tags: Tags = Vec::new();
         let mut push = |key: &'static str, value: Option<&str>| {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
-                tags.push((key.into(), sanitize_tag_value(value)));
+                tags.push((key.into(), tag_value(key, value)));
             }
         };
         if options.identity {
@@ -191,7 +191,7 @@ impl Tagger {
         if !docker_id.is_empty()
             && (self.options.container_id || self.colliding.contains(docker_id))
         {
-            tags.push(("container_id".into(), sanitize_tag_value(docker_id)));
+            tags.push(("container_id".into(), tag_value("container_id", docker_id)));
         }
         TagSet {
             base: tags.into(),
@@ -208,15 +208,107 @@ impl Tagger {
         if self.options.identity {
             if let Some(image) = container.image.as_deref() {
                 let (image_name, image_tag) = split_image(image);
-                tags.push(("image_name".into(), sanitize_tag_value(image_name)));
+                tags.push(("image_name".into(), tag_value("image_name", image_name)));
                 if let Some(tag) = image_tag {
-                    tags.push(("image_tag".into(), sanitize_tag_value(tag)));
+                    tags.push(("image_tag".into(), tag_value("image_tag", tag)));
                 }
             }
-            tags.push(("ecs_container_name".into(), name));
+            tags.push(("ecs_container_name".into(), fit("ecs_container_name", name)));
         }
         tags
     }
+}
+
+/// Datadog's limit on a whole tag, `key:value`, in characters.
+pub const MAX_TAG_CHARS: usize = 200;
+
+/// Keys of the tags ecs-statsd sets itself with these options. A user tag with one of these
+/// keys is dropped: one key, one value, in every format.
+pub fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
+    let mut keys = vec!["container_name", "interface", "cpu"];
+    if options.identity {
+        keys.extend([
+            "ecs_cluster_name",
+            "task_family",
+            "task_version",
+            "region",
+            "aws_account",
+            "availability_zone",
+            "launch_type",
+            "ecs_service",
+            "image_name",
+            "image_tag",
+            "ecs_container_name",
+        ]);
+    }
+    if options.task_arn {
+        keys.push("task_arn");
+    }
+    if options.container_id {
+        keys.push("container_id");
+    }
+    keys
+}
+
+/// `raw` sanitized and cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
+pub fn tag_value(key: &str, raw: &str) -> String {
+    fit(key, sanitize_tag_value(raw))
+}
+
+/// `value` cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
+fn fit(key: &str, mut value: String) -> String {
+    let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1);
+    if let Some((at, _)) = value.char_indices().nth(room) {
+        value.truncate(at);
+    }
+    value
+}
+
+/// Where a user tag came from, for warnings.
+pub type TagSource = &'static str;
+
+/// Datadog's tag rules applied to the user's tags (`--tag`, `DD_TAGS`, ...), given in order of
+/// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
+/// not start with a letter, or whose key is one of `built_in`, or whose key an earlier tag
+/// already gave another value, is dropped with a warning naming it; an identical tag given
+/// again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
+pub fn user_tags(
+    raw: &[(TagSource, String)],
+    built_in: &[&str],
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut warnings = Vec::new();
+    for (source, typed) in raw {
+        let typed = typed.trim();
+        if typed.is_empty() {
+            continue;
+        }
+        let whole = sanitize_tag_value(typed);
+        let (key, value) = whole.split_once(':').unwrap_or((&whole, ""));
+        let key = key.to_string();
+        if !key.starts_with(char::is_alphabetic) {
+            warnings.push(format!(
+                "tag {typed:?} from {source} dropped: Datadog tags must start with a letter"
+            ));
+            continue;
+        }
+        if built_in.contains(&key.as_str()) {
+            warnings.push(format!(
+                "tag {typed:?} from {source} dropped: ecs-statsd sets the {key:?} tag itself"
+            ));
+            continue;
+        }
+        let value = fit(&key, value.to_string());
+        match tags.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) if *v == value => {}
+            Some((_, v)) => warnings.push(format!(
+                "tag {typed:?} from {source} dropped: the {key:?} tag is already {v:?} \
+                 (one value per key, so every format gets the same tags)"
+            )),
+            None => tags.push((key, value)),
+        }
+    }
+    (tags, warnings)
 }
 
 /// `arn:<partition>:ecs:<region>:<account>:task/...`, any partition (aws, aws-cn, aws-us-gov).
@@ -358,5 +450,31 @@ mod tests {
         assert!(has(&tags, "image_tag", "1.25"));
         assert!(has(&tags, "ecs_container_name", "web"));
         assert!(has(&tags, "container_id", "abc-1"));
+    }
+
+    #[test]
+    fn every_tag_fits_in_200_characters_as_a_whole() {
+        let long = "n".repeat(255);
+        let task = Task {
+            family: Some(long.clone()),
+            ..Task::default()
+        };
+        let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+        let c = Container {
+            name: Some(long.clone()),
+            image: Some(format!("{long}:{long}")),
+            ..Container::default()
+        };
+        let tags = tagger.container(&c, "id").with("interface", long.clone());
+        for (key, value) in tags.iter() {
+            assert_eq!(key.len() + 1 + value.len(), MAX_TAG_CHARS, "{key}");
+        }
+        assert_eq!(
+            crate::metrics::container_name_tag(&c, "id"),
+            tags.get("container_name").unwrap()
+        );
+        // A short value is untouched, a multi-byte one is cut on a character boundary.
+        assert_eq!(tag_value("k", "v"), "v");
+        assert_eq!(tag_value("k", &"é".repeat(300)).chars().count(), 198);
     }
 }

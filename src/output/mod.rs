@@ -3,6 +3,7 @@
 //! for `--dry-run`), Prometheus text, or CloudWatch EMF on stdout.
 
 pub mod emf;
+pub mod graphite;
 pub mod prometheus;
 mod statsd;
 mod stdout;

@@ -18,8 +18,8 @@ use std::time::Duration;
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
 use super::stdout::Stdout;
-use super::{Batch, Export, SendReport};
-use crate::config::{Config, Destination};
+use super::{Batch, Export, SendReport, graphite};
+use crate::config::{Config, Destination, TagFormat};
 use crate::metrics::Value;
 
 /// How long one datagram may wait for room in a full socket buffer before it is dropped.
@@ -34,6 +34,10 @@ pub struct Sender {
     tally: Option<Arc<Mutex<Tally>>>,
     origin_detection: bool,
     timestamps: bool,
+    tag_format: TagFormat,
+    /// `--max-packet-size` for a socket (`None` on stdout): a longer line leaves alone, in a
+    /// datagram over the limit, and is reported.
+    max_packet_size: Option<usize>,
 }
 
 impl Sender {
@@ -60,16 +64,19 @@ impl Sender {
             tally: Some(tally),
             origin_detection: config.origin_detection,
             timestamps: config.timestamps,
+            tag_format: config.tag_format,
+            max_packet_size: (config.destination != Destination::Stdout).then_some(size),
         })
     }
 
-    #[cfg(test)]
-    fn from_client(client: StatsdClient) -> Sender {
+    fn from_parts(client: StatsdClient) -> Sender {
         Sender {
             client,
             tally: None,
             origin_detection: false,
             timestamps: false,
+            tag_format: TagFormat::Dogstatsd,
+            max_packet_size: None,
         }
     }
 }
@@ -86,24 +93,34 @@ impl Export for Sender {
             .timestamp_ms
             .filter(|_| self.timestamps)
             .map(|ms| (ms.max(0) / 1000) as u64);
+        let graphite = self.tag_format == TagFormat::Graphite;
+        // Lines longer than a datagram: how many, and the longest.
+        let mut oversized = (0usize, 0usize);
         for metric in batch.metrics {
+            let path;
+            let name = if graphite {
+                path = graphite::name(metric);
+                path.as_str()
+            } else {
+                metric.name
+            };
             let builder = match metric.value {
-                Value::Int(v) => self.client.gauge_with_tags(metric.name, v),
-                Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(metric.name, v),
+                Value::Int(v) => self.client.gauge_with_tags(name, v),
+                Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(name, v),
                 Value::Float(v) => {
                     log::debug!("{} not sent: its value {v} is not a number", metric.name);
                     continue;
                 }
             };
-            let mut builder: MetricBuilder<_> =
-                metric.tags.iter().fold(builder, |b, (key, value)| {
-                    // An empty value is a bare tag (`DD_TAGS=team-a`).
-                    if value.is_empty() {
-                        b.with_tag_value(key)
-                    } else {
-                        b.with_tag(key, value)
-                    }
-                });
+            let tags = metric.tags.iter().filter(|_| !graphite);
+            let mut builder: MetricBuilder<_> = tags.fold(builder, |b, (key, value)| {
+                // An empty value is a bare tag (`DD_TAGS=team-a`).
+                if value.is_empty() {
+                    b.with_tag_value(key)
+                } else {
+                    b.with_tag(key, value)
+                }
+            });
             // The series carries its container's Docker ID: names may collide, IDs do not.
             if self.origin_detection
                 && let Some(id) = metric.tags.docker_id()
@@ -115,7 +132,11 @@ impl Export for Sender {
             }
             match builder.try_send() {
                 Ok(gauge) => {
-                    log::trace!("{}", gauge.as_metric_str());
+                    let line = gauge.as_metric_str();
+                    log::trace!("{line}");
+                    if self.max_packet_size.is_some_and(|max| line.len() > max) {
+                        oversized = (oversized.0 + 1, oversized.1.max(line.len()));
+                    }
                     report.sent += 1;
                 }
                 Err(e) => report.fail(e.to_string()),
@@ -132,6 +153,13 @@ impl Export for Sender {
             if let Some(error) = tally.first_error {
                 report.first_error.get_or_insert(error);
             }
+        }
+        if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
+            log::warn!(
+                "{count} line(s) longer than the {max}-byte packet size (the longest {longest} \
+                 bytes) were each sent alone in a larger datagram; raise --max-packet-size or \
+                 shorten the prefix and tags if the server drops them"
+            );
         }
         report
     }
@@ -343,12 +371,7 @@ pub fn send_to<S>(metrics: &[crate::metrics::Metric], prefix: &str, sink: S) -> 
 where
     S: MetricSink + Sync + Send + std::panic::RefUnwindSafe + 'static,
 {
-    let sender = Sender {
-        client: StatsdClient::from_sink(prefix, sink),
-        tally: None,
-        origin_detection: false,
-        timestamps: false,
-    };
+    let sender = Sender::from_parts(StatsdClient::from_sink(prefix, sink));
     sender.export(&Batch {
         metrics,
         timestamp_ms: None,
@@ -441,7 +464,7 @@ mod tests {
 
     #[test]
     fn every_send_error_is_counted_and_non_finite_is_no_error() {
-        let sender = Sender::from_client(StatsdClient::from_sink("ecs_task", RefusingSink));
+        let sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", RefusingSink));
         let report = sender.export(&batch(&metrics()));
         assert_eq!((report.sent, report.failed), (0, 2));
         assert!(report.first_error.unwrap().contains("refused"));
@@ -450,7 +473,7 @@ mod tests {
     #[test]
     fn formats_through_cadence_with_the_series_own_origin() {
         let (rx, sink) = SpyMetricSink::new();
-        let mut sender = Sender::from_client(StatsdClient::from_sink("ecs_task", sink));
+        let mut sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", sink));
         let report = sender.export(&batch(&metrics()));
         assert_eq!((report.sent, report.failed), (2, 0));
         sender.origin_detection = true;

@@ -2,8 +2,10 @@
 //! real sockets. One test binary with modules, so the suite links once.
 
 mod ancestor_bugs;
+mod collectd;
 mod common;
 mod delivery;
+mod dialects;
 mod e2e;
 mod faults;
 mod files;
