@@ -277,9 +277,13 @@ fn origins(task: &Task) -> HashMap<String, String> {
         .collect()
 }
 
-/// Send and turn any loss into exit status 3, reported once with the count.
+/// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
+/// the count.
 fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
     let report = exporter.export(batch);
+    exporter
+        .commit()
+        .map_err(|e| Failure::send(format!("output not written: {e}")))?;
     if report.failed > 0 {
         return Err(Failure::send(format!(
             "{} send errors: {} of {} metrics could not be sent ({}); check that the \
@@ -315,7 +319,9 @@ fn fetch_metadata(
     let own = match fetcher.read(Source::fetch_own_container_name) {
         Ok(own) => own,
         Err(e) => {
-            log::info!(
+            // A warning: when this container is not named ecs-statsd, its own series are sent
+            // as if it were the application's.
+            log::warn!(
                 "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
             );
             None

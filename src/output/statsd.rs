@@ -15,7 +15,7 @@ use cadence::{
     StatsdClient,
 };
 
-use super::{Batch, Export, SendReport, StdoutSink};
+use super::{Batch, Export, Printed, SendReport, StdoutSink};
 use crate::config::{Config, Destination};
 use crate::metrics::Value;
 
@@ -29,11 +29,13 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(config: &Config) -> Result<Sender, String> {
+    pub fn new(config: &Config, printed: &Printed) -> Result<Sender, String> {
         let prefix = config.prefix.as_str();
         let size = config.max_packet_size;
         let client = match &config.destination {
-            Destination::Stdout => StatsdClient::from_sink(prefix, StdoutSink::new()),
+            Destination::Stdout => {
+                StatsdClient::from_sink(prefix, StdoutSink::to(printed.writer()))
+            }
             Destination::Udp { host, port } => {
                 let addr = resolve(host, *port)?;
                 let bind: SocketAddr = if addr.is_ipv4() {

@@ -1,14 +1,15 @@
-//! `--dry-run`: a cadence `MetricSink` that writes each line to stdout, so the printed lines
-//! are formatted by exactly the code that formats the sent ones.
+//! `--dry-run`: a cadence `MetricSink` that writes each line to stdout (or, with
+//! `--output-file`, to memory), so the printed lines are formatted by exactly the code that
+//! formats the sent ones.
 
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, BufWriter, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cadence::MetricSink;
 
 pub struct StdoutSink {
-    out: Mutex<BufWriter<Stdout>>,
+    out: Mutex<BufWriter<Box<dyn Write + Send>>>,
     /// The reader went away (`| head`): not an error, stop writing.
     closed: AtomicBool,
 }
@@ -21,8 +22,13 @@ impl Default for StdoutSink {
 
 impl StdoutSink {
     pub fn new() -> StdoutSink {
+        StdoutSink::to(Box::new(io::stdout()))
+    }
+
+    /// The same lines, to `out`.
+    pub fn to(out: Box<dyn Write + Send>) -> StdoutSink {
         StdoutSink {
-            out: Mutex::new(BufWriter::new(io::stdout())),
+            out: Mutex::new(BufWriter::new(out)),
             closed: AtomicBool::new(false),
         }
     }
