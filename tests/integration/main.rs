@@ -2,6 +2,7 @@
 //! real sockets. One test binary with modules, so the suite links once.
 
 mod ancestor_bugs;
+mod command_line;
 mod common;
 mod e2e;
 mod faults;
