@@ -5,6 +5,7 @@ mod ancestor_bugs;
 mod command_line;
 mod common;
 mod e2e;
+mod examples;
 mod faults;
 mod golden;
 mod harness_selftest;
