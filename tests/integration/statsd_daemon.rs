@@ -1,7 +1,8 @@
 //! The canonical StatsD daemon (npm `statsd` 0.9.0, which parses DogStatsD `|#tags` and
-//! counts malformed lines) receiving a real run. Gated by `ECS_STATSD_DAEMON` (the path of
-//! its `stats.js`), which `.ci/run` sets after installing it, so `cargo test` stays hermetic.
-//! When the variable is set and the daemon cannot start, the test fails; it never skips.
+//! counts malformed lines) receiving a real run. It needs node and the npm package, so it is
+//! ignored in a plain `cargo test` (reported as ignored, never as passed); `.ci/run` installs
+//! the daemon and runs it with `ECS_STATSD_DAEMON` set to the path of its `stats.js`. Run
+//! without that variable, or when the daemon cannot start, the test fails.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -153,14 +154,12 @@ fn statsd_key(line: &Line) -> String {
 }
 
 #[test]
+#[ignore = "needs node and npm statsd 0.9.0; .ci/run installs them and runs it with ECS_STATSD_DAEMON"]
 fn the_statsd_daemon_accepts_every_line_with_its_value() {
-    let Some(stats_js) = std::env::var("ECS_STATSD_DAEMON")
+    let stats_js = std::env::var("ECS_STATSD_DAEMON")
         .ok()
         .filter(|v| !v.is_empty())
-    else {
-        eprintln!("ECS_STATSD_DAEMON not set: the StatsD daemon test runs in .ci/run");
-        return;
-    };
+        .expect("set ECS_STATSD_DAEMON to the statsd daemon's stats.js, as .ci/run does");
     let dir = TempDir::new();
     let port = free_udp_port();
     let daemon = Daemon::start(&stats_js, &dir, port);
