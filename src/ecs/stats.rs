@@ -2,7 +2,7 @@
 //!
 //! Field names mirror moby's `api/types/stats.go`. Every field is optional: stopped containers
 //! report `null` or `{}`, cgroup v2 hosts fill different memory keys and null blkio lists, and
-//! Windows has no `system_cpu_usage` at all.
+//! Windows has no `system_cpu_usage` at all and fills `storage_stats` and its own memory keys.
 
 use std::collections::BTreeMap;
 
@@ -105,6 +105,58 @@ pub struct ContainerStats {
         skip_serializing_if = "Option::is_none"
     )]
     pub pids_stats: Option<PidsStats>,
+    /// Windows only: the host's processor count (Docker for Windows fills it; Linux sends 0).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub num_procs: Option<u64>,
+    /// Windows only: disk I/O of the container's storage (Linux sends `{}`).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub storage_stats: Option<StorageStats>,
+}
+
+/// moby `StorageStats`: the Windows counterpart of `blkio_stats`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct StorageStats {
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub read_count_normalized: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub read_size_bytes: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_count_normalized: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_size_bytes: Option<u64>,
+}
+
+impl StorageStats {
+    fn is_empty(&self) -> bool {
+        self.read_count_normalized.is_none()
+            && self.read_size_bytes.is_none()
+            && self.write_count_normalized.is_none()
+            && self.write_size_bytes.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -133,6 +185,21 @@ impl ContainerStats {
             && self.memory_stats.is_none()
             && self.blkio_stats.is_none()
             && self.networks.is_none()
+            && self
+                .storage_stats
+                .as_ref()
+                .is_none_or(StorageStats::is_empty)
+    }
+
+    /// A Windows container, recognized from the payload itself: moby fills
+    /// `memory_stats.privateworkingset`/`commitbytes` and `storage_stats` only on Windows.
+    /// Linux daemons send `storage_stats: {}` and, in some versions, those memory keys as 0
+    /// or null, so only a non-zero memory key or a filled `storage_stats` counts.
+    pub fn is_windows(&self) -> bool {
+        let memory = self.memory_stats.as_ref().is_some_and(|m| {
+            m.privateworkingset.is_some_and(|v| v > 0) || m.commitbytes.is_some_and(|v| v > 0)
+        });
+        memory || self.storage_stats.as_ref().is_some_and(|s| !s.is_empty())
     }
 }
 
@@ -234,6 +301,26 @@ pub struct MemoryStats {
         skip_serializing_if = "Option::is_none"
     )]
     pub limit: Option<u64>,
+    /// Windows: committed bytes (Docker), its peak, and the private working set (what the ECS
+    /// agent reports for Windows and Task Manager shows as memory in use).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub commitbytes: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub commitpeakbytes: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub privateworkingset: Option<u64>,
     /// cgroup v1 (`cache`, `rss`, `total_*`) or v2 (`anon`, `file`, `inactive_file`) counters.
     #[serde(
         default,
@@ -403,6 +490,7 @@ pub struct NetworkStats {
 lenient_struct!(
     ContainerStats,
     PidsStats,
+    StorageStats,
     CpuStats,
     CpuUsage,
     ThrottlingData,
@@ -479,5 +567,55 @@ impl crate::ecs::lenient::Lenient for BlkioOp {
         deserializer: D,
     ) -> Result<Option<Self>, D::Error> {
         crate::ecs::lenient::scalar_or_none(deserializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(path: &str) -> StatsSample {
+        let path = format!("{}/testdata/ecs/{path}", env!("CARGO_MANIFEST_DIR"));
+        StatsSample::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn windows_is_recognized_from_the_payload() {
+        let windows =
+            capture("datadog-integrations-core/fargate-windows-stats-python-none-strings.json");
+        let entry = windows
+            .containers
+            .values()
+            .next()
+            .unwrap()
+            .as_ref()
+            .unwrap();
+        assert!(entry.is_windows());
+        let storage = entry.storage_stats.as_ref().unwrap();
+        assert_eq!(storage.read_size_bytes, Some(248_714_240));
+        assert_eq!(
+            entry.memory_stats.as_ref().unwrap().privateworkingset,
+            Some(140_673_024)
+        );
+        // Linux sends storage_stats {} and num_procs 0 (AWS documentation example).
+        let linux = capture(
+            "awsdocs-ecs-developer-guide/ec2-v4-awsvpc-task-stats-linux-empty-storage-stats.json",
+        );
+        for entry in linux.containers.values() {
+            let entry = entry.as_ref().unwrap();
+            assert!(entry.storage_stats.is_some() && !entry.is_windows());
+        }
+        let zeros: ContainerStats = serde_json::from_str(
+            r#"{"memory_stats": {"usage": 5, "commitbytes": 0, "commitpeakbytes": 0, "privateworkingset": 0}}"#,
+        )
+        .unwrap();
+        assert!(!zeros.is_windows());
+        // Newer Linux daemons spell every storage_stats field out as null.
+        let nulls: ContainerStats = serde_json::from_str(
+            r#"{"storage_stats": {"read_count_normalized": null, "read_size_bytes": null,
+                "write_count_normalized": null, "write_size_bytes": null}}"#,
+        )
+        .unwrap();
+        assert!(!nulls.is_windows());
     }
 }

@@ -208,17 +208,23 @@ impl Task {
     /// Fargate task), so each reports the same interface counters: the task's traffic is one
     /// container's, not the sum.
     pub fn shares_network_namespace(&self) -> bool {
-        let shared_mode = self
-            .containers()
+        self.has_network_mode("awsvpc") || self.has_network_mode("host") || self.is_fargate()
+    }
+
+    /// `LaunchType` is `FARGATE` (absent on v2 and early v3/v4 payloads).
+    pub fn is_fargate(&self) -> bool {
+        self.launch_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("FARGATE"))
+    }
+
+    /// Some container is attached in network mode `mode` (`awsvpc`, `host`, `bridge`).
+    pub fn has_network_mode(&self, mode: &str) -> bool {
+        self.containers()
             .iter()
             .flat_map(|c| c.networks.as_deref().unwrap_or(&[]))
             .filter_map(|n| n.network_mode.as_deref())
-            .any(|mode| mode.eq_ignore_ascii_case("awsvpc") || mode.eq_ignore_ascii_case("host"));
-        shared_mode
-            || self
-                .launch_type
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("FARGATE"))
+            .any(|m| m.eq_ignore_ascii_case(mode))
     }
 }
 

@@ -52,7 +52,7 @@ pub const CATALOG: &[Definition] = &[
     def(
         "cpu_usage_ratio",
         Ratio,
-        "CPU used over the interval as a fraction of the applicable limit (container, else task, else host)",
+        "CPU used over the interval as a fraction of the applicable limit (container, else task, else host); without system_cpu_usage (Windows, Fargate 1.4.0 at launch) cores in use x 1024 / the limit",
     ),
     def(
         "percpu_usage_ratio",
@@ -62,12 +62,12 @@ pub const CATALOG: &[Definition] = &[
     def(
         "cpu_kernelmode",
         Nanoseconds,
-        "CPU time in kernel mode during the interval",
+        "CPU time in kernel mode during the interval, ns (Docker for Windows 100 ns units converted)",
     ),
     def(
         "cpu_usermode",
         Nanoseconds,
-        "CPU time in user mode during the interval",
+        "CPU time in user mode during the interval, ns (Docker for Windows 100 ns units converted)",
     ),
     def(
         "cpu_throttle_periods",
@@ -93,22 +93,22 @@ pub const CATALOG: &[Definition] = &[
     def(
         "disk_read_bytes_total",
         Bytes,
-        "Bytes read from block devices (cumulative)",
+        "Bytes read from block devices, summed over devices (cumulative; Windows storage_stats)",
     ),
     def(
         "disk_written_bytes_total",
         Bytes,
-        "Bytes written to block devices (cumulative)",
+        "Bytes written to block devices, summed over devices (cumulative; Windows storage_stats)",
     ),
     def(
         "disk_read_iops_total",
         Count,
-        "Read operations on block devices (cumulative)",
+        "Read operations on block devices (cumulative; Windows read_count_normalized)",
     ),
     def(
         "disk_written_iops_total",
         Count,
-        "Write operations on block devices (cumulative)",
+        "Write operations on block devices (cumulative; Windows write_count_normalized)",
     ),
     def(
         "network_rx_bytes_total",
@@ -161,7 +161,7 @@ pub const CATALOG: &[Definition] = &[
     def(
         "mem_working_set_bytes",
         Bytes,
-        "Memory in use: usage minus inactive file pages (docker stats, ECS agent, Kubernetes)",
+        "Memory in use: usage minus inactive file pages (docker stats, ECS agent, Kubernetes); Windows privateworkingset",
     ),
     def(
         "mem_rss_bytes",
@@ -171,12 +171,12 @@ pub const CATALOG: &[Definition] = &[
     def(
         "mem_max_usage_bytes",
         Bytes,
-        "Peak memory usage (cgroup v1 only)",
+        "Peak memory usage (cgroup v1 max_usage; Docker for Windows commitpeakbytes)",
     ),
     def(
         "mem_limit_bytes",
         Bytes,
-        "Effective memory limit: cgroup limit, else hierarchical limit, else container then task Limits.Memory",
+        "Effective memory limit: the smallest of the cgroup limit, the hierarchical (task cgroup) limit and the container and task Limits.Memory",
     ),
     def(
         "mem_utilization_ratio",
@@ -223,7 +223,11 @@ pub const CATALOG: &[Definition] = &[
         Ratio,
         "Largest cpu_usage_ratio over consecutive sample pairs (--samples 3 or more)",
     ),
-    def("cpu_online", Count, "CPUs online on the host (online_cpus)"),
+    def(
+        "cpu_online",
+        Count,
+        "CPUs online on the host (online_cpus, else Windows num_procs, else system CPU time / wall time, else non-zero percpu slots)",
+    ),
     def(
         "network_rx_bytes_per_sec",
         BytesPerSecond,

@@ -4,44 +4,64 @@
 //! cgroup v1 writes ops as `Read`/`Write`, cgroup v2 as `read`/`write`: matched ignoring case.
 //! A list that is null or absent (cgroup v2 leaves `io_serviced_recursive` null on some
 //! hosts) emits no series rather than a false 0; an empty list is a real 0.
+//!
+//! Windows has no blkio (its lists are null, or the string "None" in one capture): its
+//! counters are `storage_stats` (`read_size_bytes`, `write_size_bytes`,
+//! `read_count_normalized`, `write_count_normalized`), read first when present (Linux sends
+//! `storage_stats: {}`). These are the ECS agent's Windows `storageReadBytes`/`WriteBytes`.
+//!
+//! Every device is summed, as docker's CLI, the ECS agent and Datadog do. Where a
+//! device-mapper device sits on a disk (devicemapper storage, LVM, dm-verity) each I/O is
+//! counted once per layer; the payload cannot tell a stacked device from a second disk, so
+//! the sum stays and the metrics reference says what to expect.
 
 use super::{Measured, Metric, Tagger, Value, add};
-use crate::ecs::stats::{BlkioEntry, BlkioOp, BlkioStats, ContainerStats};
+use crate::ecs::stats::{BlkioEntry, BlkioOp, BlkioStats, ContainerStats, StorageStats};
 
 type BlkioList = fn(&BlkioStats) -> Option<&Vec<BlkioEntry>>;
+type StorageField = fn(&StorageStats) -> Option<u64>;
 
-/// (cumulative name, rate name, list, op).
-const IO: [(&str, Option<&str>, BlkioList, BlkioOp); 4] = [
+/// (cumulative name, rate name, blkio list, op, Windows storage_stats field).
+const IO: [(&str, Option<&str>, BlkioList, BlkioOp, StorageField); 4] = [
     (
         "disk_read_bytes_total",
         Some("disk_read_bytes_per_sec"),
         |b| b.io_service_bytes_recursive.as_ref(),
         BlkioOp::Read,
+        |s| s.read_size_bytes,
     ),
     (
         "disk_written_bytes_total",
         Some("disk_written_bytes_per_sec"),
         |b| b.io_service_bytes_recursive.as_ref(),
         BlkioOp::Write,
+        |s| s.write_size_bytes,
     ),
     (
         "disk_read_iops_total",
         None,
         |b| b.io_serviced_recursive.as_ref(),
         BlkioOp::Read,
+        |s| s.read_count_normalized,
     ),
     (
         "disk_written_iops_total",
         None,
         |b| b.io_serviced_recursive.as_ref(),
         BlkioOp::Write,
+        |s| s.write_count_normalized,
     ),
 ];
 
 pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
-    for (name, rate_name, list, op) in IO {
-        let read =
-            |stats: &ContainerStats| Some(sum_op(stats.blkio_stats.as_ref().and_then(list)?, op));
+    for (name, rate_name, list, op, storage) in IO {
+        let read = |stats: &ContainerStats| {
+            stats
+                .storage_stats
+                .as_ref()
+                .and_then(storage)
+                .or_else(|| Some(sum_op(stats.blkio_stats.as_ref().and_then(list)?, op)))
+        };
         let mut total = None;
         let mut total_rate: Option<f64> = None;
         for m in measured {

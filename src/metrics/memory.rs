@@ -1,5 +1,9 @@
 //! Memory of the last sample: the ancestor's usage and cache, and the working set, RSS,
 //! effective limit and utilization that docker stats, the ECS agent and Kubernetes report.
+//!
+//! Windows (recognized from the payload: `privateworkingset`, `commitbytes`, `storage_stats`)
+//! has no cgroup: memory in use is `privateworkingset` (ECS agent `utils_windows.go`), usage
+//! is `usage` (Fargate) else `commitbytes` (Docker), and the limit comes from the metadata.
 
 use super::{Measured, Metric, NO_VALUE_THRESHOLD, Tagger, Value, add, push_spread};
 use crate::ecs::Task;
@@ -10,10 +14,11 @@ const MIB: u64 = 1024 * 1024;
 type MemoryField = fn(&MemoryStats) -> Option<u64>;
 
 /// (name, source) of the values read as they are, summed for the task.
-/// `mem_usage` is `memory_stats.usage` (includes page cache, as the ancestor reported it);
-/// `mem_cache` is cgroup v1 `stats.cache`, or cgroup v2 `stats.file`.
+/// `mem_usage` is `memory_stats.usage` (includes page cache, as the ancestor reported it), on
+/// Docker for Windows `commitbytes`; `mem_cache` is cgroup v1 `stats.cache`, or cgroup v2
+/// `stats.file`.
 const LEVELS: [(&str, MemoryField); 4] = [
-    ("mem_usage", |m| m.usage),
+    ("mem_usage", |m| m.usage.or(m.commitbytes)),
     ("mem_cache", |m| m.stat("cache").or_else(|| m.stat("file"))),
     ("mem_working_set_bytes", working_set),
     // cgroup v1 `rss` (or `total_rss`), cgroup v2 `anon`.
@@ -27,8 +32,14 @@ const LEVELS: [(&str, MemoryField); 4] = [
 /// Usage minus inactive file pages, never below 0: what docker stats shows as memory in use
 /// (docker CLI `calculateMemUsageUnixNoCache`) and what the ECS agent reports to CloudWatch.
 /// cgroup v1 `total_inactive_file`, else `inactive_file`, else `cache`; cgroup v2
-/// `inactive_file`.
+/// `inactive_file`. Windows: `privateworkingset`.
 pub fn working_set(m: &MemoryStats) -> Option<u64> {
+    if let Some(private) = m
+        .privateworkingset
+        .filter(|&v| v > 0 && v < NO_VALUE_THRESHOLD)
+    {
+        return Some(private);
+    }
     let usage = m.usage.filter(|&u| u < NO_VALUE_THRESHOLD)?;
     let inactive = m
         .stat("total_inactive_file")
@@ -68,7 +79,8 @@ pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Ve
         if !m.included {
             continue;
         }
-        if let Some(max) = stats.max_usage.filter(|&v| v < NO_VALUE_THRESHOLD) {
+        let max = stats.max_usage.or(stats.commitpeakbytes);
+        if let Some(max) = max.filter(|&v| v < NO_VALUE_THRESHOLD) {
             out.push(Metric::new(
                 "mem_max_usage_bytes",
                 Value::Int(max),
@@ -81,7 +93,7 @@ pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Ve
             .as_ref()
             .and_then(|l| l.memory)
             .and_then(mib_to_bytes);
-        let limit = effective_limit(stats, container_limit.or_else(|| task_limit(task)));
+        let limit = effective_limit(stats, [container_limit, task_limit(task)]);
         headroom(limit, ws, m.tags(), out);
         if m.history.len() > 2 {
             let samples = m
@@ -125,16 +137,19 @@ fn memory(stats: &ContainerStats) -> Option<&MemoryStats> {
     stats.memory_stats.as_ref()
 }
 
-/// The limit the container really runs under: the cgroup's `limit`, else cgroup v1
-/// `hierarchical_memory_limit`, else the container's then the task's `Limits.Memory`.
-/// Values at or above 2^62 mean "no limit" and are never divided by.
-fn effective_limit(stats: &MemoryStats, metadata_limit: Option<u64>) -> Option<u64> {
-    let real = |v: &u64| *v > 0 && *v < NO_VALUE_THRESHOLD;
-    stats
-        .limit
-        .filter(real)
-        .or_else(|| stats.stat("hierarchical_memory_limit").filter(real))
-        .or(metadata_limit)
+/// The limit the container really runs under: the smallest hard limit that applies. A
+/// container is bounded by its own cgroup (`limit`), by the task's cgroup above it (cgroup v1
+/// `hierarchical_memory_limit`; EC2 reports `limit` = host RAM with a 512 MiB task cgroup),
+/// and by the container's and the task's `Limits.Memory` (`metadata`, bytes). Values at or
+/// above 2^62 (Fargate's 9223372036854771712, u64::MAX, the float-rounded
+/// 9223372036854772000) and 0 mean "no limit" and are skipped.
+fn effective_limit(stats: &MemoryStats, metadata: [Option<u64>; 2]) -> Option<u64> {
+    [stats.limit, stats.stat("hierarchical_memory_limit")]
+        .into_iter()
+        .chain(metadata)
+        .flatten()
+        .filter(|&v| v > 0 && v < NO_VALUE_THRESHOLD)
+        .min()
 }
 
 fn task_limit(task: &Task) -> Option<u64> {
@@ -199,18 +214,48 @@ mod tests {
     }
 
     #[test]
-    fn effective_limit_skips_no_limit_sentinels() {
+    fn effective_limit_is_the_smallest_hard_limit() {
         let fargate = stats(
             json!({"limit": 9223372036854771712u64, "stats": {"hierarchical_memory_limit": 536870912}}),
         );
-        assert_eq!(effective_limit(&fargate, Some(1)), Some(536_870_912));
-        let uint64_max = stats(json!({"limit": 18446744073709551615u64}));
+        assert_eq!(effective_limit(&fargate, [None, None]), Some(536_870_912));
+        // A task Limits.Memory below the cgroup limits wins.
         assert_eq!(
-            effective_limit(&uint64_max, Some(256 * MIB)),
+            effective_limit(&fargate, [None, Some(256 * MIB)]),
             Some(256 * MIB)
         );
-        assert_eq!(effective_limit(&uint64_max, None), None);
-        let host = stats(json!({"limit": 4051226624u64}));
-        assert_eq!(effective_limit(&host, Some(1)), Some(4_051_226_624));
+        let uint64_max = stats(json!({"limit": 18446744073709551615u64}));
+        assert_eq!(
+            effective_limit(&uint64_max, [Some(256 * MIB), None]),
+            Some(256 * MIB)
+        );
+        assert_eq!(effective_limit(&uint64_max, [None, None]), None);
+        // EC2 without a container hard limit: host RAM, but the task's cgroup is 512 MiB.
+        let host = stats(
+            json!({"limit": 1033658368u64, "stats": {"hierarchical_memory_limit": 536870912}}),
+        );
+        assert_eq!(effective_limit(&host, [None, None]), Some(536_870_912));
+        // The float-rounded sentinel of a payload that went through a float64 serializer.
+        let rounded = stats(json!({"limit": 9223372036854772000u64}));
+        assert_eq!(effective_limit(&rounded, [None, Some(MIB)]), Some(MIB));
+        assert_eq!(
+            effective_limit(&stats(json!({"limit": 0})), [None, None]),
+            None
+        );
+    }
+
+    #[test]
+    fn windows_memory_is_the_private_working_set() {
+        // Docker for Windows: commit counters, no usage; Linux daemons may send the Windows
+        // keys as 0, which must not hide the cgroup figures.
+        let docker = stats(
+            json!({"commitbytes": 77160448, "commitpeakbytes": 105000960, "privateworkingset": 59961344}),
+        );
+        assert_eq!(working_set(&docker), Some(59_961_344));
+        let linux = stats(
+            json!({"usage": 1000, "privateworkingset": 0, "commitbytes": 0,
+            "stats": {"inactive_file": 100}}),
+        );
+        assert_eq!(working_set(&linux), Some(900));
     }
 }

@@ -133,7 +133,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     io::metrics(&measured, input.tagger, &mut out);
     network::metrics(
         &measured,
-        input.task.shares_network_namespace(),
+        network::TaskTotal::of(input.task, &measured),
         input.tagger,
         &mut out,
     );

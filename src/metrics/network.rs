@@ -6,11 +6,55 @@
 //! (the largest reading, i.e. the latest). In `bridge` mode each container has its own
 //! namespace and the totals sum across containers. The ancestor always summed, reporting N
 //! times the task's traffic.
+//!
+//! Exception: on EC2 Windows in `awsvpc` mode the ECS agent reads the task ENI's counters
+//! (`Get-NetAdapterStatistics`) and gives every container that counter divided by the number
+//! of containers (amazon-ecs-agent `agent/stats/task_windows.go`,
+//! `getNetworkAdaptorStatistics`; `engine.go` then replaces each container's `networks` with
+//! the task's). The divisor is the task's container count less the pause container
+//! (`addToStatsTaskMapUnsafe`), and the pause container is handed the same share, so the task
+//! total is the sum over the containers other than the pause container.
+//! Interface names are Windows adapter names ("Ethernet 3") or endpoint GUIDs there; they
+//! stay one `interface` tag value, sanitized like every tag.
 
 use std::collections::BTreeMap;
 
 use super::{Measured, Metric, Tagger, Value, sanitize_tag_value};
+use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
+use crate::ecs::task::PAUSE_CONTAINER_NAME;
+
+/// How the task's network totals are made from the containers' counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskTotal {
+    /// Each container has its own namespace (`bridge`): the sum over containers.
+    Sum,
+    /// Every container reports the whole shared interface: each interface once.
+    OncePerInterface,
+    /// EC2 Windows `awsvpc`: each container reports its share; the sum without the pause
+    /// container.
+    SumOfShares,
+}
+
+impl TaskTotal {
+    pub fn of(task: &Task, measured: &[Measured]) -> TaskTotal {
+        let windows_share = !task.is_fargate()
+            && task.has_network_mode("awsvpc")
+            && measured.iter().any(|m| m.cur.is_windows());
+        if windows_share {
+            TaskTotal::SumOfShares
+        } else if task.shares_network_namespace() {
+            TaskTotal::OncePerInterface
+        } else {
+            TaskTotal::Sum
+        }
+    }
+}
+
+fn is_pause(m: &Measured) -> bool {
+    m.container.name.as_deref() == Some(PAUSE_CONTAINER_NAME)
+        || m.container.r#type.as_deref() == Some("CNI_PAUSE")
+}
 
 type NetworkField = fn(&NetworkStats) -> Option<u64>;
 
@@ -36,10 +80,11 @@ const NETWORK: [(&str, Option<&str>, NetworkField); 8] = [
 
 pub fn metrics(
     measured: &[Measured],
-    shared_namespace: bool,
+    task_total: TaskTotal,
     tagger: &Tagger,
     out: &mut Vec<Metric>,
 ) {
+    let shared_namespace = task_total == TaskTotal::OncePerInterface;
     for (name, rate_name, field) in NETWORK {
         let mut total: Option<u64> = None;
         let mut shared_total: BTreeMap<&str, u64> = BTreeMap::new();
@@ -49,6 +94,7 @@ pub fn metrics(
             let Some(networks) = m.cur.networks.as_ref() else {
                 continue;
             };
+            let in_total = !(task_total == TaskTotal::SumOfShares && is_pause(m));
             for (interface, counters) in networks {
                 let Some(value) = field(counters) else {
                     continue;
@@ -56,7 +102,7 @@ pub fn metrics(
                 if shared_namespace {
                     let seen = shared_total.entry(interface).or_insert(0);
                     *seen = (*seen).max(value);
-                } else {
+                } else if in_total {
                     total = Some(total.unwrap_or(0).saturating_add(value));
                 }
                 let interface_tag = || sanitize_tag_value(interface);
@@ -83,7 +129,7 @@ pub fn metrics(
                 if shared_namespace {
                     let seen = rates.entry(interface).or_insert(0.0);
                     *seen = seen.max(rate);
-                } else {
+                } else if in_total {
                     *summed_rate.get_or_insert(0.0) += rate;
                 }
                 if m.included {

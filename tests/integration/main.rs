@@ -13,6 +13,7 @@ mod hostile;
 mod metrics;
 mod outputs;
 mod parity;
+mod platforms;
 mod properties;
 mod signals;
 mod statsd_daemon;

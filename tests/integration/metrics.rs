@@ -11,17 +11,17 @@ use crate::common::{
     FakeEndpoint, Line, Response, TempDir, UdpListener, find, lines, parse_all, run, value,
 };
 
-fn capture(rel: &str) -> PathBuf {
+pub fn capture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/ecs")
         .join(rel)
 }
 
-fn json_file(path: &Path) -> Value {
+pub fn json_file(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn dry_run(dir: &Path, extra: &[&str]) -> Vec<Line> {
+pub fn dry_run(dir: &Path, extra: &[&str]) -> Vec<Line> {
     let mut args = vec!["--metadata-url", dir.to_str().unwrap(), "--dry-run"];
     args.extend_from_slice(extra);
     let out = run(&args, &[]);
@@ -36,7 +36,7 @@ fn u(v: &Value, pointer: &str) -> u64 {
 }
 
 /// Docker ID of the container named `name` in a task.json.
-fn docker_id(task: &Value, name: &str) -> String {
+pub fn docker_id(task: &Value, name: &str) -> String {
     task["Containers"]
         .as_array()
         .unwrap()
@@ -49,7 +49,7 @@ fn docker_id(task: &Value, name: &str) -> String {
 }
 
 /// Seconds between two RFC 3339 times of the same minute (enough for these captures).
-fn seconds_between(a: &str, b: &str) -> f64 {
+pub fn seconds_between(a: &str, b: &str) -> f64 {
     let secs = |t: &str| -> f64 {
         let hms = &t[11..t.len() - 1];
         let parts: Vec<f64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
