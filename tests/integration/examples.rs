@@ -671,3 +671,77 @@ fn tini_entrypoint_keeps_the_app_exit_status() {
     );
     assert_eq!(stats_requests(&endpoint, &url), 2);
 }
+
+/// The images: base images pinned to full versions, no BuildKit-only syntax (the classic
+/// builder must work), the version label in step with the crate, and a build context without
+/// the bulky or private folders.
+#[test]
+fn dockerfiles_are_pinned_and_need_no_buildkit() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = [
+        root.join("Dockerfile"),
+        examples().join("Dockerfile.sidecar"),
+        examples().join("Dockerfile.app"),
+    ];
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        let name = file.display();
+        // ARG defaults, to resolve `FROM ${ARG}`.
+        let args: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("ARG "))
+            .filter_map(|a| a.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let stages: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("FROM "))
+            .filter_map(|f| f.split(" AS ").nth(1).map(str::trim).map(String::from))
+            .collect();
+        for from in text.lines().filter_map(|l| l.strip_prefix("FROM ")) {
+            let mut image = from.split_whitespace().next().unwrap().to_string();
+            for (k, v) in &args {
+                image = image.replace(&format!("${{{k}}}"), v);
+            }
+            if image == "scratch" || stages.contains(&image) || image == "ecs-statsd" {
+                continue; // no base image, an earlier stage, or the image built from this repo
+            }
+            let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            let version = tag.split('-').next().unwrap_or("");
+            let parts: Vec<&str> = version.split('.').collect();
+            assert!(
+                parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+                "{name}: FROM {image} is not pinned to a full version"
+            );
+        }
+        assert!(!text.starts_with("# syntax="), "{name}: a BuildKit syntax directive");
+        let instructions: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        for buildkit_only in ["--mount", "--chmod", "--link", "<<"] {
+            assert!(
+                !instructions.iter().any(|l| l.contains(buildkit_only)),
+                "{name} uses {buildkit_only}"
+            );
+        }
+    }
+    let dockerfile = fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        dockerfile.contains(&format!("ARG VERSION={}\n", env!("CARGO_PKG_VERSION"))),
+        "the image's version label must follow Cargo.toml"
+    );
+    for label in ["source", "version", "licenses"] {
+        assert!(dockerfile.contains(&format!("org.opencontainers.image.{label}=")));
+    }
+    let ignored = fs::read_to_string(root.join(".dockerignore")).unwrap();
+    for path in [
+        "target",
+        ".git",
+        "fuzz/corpus",
+        "fuzz/artifacts",
+        "testdata",
+    ] {
+        assert!(
+            ignored.lines().any(|l| l.trim() == path),
+            ".dockerignore lacks {path}"
+        );
+    }
+}
