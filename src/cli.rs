@@ -17,8 +17,8 @@ pub struct Cli {
     #[argh(option)]
     pub metadata_url: Option<String>,
 
-    /// the DogStatsD host [env: STATSD_HOST; default 127.0.0.1; see README for the order
-    /// with DD_DOGSTATSD_URL and DD_AGENT_HOST]
+    /// the DogStatsD host [env: STATSD_HOST; default 127.0.0.1; docs/configuration.md gives
+    /// the order with DD_DOGSTATSD_URL and DD_AGENT_HOST]
     #[argh(option)]
     pub statsd_host: Option<String>,
 

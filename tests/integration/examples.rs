@@ -433,7 +433,7 @@ fn textfile_recipe_reports_a_failure_to_the_collector() {
     });
     kill(running.pid(), SIGTERM);
     running.finish(Duration::from_secs(20)).assert_success();
-    assert_eq!(prometheus_files(textfile_dir.path()), [file.clone()]);
+    assert_eq!(prometheus_files(textfile_dir.path()), [file]);
     let names = fs::read_dir(textfile_dir.path()).unwrap().count();
     assert_eq!(names, 1, "no temporary file left for the collector");
 }
@@ -714,7 +714,10 @@ fn dockerfiles_are_pinned_and_need_no_buildkit() {
                 "{name}: FROM {image} is not pinned to a full version"
             );
         }
-        assert!(!text.starts_with("# syntax="), "{name}: a BuildKit syntax directive");
+        assert!(
+            !text.starts_with("# syntax="),
+            "{name}: a BuildKit syntax directive"
+        );
         let instructions: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         for buildkit_only in ["--mount", "--chmod", "--link", "<<"] {
             assert!(
