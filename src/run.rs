@@ -222,7 +222,8 @@ fn collect_live(
     let step = config.interval.div_f64(more.max(1) as f64);
     for taken in 1..=more {
         if shutdown.wait(step).is_some() {
-            log::warn!("interval cut short by a signal; taking the last sample now");
+            // `Shutdown::wait` has warned once, naming the signal.
+            log::info!("interval cut short by a signal; taking the last sample now");
         }
         match fetcher.read(Source::fetch_stats) {
             Ok(sample) => samples.push(sample),

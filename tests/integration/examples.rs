@@ -233,6 +233,10 @@ fn run_until_stopped(
     let out = running.finish(Duration::from_secs(20));
     out.assert_success();
     assert_eq!(stats_requests(endpoint, url), 2, "{}", out.describe());
+    // The stop is said once, in the task's logs.
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{}", out.describe());
+    assert!(warnings[0].contains("signal 15"), "{}", out.describe());
     out
 }
 
