@@ -52,24 +52,23 @@ pub fn read_private(path: &Path) -> Result<Option<Vec<u8>>, String> {
 /// The cached entry for `endpoint`, or `None` (with a warning saying why, unless the file
 /// simply does not exist yet).
 pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
-    let body = match read_private(path) {
-        Ok(Some(body)) => body,
-        Ok(None) => return None,
-        Err(why) => {
-            log::warn!("metadata cache {} {why}; fetching /task", path.display());
-            return None;
-        }
-    };
-    let entry: CacheEntry = match serde_json::from_slice(&body) {
+    match read_entry(path, endpoint) {
         Ok(entry) => entry,
-        Err(e) => {
-            log::warn!(
-                "metadata cache {} is damaged ({e}); fetching /task and rewriting it",
-                path.display()
-            );
-            return None;
+        Err(why) => {
+            log::warn!("metadata cache {} {why}", path.display());
+            None
         }
+    }
+}
+
+/// The cached entry for `endpoint`: `Ok(None)` when there is no file, `Err` saying why a file
+/// is not used.
+pub fn read_entry(path: &Path, endpoint: &str) -> Result<Option<CacheEntry>, String> {
+    let Some(body) = read_private(path).map_err(|why| format!("{why}; fetching /task"))? else {
+        return Ok(None);
     };
+    let entry: CacheEntry = serde_json::from_slice(&body)
+        .map_err(|e| format!("is damaged ({e}); fetching /task and rewriting it"))?;
     let reject = if entry.version != FORMAT_VERSION {
         Some(format!(
             "format version {} (expected {FORMAT_VERSION})",
@@ -82,14 +81,10 @@ pub fn load(path: &Path, endpoint: &str) -> Option<CacheEntry> {
     } else {
         None
     };
-    if let Some(why) = reject {
-        log::warn!(
-            "metadata cache {} ignored: {why}; fetching /task",
-            path.display()
-        );
-        return None;
+    match reject {
+        Some(why) => Err(format!("ignored: {why}; fetching /task")),
+        None => Ok(Some(entry)),
     }
-    Some(entry)
 }
 
 /// A cache must be a regular file owned by us and not writable by group or others, or another

@@ -30,7 +30,8 @@ pub struct Cli {
     #[argh(option)]
     pub statsd_socket: Option<String>,
 
-    /// largest datagram to send, bytes [default 1432 for UDP, 8192 for a Unix socket]
+    /// largest datagram to send, 512 to 65507 bytes [env: MAX_PACKET_SIZE; default 1432 for
+    /// UDP, 8192 for a Unix socket]
     #[argh(option)]
     pub max_packet_size: Option<String>,
 
@@ -38,12 +39,19 @@ pub struct Cli {
     #[argh(option)]
     pub tag: Vec<String>,
 
+    /// how --format statsd carries tags: dogstatsd (|#key:value, default) or graphite (no
+    /// tags: the container, interface and CPU go into the metric name, for plain StatsD
+    /// servers such as collectd, statsite or Graphite's statsd) [env: TAG_FORMAT]
+    #[argh(option)]
+    pub tag_format: Option<String>,
+
     /// add the DogStatsD container field (|c:<docker id>) of the container each series
-    /// describes, so a Datadog agent enriches it with that container's tags
+    /// describes, so a Datadog agent enriches it with that container's tags (Datadog only)
     #[argh(switch)]
     pub origin_detection: bool,
 
-    /// add the DogStatsD timestamp field (|T<unix seconds>) of the last sample (agent 7.40+)
+    /// add the DogStatsD timestamp field (|T<unix seconds>) of the last sample (agent 7.40+;
+    /// Datadog only)
     #[argh(switch)]
     pub timestamps: bool,
 

@@ -7,7 +7,8 @@ use log::LevelFilter;
 
 use crate::cli::Cli;
 use crate::filter::Filter;
-use crate::metrics::{TagOptions, sanitize_tag_value};
+use crate::metrics::TagOptions;
+use crate::metrics::tags::{self, TagSource};
 
 pub const DEFAULT_PREFIX: &str = "ecs_task";
 pub const DEFAULT_STATSD_HOST: &str = "127.0.0.1";
@@ -30,6 +31,10 @@ pub const ENDPOINT_VARS: [&str; 2] = [
     "ECS_CONTAINER_METADATA_URI_V4",
     "ECS_CONTAINER_METADATA_URI",
 ];
+
+/// The smallest `--max-packet-size`: the StatsD default (and cadence's buffer), which every
+/// server reads whole and which holds any line ecs-statsd normally sends.
+pub const MIN_PACKET_SIZE: usize = 512;
 
 /// Largest datagram on a Unix socket: the Datadog agent's `dogstatsd_buffer_size`.
 pub const UNIX_MAX_DATAGRAM: usize = 8192;
@@ -68,6 +73,16 @@ pub enum Format {
     Emf { namespace: String },
 }
 
+/// How StatsD lines carry tags (`--tag-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagFormat {
+    /// `name:value|g|#key:value,...` (DogStatsD).
+    Dogstatsd,
+    /// No tag section: the tags that tell series apart are name segments
+    /// (`ecs_task.web.eth0.network_rx_bytes_total`), for servers without tags.
+    Graphite,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Endpoint base URL (no trailing `/`) or capture directory.
@@ -75,6 +90,7 @@ pub struct Config {
     pub destination: Destination,
     pub max_packet_size: usize,
     pub format: Format,
+    pub tag_format: TagFormat,
     /// Tags on every line: unified service tagging, `DD_TAGS`, `--tag`, `DD_ENTITY_ID`.
     /// Sanitized; an empty value is a bare tag.
     pub constant_tags: Vec<(String, String)>,
@@ -98,6 +114,9 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     pub max_age: Duration,
     pub tags: TagOptions,
+    /// Settings that were corrected or dropped (a user tag breaking Datadog's rules), for the
+    /// caller to log once the logger is set up.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -135,11 +154,11 @@ impl Config {
                 .trim()
                 .parse::<usize>()
                 .ok()
-                .filter(|n| (64..=65_507).contains(n))
+                .filter(|n| (MIN_PACKET_SIZE..=65_507).contains(n))
                 .ok_or_else(|| {
                     format!(
                         "invalid packet size {raw:?} (--max-packet-size / MAX_PACKET_SIZE): \
-                         give 64 to 65507 bytes"
+                         give {MIN_PACKET_SIZE} to 65507 bytes"
                     )
                 })?,
         };
@@ -163,7 +182,32 @@ impl Config {
             }
         };
         let output_file = output_file(&cli, &format, &env)?;
-        let constant_tags = constant_tags(&cli.tag, &env);
+        let tag_format = match pick(cli.tag_format.clone(), "TAG_FORMAT")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("dogstatsd") => TagFormat::Dogstatsd,
+            Some("graphite") => TagFormat::Graphite,
+            Some(other) => {
+                return Err(format!(
+                    "invalid tag format {other:?} (--tag-format / TAG_FORMAT): use dogstatsd or \
+                     graphite"
+                ));
+            }
+        };
+        if tag_format == TagFormat::Graphite {
+            let datadog_only = [
+                (cli.origin_detection, "--origin-detection (the |c: field)"),
+                (cli.timestamps, "--timestamps (the |T field)"),
+                (format != Format::Statsd, "--format prometheus or emf"),
+            ];
+            if let Some((_, what)) = datadog_only.iter().find(|(on, _)| *on) {
+                return Err(format!(
+                    "--tag-format graphite (TAG_FORMAT) is plain StatsD and cannot be used with \
+                     {what}: drop one of them"
+                ));
+            }
+        }
         let prefix = pick(cli.prefix, "STATSD_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
         validate_prefix(&prefix)?;
 
@@ -242,6 +286,8 @@ impl Config {
             task_arn: cli.tag_task_arn,
             container_id: cli.tag_container_id,
         };
+        let (constant_tags, warnings) =
+            tags::user_tags(&raw_user_tags(&cli.tag, &env), &tags::built_in_keys(tags));
 
         let log_level = match pick(cli.log_level, "LOG_LEVEL") {
             Some(level) => parse_level(&level).ok_or_else(|| {
@@ -261,6 +307,7 @@ impl Config {
             destination,
             max_packet_size,
             format,
+            tag_format,
             constant_tags,
             origin_detection: cli.origin_detection,
             timestamps: cli.timestamps,
@@ -277,6 +324,7 @@ impl Config {
             state_file,
             max_age,
             tags,
+            warnings,
         })
     }
 }
@@ -398,59 +446,64 @@ fn parse_dogstatsd_url(url: &str) -> Result<Destination, String> {
     })
 }
 
-/// Constant tags, in this order: `DD_ENV`/`DD_SERVICE`/`DD_VERSION` as `env:`, `service:`,
-/// `version:` (unified service tagging), `DD_TAGS` and `DATADOG_TAGS` (comma or space
-/// separated), each `--tag`, then `DD_ENTITY_ID` as `dd.internal.entity_id:`.
-fn constant_tags(flags: &[String], env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
-    let mut tags = Vec::new();
+/// The user's tags as typed, in order of precedence (the first value of a key wins): each
+/// `--tag`, then `DD_ENV`/`DD_SERVICE`/`DD_VERSION` as `env:`, `service:`, `version:`
+/// (unified service tagging, which Datadog ranks above `DD_TAGS`), then `DD_TAGS` and
+/// `DATADOG_TAGS` (comma or space separated), then `DD_ENTITY_ID` as `dd.internal.entity_id:`.
+fn raw_user_tags(
+    flags: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(TagSource, String)> {
+    let mut raw: Vec<(TagSource, String)> = flags.iter().map(|t| ("--tag", t.clone())).collect();
     for (var, key) in [
         ("DD_ENV", "env"),
         ("DD_SERVICE", "service"),
         ("DD_VERSION", "version"),
     ] {
         if let Some(value) = env(var) {
-            tags.push((key.to_string(), sanitize_tag_value(value.trim())));
+            raw.push((var, format!("{key}:{}", value.trim())));
         }
     }
-    for list in ["DD_TAGS", "DATADOG_TAGS"].into_iter().filter_map(env) {
-        tags.extend(list.split([',', ' ']).filter_map(parse_tag));
+    for var in ["DD_TAGS", "DATADOG_TAGS"] {
+        if let Some(list) = env(var) {
+            raw.extend(list.split([',', ' ']).map(|t| (var, t.to_string())));
+        }
     }
-    tags.extend(flags.iter().filter_map(|t| parse_tag(t)));
     if let Some(id) = env("DD_ENTITY_ID") {
-        tags.push((
-            "dd.internal.entity_id".to_string(),
-            sanitize_tag_value(id.trim()),
+        raw.push((
+            "DD_ENTITY_ID",
+            format!("dd.internal.entity_id:{}", id.trim()),
         ));
     }
-    tags
+    raw
 }
 
-/// `key:value` or a bare `tag`, sanitized; `None` for an empty item.
-fn parse_tag(raw: &str) -> Option<(String, String)> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return None;
-    }
-    let (key, value) = raw.split_once(':').unwrap_or((raw, ""));
-    let key = sanitize_tag_value(key).replace(':', "_");
-    (!key.is_empty()).then(|| (key, sanitize_tag_value(value)))
-}
-
-/// CloudWatch namespaces: 1-255 of letters, digits and `. - _ / # :` and space, not starting
-/// with `:`.
+/// CloudWatch namespaces (PutMetricData): 1-255 ASCII letters, digits and `. - _ / # :` and
+/// space, at least one non-space, not starting with `:`, and not `AWS/...` (reserved for AWS
+/// services).
 fn validate_namespace(namespace: &str) -> Result<(), String> {
-    let ok = (1..=255).contains(&namespace.len())
-        && !namespace.starts_with(':')
-        && namespace
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c));
-    if ok {
-        Ok(())
+    let why = if !(1..=255).contains(&namespace.len()) {
+        Some("1 to 255 characters")
+    } else if !namespace
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c))
+    {
+        Some("only ASCII letters, digits and . - _ / # : space")
+    } else if namespace.trim().is_empty() {
+        Some("at least one character that is not a space")
+    } else if namespace.starts_with(':') {
+        Some("not starting with ':'")
+    } else if namespace.starts_with("AWS/") {
+        Some("not starting with AWS/, which CloudWatch reserves for AWS services")
     } else {
-        Err(format!(
-            "invalid EMF namespace {namespace:?} (--emf-namespace / EMF_NAMESPACE): 1-255 \
-             letters, digits and . - _ / # : space"
-        ))
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "invalid EMF namespace {namespace:?} (--emf-namespace / EMF_NAMESPACE): {why}, \
+             e.g. ECS/ContainerMetrics"
+        )),
     }
 }
 
@@ -486,21 +539,42 @@ fn parse_level(raw: &str) -> Option<LevelFilter> {
     }
 }
 
-/// DogStatsD metric names: ASCII letters, digits, `_` and `.`, starting with a letter.
+/// Datadog's limit on a metric name, in characters.
+pub const MAX_METRIC_NAME_CHARS: usize = 200;
+
+/// DogStatsD metric names: ASCII letters, digits, `_` and `.`, starting with a letter, no
+/// empty segment, and every `<prefix>.<name>` within Datadog's 200 characters.
 fn validate_prefix(prefix: &str) -> Result<(), String> {
+    let what = format!("invalid prefix {prefix:?} (--prefix / STATSD_PREFIX)");
     let ok = prefix.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !prefix.ends_with('.')
         && prefix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid prefix {prefix:?} (--prefix / STATSD_PREFIX): use ASCII letters, digits, \
-             '_' and '.', starting with a letter, e.g. ecs_task"
-        ))
+    if !ok {
+        return Err(format!(
+            "{what}: use ASCII letters, digits, '_' and '.', starting with a letter, e.g. ecs_task"
+        ));
     }
+    if prefix.split('.').any(str::is_empty) {
+        return Err(format!(
+            "{what}: a '.' must separate two non-empty parts (no '..', no '.' at the end)"
+        ));
+    }
+    let longest = crate::metrics::catalog::CATALOG
+        .iter()
+        .map(|d| d.name.len())
+        .max()
+        .unwrap_or(0);
+    let room = MAX_METRIC_NAME_CHARS - 1 - longest;
+    if prefix.len() > room {
+        return Err(format!(
+            "{what}: {} characters; at most {room}, so that every metric name \
+             (<prefix>.<name>, the longest name being {longest} characters) stays within \
+             Datadog's {MAX_METRIC_NAME_CHARS}",
+            prefix.len()
+        ));
+    }
+    Ok(())
 }
 
 /// A per-user location: `$XDG_CACHE_HOME`, else `~/.cache`, else a per-uid folder in the
@@ -809,17 +883,233 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        // --tag first, then unified service tagging, DD_TAGS, DD_ENTITY_ID (precedence order).
         assert_eq!(
             tags,
             [
+                ("k_ey", "v_al"),
+                ("bare", ""),
                 ("env", "prod"),
                 ("a", "1"),
                 ("b", "2"),
                 ("c", ""),
-                ("k_ey", "v_al"),
-                ("bare", ""),
                 ("dd.internal.entity_id", "id-1")
             ]
         );
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("\":\" from --tag dropped"));
+    }
+
+    #[test]
+    fn datadog_tag_rules_with_one_warning_each() {
+        let long = format!("note:{}", "v".repeat(300));
+        let c = resolve(
+            Cli {
+                tag: vec![
+                    "env:cli".into(),
+                    "_x:1".into(),
+                    "9z".into(),
+                    "container_name:evil".into(),
+                    "task_family:evil".into(),
+                    "team:a".into(),
+                    "team:a".into(),
+                    long,
+                ],
+                ..Cli::default()
+            },
+            &[
+                ("ECS_CONTAINER_METADATA_URI", "http://x"),
+                ("DD_ENV", "prod"),
+                ("DD_TAGS", "team:a,team:b,__name__:x"),
+            ],
+        )
+        .unwrap();
+        let keys: Vec<&str> = c.constant_tags.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["env", "team", "note"]);
+        assert_eq!(c.constant_tags[0].1, "cli");
+        let (key, value) = &c.constant_tags[2];
+        assert_eq!(key.len() + 1 + value.len(), tags::MAX_TAG_CHARS);
+        let expected = [
+            ("\"_x:1\" from --tag", "start with a letter"),
+            ("\"9z\" from --tag", "start with a letter"),
+            (
+                "\"container_name:evil\" from --tag",
+                "sets the \"container_name\" tag itself",
+            ),
+            (
+                "\"task_family:evil\" from --tag",
+                "sets the \"task_family\" tag itself",
+            ),
+            ("\"env:prod\" from DD_ENV", "already \"cli\""),
+            ("\"team:b\" from DD_TAGS", "already \"a\""),
+            ("\"__name__:x\" from DD_TAGS", "start with a letter"),
+        ];
+        assert_eq!(c.warnings.len(), expected.len(), "{:#?}", c.warnings);
+        for (warning, (what, why)) in c.warnings.iter().zip(expected) {
+            assert!(warning.contains(what) && warning.contains(why), "{warning}");
+        }
+        // Identity keys are the user's when ecs-statsd does not set them.
+        let plain = resolve(
+            Cli {
+                tag: vec!["task_family:mine".into(), "container_name:no".into()],
+                no_identity_tags: true,
+                ..Cli::default()
+            },
+            &[("ECS_CONTAINER_METADATA_URI", "http://x")],
+        )
+        .unwrap();
+        assert_eq!(
+            plain.constant_tags,
+            [("task_family".to_string(), "mine".to_string())]
+        );
+    }
+
+    fn usage_error(cli: Cli, vars: &[(&str, &str)]) -> String {
+        let mut all = vec![("ECS_CONTAINER_METADATA_URI", "http://x")];
+        all.extend_from_slice(vars);
+        resolve(cli, &all).unwrap_err()
+    }
+
+    #[test]
+    fn prefix_rules() {
+        let longest = crate::metrics::catalog::CATALOG
+            .iter()
+            .map(|d| d.name.len())
+            .max()
+            .unwrap();
+        let fits = format!("a{}", "b".repeat(MAX_METRIC_NAME_CHARS - 2 - longest));
+        let c = resolve(
+            Cli {
+                prefix: Some(fits.clone()),
+                ..Cli::default()
+            },
+            &[("ECS_CONTAINER_METADATA_URI", "http://x")],
+        )
+        .unwrap();
+        assert_eq!(c.prefix.len() + 1 + longest, MAX_METRIC_NAME_CHARS);
+        for (bad, why) in [
+            (format!("{fits}b"), "stays within Datadog's 200"),
+            ("a".repeat(250), "at most"),
+            ("a..b".into(), "non-empty parts"),
+            ("a.".into(), "non-empty parts"),
+            (".a".into(), "starting with a letter"),
+            ("_a".into(), "starting with a letter"),
+        ] {
+            let err = usage_error(
+                Cli {
+                    prefix: Some(bad.clone()),
+                    ..Cli::default()
+                },
+                &[],
+            );
+            assert!(
+                err.contains("--prefix") && err.contains(why),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn packet_size_and_namespace_rules() {
+        let size = |raw: &str| {
+            let cli = Cli {
+                max_packet_size: Some(raw.into()),
+                ..Cli::default()
+            };
+            resolve(cli, &[("ECS_CONTAINER_METADATA_URI", "http://x")])
+        };
+        assert_eq!(size("512").unwrap().max_packet_size, MIN_PACKET_SIZE);
+        assert!(size("511").unwrap_err().contains("give 512 to 65507"));
+        assert!(size("64").unwrap_err().contains("--max-packet-size"));
+
+        let emf = |ns: &str| {
+            resolve(
+                Cli {
+                    format: Some("emf".into()),
+                    emf_namespace: Some(ns.into()),
+                    ..Cli::default()
+                },
+                &[("ECS_CONTAINER_METADATA_URI", "http://x")],
+            )
+        };
+        for ok in [
+            "ECS/ContainerMetrics",
+            "My App:1 #x",
+            "aws/mine",
+            &"n".repeat(255),
+        ] {
+            assert!(emf(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("AWS/ECS", "reserves"),
+            (":x", "':'"),
+            ("   ", "not a space"),
+            ("caf\u{e9}", "only ASCII"),
+            ("a|b", "only ASCII"),
+            (&"n".repeat(256), "1 to 255"),
+        ] {
+            let err = emf(bad).unwrap_err();
+            assert!(
+                err.contains("--emf-namespace") && err.contains(why),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn tag_format_graphite_is_plain_statsd_only() {
+        let c = resolve(
+            Cli::default(),
+            &[
+                ("ECS_CONTAINER_METADATA_URI", "http://x"),
+                ("TAG_FORMAT", "graphite"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.tag_format, TagFormat::Graphite);
+        assert_eq!(
+            resolve(
+                Cli::default(),
+                &[("ECS_CONTAINER_METADATA_URI", "http://x")]
+            )
+            .unwrap()
+            .tag_format,
+            TagFormat::Dogstatsd
+        );
+        let graphite = || Cli {
+            tag_format: Some("graphite".into()),
+            ..Cli::default()
+        };
+        for (cli, why) in [
+            (
+                Cli {
+                    origin_detection: true,
+                    ..graphite()
+                },
+                "--origin-detection",
+            ),
+            (
+                Cli {
+                    timestamps: true,
+                    ..graphite()
+                },
+                "--timestamps",
+            ),
+            (
+                Cli {
+                    format: Some("emf".into()),
+                    ..graphite()
+                },
+                "--format prometheus or emf",
+            ),
+        ] {
+            let err = usage_error(cli, &[]);
+            assert!(
+                err.contains("--tag-format graphite") && err.contains(why),
+                "{err}"
+            );
+        }
+        let err = usage_error(Cli::default(), &[("TAG_FORMAT", "influx")]);
+        assert!(err.contains("TAG_FORMAT"), "{err}");
     }
 }

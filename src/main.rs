@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     let _ = simple_logger::SimpleLogger::new()
         .with_level(config.log_level)
         .init();
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
     match run::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(failure),

@@ -3,13 +3,13 @@
 //! Data flows one way; every failure becomes a [`Failure`] carrying its exit status, and
 //! `main` prints it once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use std::time::Instant;
 
 use crate::cache::{self, CacheEntry};
-use crate::config::Config;
+use crate::config::{Config, Destination};
 use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
@@ -89,9 +89,10 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let mut metadata = match load_metadata(&mut fetcher, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
-            let tags = Tagger::new(&Task::default(), config.tags, &config.constant_tags).run();
+            let identity = identity_when_failing(&mut fetcher, cache_file);
+            let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            send(&exporter, &batch(&status, &[], &HashMap::new()))?;
+            send(&exporter, &batch(&status, &[]))?;
             return Err(Failure::endpoint(&error));
         }
     };
@@ -152,12 +153,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             tagger.run(),
         ));
     }
-    let origins = origins(&metadata.task);
-    let sent = send(&exporter, &batch(&all, &samples, &origins))?;
+    // A value that cannot be computed (a ratio over a limit that rounds to zero) is not sent
+    // in any format; it is no error of the destination.
+    all.retain(|metric| match metric.value {
+        Value::Float(v) if !v.is_finite() => {
+            log::debug!(
+                "{} not sent: its value {v} could not be computed",
+                metric.name
+            );
+            false
+        }
+        _ => true,
+    });
+    let sent = send(&exporter, &batch(&all, &samples))?;
     log::info!(
         "sent {sent} metrics in {:.3} s",
         started.elapsed().as_secs_f64()
     );
+    if failure.is_none() && live {
+        store_last_sample(config, &fetcher, &metadata, &samples);
+    }
     match failure {
         Some(error) => {
             let mut failure = Failure::endpoint(&error);
@@ -167,6 +182,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             Err(failure)
         }
         None => Ok(()),
+    }
+}
+
+/// The task identity for `exporter_status:0` when the task metadata could not be read, so a
+/// monitor scoped like the normal series sees it: the cache for this endpoint whatever its
+/// age (the endpoint URL is per container, so it is the same task), else the ECS labels in
+/// the container metadata at the endpoint root, else none (the constant tags only).
+fn identity_when_failing(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Task {
+    // Quietly: a cache that is not used was reported when the metadata was loaded.
+    let endpoint = fetcher.source.location();
+    if let Some(entry) = cache_file.and_then(|path| cache::read_entry(path, &endpoint).ok()?) {
+        return entry.task;
+    }
+    match fetcher.read(Source::fetch_root_identity) {
+        Ok(Some(task)) => task,
+        Ok(None) => Task::default(),
+        Err(e) => {
+            log::info!("no task identity for exporter_status either: {e}");
+            Task::default()
+        }
     }
 }
 
@@ -233,12 +268,30 @@ fn collect_live(
             break;
         }
     }
-    if let (Some(path), Some(last)) = (config.state_file.as_deref(), samples.last())
-        && let Err(e) = state::store(path, &endpoint, &task_arn, last)
-    {
+    Ok(Ok(samples))
+}
+
+/// `--since-last-run`: keep the last sample for the next run, only once this run's output was
+/// delivered (an undelivered interval is reported by the next run instead of lost). A
+/// `--dry-run` reads the stored sample but never stores one: debugging must not take an
+/// interval away from the cron job.
+fn store_last_sample(
+    config: &Config,
+    fetcher: &Fetcher,
+    metadata: &Metadata,
+    samples: &[StatsSample],
+) {
+    let (Some(path), Some(last)) = (config.state_file.as_deref(), samples.last()) else {
+        return;
+    };
+    if config.destination == Destination::Stdout {
+        log::debug!("--dry-run: the previous-sample state is left as it was");
+        return;
+    }
+    let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
+    if let Err(e) = state::store(path, &fetcher.source.location(), task_arn, last) {
         log::warn!("previous-sample state not written: {e}");
     }
-    Ok(Ok(samples))
 }
 
 /// A replay's samples: the first and last file, or all of them with `--samples` 3 or more.
@@ -251,11 +304,7 @@ fn pick_replay(mut all: Vec<StatsSample>, samples: usize) -> Vec<StatsSample> {
     all
 }
 
-fn batch<'a>(
-    metrics: &'a [Metric],
-    samples: &[StatsSample],
-    origins: &'a HashMap<String, String>,
-) -> Batch<'a> {
+fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
     let timestamp_ms = samples
         .last()
         .and_then(state::sample_time)
@@ -263,19 +312,7 @@ fn batch<'a>(
     Batch {
         metrics,
         timestamp_ms,
-        origins,
     }
-}
-
-/// `container_name` tag value → Docker ID, for `--origin-detection`.
-fn origins(task: &Task) -> HashMap<String, String> {
-    task.containers()
-        .iter()
-        .filter_map(|c| {
-            let id = c.docker_id.clone()?;
-            Some((metrics::container_name_tag(c, &id), id))
-        })
-        .collect()
 }
 
 /// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
@@ -287,9 +324,8 @@ fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
         .map_err(|e| Failure::send(format!("output not written: {e}")))?;
     if report.failed > 0 {
         return Err(Failure::send(format!(
-            "{} send errors: {} of {} metrics could not be sent ({}); check that the \
-             StatsD/Datadog agent is listening and keeping up",
-            report.failed,
+            "{} of {} metrics could not be sent ({}); check that the StatsD/Datadog agent is \
+             listening and keeping up",
             batch.metrics.len().saturating_sub(report.sent),
             batch.metrics.len(),
             report.first_error.unwrap_or_default()
@@ -299,17 +335,58 @@ fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
 }
 
 fn load_metadata(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Result<Metadata, FetchError> {
-    if let Some(entry) = cache_file.and_then(|path| cache::load(path, &fetcher.source.location())) {
-        log::debug!("using cached task metadata for {}", entry.task_arn);
-        return Ok(Metadata {
-            task: entry.task,
-            own_container_name: entry
-                .own_container_name
-                .unwrap_or_else(|| DEFAULT_OWN_CONTAINER_NAME.into()),
-            from_cache: true,
-        });
-    }
-    fetch_metadata(fetcher, cache_file)
+    let Some((path, entry)) = cache_file
+        .and_then(|path| cache::load(path, &fetcher.source.location()).map(|e| (path, e)))
+    else {
+        return fetch_metadata(fetcher, cache_file);
+    };
+    log::debug!("using cached task metadata for {}", entry.task_arn);
+    // Only answers are cached: a lookup that failed is tried again.
+    let own = match entry.own_container_name {
+        Some(own) => Some(own),
+        None => {
+            let own = lookup_own_container_name(fetcher);
+            if own.is_some() {
+                store_cache(path, fetcher.source, &entry.task, own.clone());
+            }
+            own
+        }
+    };
+    // Values the agent updates while the task runs are never served from the cache.
+    let task = if entry.task.changes_while_running() {
+        log::debug!("the task carries values that change while it runs: re-reading /task");
+        match fetcher.read(Source::fetch_task) {
+            Ok(task) => task,
+            Err(e) => {
+                log::warn!(
+                    "re-reading /task failed ({e}); sending the cached metadata without the values it updates"
+                );
+                entry.task.without_changing_values()
+            }
+        }
+    } else {
+        entry.task
+    };
+    Ok(Metadata {
+        task,
+        own_container_name: own.unwrap_or_else(|| DEFAULT_OWN_CONTAINER_NAME.into()),
+        from_cache: true,
+    })
+}
+
+/// The name of the container this process runs in, or `None` (logged) when the endpoint root
+/// does not say.
+fn lookup_own_container_name(fetcher: &mut Fetcher) -> Option<String> {
+    fetcher
+        .read(Source::fetch_own_container_name)
+        .unwrap_or_else(|e| {
+            // A warning: when this container is not named ecs-statsd, its own series are sent
+            // as if they were the application's.
+            log::warn!(
+                "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
+            );
+            None
+        })
 }
 
 fn fetch_metadata(
@@ -317,17 +394,7 @@ fn fetch_metadata(
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
     let task = fetcher.read(Source::fetch_task)?;
-    let own = match fetcher.read(Source::fetch_own_container_name) {
-        Ok(own) => own,
-        Err(e) => {
-            // A warning: when this container is not named ecs-statsd, its own series are sent
-            // as if it were the application's.
-            log::warn!(
-                "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
-            );
-            None
-        }
-    };
+    let own = lookup_own_container_name(fetcher);
     if let Some(path) = cache_file {
         store_cache(path, fetcher.source, &task, own.clone());
     }
@@ -339,7 +406,8 @@ fn fetch_metadata(
 }
 
 /// Cache only a RUNNING task with an ARN: a PENDING answer may still change (the ancestor
-/// cached it and used it forever).
+/// cached it and used it forever). `own: None` (the lookup failed) is cached as "not known
+/// yet", and looked up again by the next run.
 fn store_cache(path: &Path, source: &Source, task: &Task, own: Option<String>) {
     let Some(task_arn) = task.task_arn.clone().filter(|_| task.is_running()) else {
         log::info!("task is not RUNNING (or has no ARN): metadata not cached");
@@ -395,5 +463,51 @@ fn refresh_if_unknown(
             still.len(),
             still.into_iter().collect::<Vec<_>>().join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The cache branch: a cache for this endpoint gives the identity, quietly and whatever
+    /// its age, before any request (the endpoint here refuses every connection).
+    #[test]
+    fn a_cache_for_this_endpoint_gives_the_identity_when_failing() {
+        let dir = std::env::temp_dir().join(format!("ecs-statsd-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("metadata.json");
+        let source = Source::new("http://127.0.0.1:9", None).unwrap();
+        let arn = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
+        let task = Task {
+            cluster: Some("prod".into()),
+            family: Some("web".into()),
+            task_arn: Some(arn.into()),
+            ..Task::default()
+        };
+        let entry = CacheEntry {
+            version: cache::FORMAT_VERSION,
+            endpoint: source.location(),
+            task_arn: arn.into(),
+            own_container_name: None,
+            task: task.clone(),
+        };
+        cache::store(&path, &entry).unwrap();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(1));
+        assert_eq!(identity_when_failing(&mut fetcher, Some(&path)), task);
+        assert_eq!(fetcher.errors, 0);
+        // Another endpoint's cache is not this task's identity.
+        let other = CacheEntry {
+            endpoint: "http://169.254.170.2/v4/other".into(),
+            ..entry
+        };
+        cache::store(&path, &other).unwrap();
+        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(
+            identity_when_failing(&mut fetcher, Some(&path)),
+            Task::default()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

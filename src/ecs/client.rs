@@ -136,6 +136,51 @@ impl Source {
         &self,
         timeout: Duration,
     ) -> Result<Option<String>, FetchError> {
+        let Some((what, body, value)) = self.fetch_root(timeout)? else {
+            return Ok(None);
+        };
+        match value.get("Name").and_then(|n| n.as_str()) {
+            Some(name) => Ok(Some(name.to_string())),
+            None => Err(bad_body(
+                &what,
+                "no \"Name\" in the container metadata".into(),
+                &body,
+            )),
+        }
+    }
+
+    /// The task identity the ECS agent puts in every container's Docker labels, read from the
+    /// container metadata at the endpoint root: cluster, task ARN, family and revision (see
+    /// the AWS "Task metadata endpoint version 4" container response). For when `/task`
+    /// cannot be read. `Ok(None)` when a replay has no `container.json` or there are no labels.
+    pub fn fetch_root_identity(&self, timeout: Duration) -> Result<Option<Task>, FetchError> {
+        let Some((_, _, value)) = self.fetch_root(timeout)? else {
+            return Ok(None);
+        };
+        let label = |name: &str| {
+            value
+                .get("Labels")
+                .and_then(|l| l.get(name))
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let task = Task {
+            cluster: label("com.amazonaws.ecs.cluster"),
+            task_arn: label("com.amazonaws.ecs.task-arn"),
+            family: label("com.amazonaws.ecs.task-definition-family"),
+            revision: label("com.amazonaws.ecs.task-definition-version"),
+            ..Task::default()
+        };
+        Ok((task != Task::default()).then_some(task))
+    }
+
+    /// The container metadata at the endpoint root (a capture's `container.json`, `None`
+    /// when a replay has none): what was read, the body, and its JSON.
+    fn fetch_root(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<(String, Vec<u8>, serde_json::Value)>, FetchError> {
         let (what, body) = match self {
             Source::Http { .. } => self.get("", timeout, Recorder::container)?,
             Source::Replay { dir, .. } => {
@@ -148,14 +193,7 @@ impl Source {
         };
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| bad_body(&what, format!("invalid JSON: {e}"), &body))?;
-        match value.get("Name").and_then(|n| n.as_str()) {
-            Some(name) => Ok(Some(name.to_string())),
-            None => Err(bad_body(
-                &what,
-                "no \"Name\" in the container metadata".into(),
-                &body,
-            )),
-        }
+        Ok(Some((what, body, value)))
     }
 
     /// `GET {base}{path}`; the body is also handed to the capture, if any. Returns what was

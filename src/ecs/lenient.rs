@@ -5,6 +5,11 @@
 //! [`lenient`]: a value that does not fit its type is skipped (consumed, never buffered) and
 //! the field is `None`, so a bad field drops only the series it feeds, never the container
 //! or the run. Everything streams from the body: no intermediate `serde_json::Value`.
+//!
+//! Some values serde_json refuses before any visitor sees them (a number past f64 such as
+//! `1e400`, a duplicated key), failing the whole body. Containers are therefore read [`alone`]:
+//! each one's raw text (a borrowed slice of the body) is parsed on its own, so such a value
+//! drops that container only.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +19,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{
     self, Deserialize, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
+use serde_json::value::RawValue;
 
 /// A type that can be read leniently: `Ok(None)` for any JSON value of the wrong shape.
 pub trait Lenient: Sized {
@@ -283,6 +289,51 @@ pub fn scalar_or_none<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         }
     }
     deserializer.deserialize_any(StrVisitor(PhantomData))
+}
+
+/// Read `raw` (one container's value) on its own: a value serde_json refuses outright (a
+/// number past f64 such as `1e400`, a duplicated key) drops only this value, with a warning
+/// naming `what`, instead of failing the whole body. `None` also for a value of the wrong shape.
+pub fn alone<T: Lenient>(raw: &RawValue, what: &dyn fmt::Display) -> Option<T> {
+    match serde_json::from_str::<Maybe<T>>(raw.get()) {
+        Ok(Maybe(value)) => value,
+        Err(e) => {
+            log::warn!("{what} cannot be read ({e}); it is skipped");
+            None
+        }
+    }
+}
+
+/// `deserialize_with` for a list of containers: each element is read [`alone`], so one that
+/// cannot be read is left out and the others stay. Any other JSON value is `None`.
+pub fn each_alone<'de, D: Deserializer<'de>, T: Lenient>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    struct EachVisitor<T>(PhantomData<T>);
+    impl<'de, T: Lenient> Visitor<'de> for EachVisitor<T> {
+        type Value = Option<Vec<T>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        other_scalars!(None);
+        other_numbers_and_text!(None);
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            let mut index = 0;
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                items.extend(alone(
+                    raw,
+                    &format_args!("the metadata of container #{index}"),
+                ));
+                index += 1;
+            }
+            Ok(Some(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            skip_map(map).map(|()| None)
+        }
+    }
+    deserializer.deserialize_any(EachVisitor(PhantomData))
 }
 
 /// `impl Lenient` for structs whose fields are all lenient.

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use super::lenient::{Maybe, lenient, parse_object};
+use super::lenient::{alone, lenient, parse_object};
 use crate::lenient_struct;
 
 /// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
@@ -19,7 +20,8 @@ pub struct StatsSample {
 
 impl StatsSample {
     /// Parse a `/task/stats` body. The body must be a JSON object; each value that is not a
-    /// stats object (null, a string, ...) is kept as `None` so it drops only that container.
+    /// stats object (null, a string, ...) or cannot be read at all (`1e400`, a duplicated key)
+    /// is kept as `None` so it drops only that container.
     pub fn parse(body: &[u8]) -> Result<StatsSample, String> {
         parse_object::<ByDockerId>(body, "keyed by Docker ID")
             .map(|all| StatsSample { containers: all.0 })
@@ -502,7 +504,10 @@ lenient_struct!(
 );
 
 /// The top-level `/task/stats` object: every entry kept, `None` where the value is not an
-/// object (`null` for a stopped container).
+/// object (`null` for a stopped container) or cannot be read at all. Each container's value
+/// is taken as raw text and parsed on its own, so a value serde_json refuses outright (a
+/// number past f64 such as `1e400`, a duplicated key) drops that container's sample, never
+/// the other containers' or the run.
 struct ByDockerId(BTreeMap<String, Option<ContainerStats>>);
 
 impl<'de> Deserialize<'de> for ByDockerId {
@@ -518,9 +523,8 @@ impl<'de> Deserialize<'de> for ByDockerId {
                 mut map: A,
             ) -> Result<ByDockerId, A::Error> {
                 let mut all = BTreeMap::new();
-                while let Some((id, Maybe(stats))) =
-                    map.next_entry::<String, Maybe<ContainerStats>>()?
-                {
+                while let Some((id, raw)) = map.next_entry::<String, &'de RawValue>()? {
+                    let stats = alone(raw, &format_args!("the stats of container {id}"));
                     all.insert(id, stats);
                 }
                 Ok(ByDockerId(all))

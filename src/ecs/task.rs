@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::{lenient, parse_object};
+use super::lenient::{each_alone, lenient, parse_object};
 use crate::lenient_struct;
 
 /// Name ECS gives the pause container of an `awsvpc` task on EC2.
@@ -76,9 +76,11 @@ pub struct Task {
         skip_serializing_if = "Option::is_none"
     )]
     pub ephemeral_storage_metrics: Option<EphemeralStorage>,
+    /// Each container read on its own: one that cannot be read at all is left out, not the
+    /// task.
     #[serde(
         default,
-        deserialize_with = "lenient",
+        deserialize_with = "each_alone",
         skip_serializing_if = "Option::is_none"
     )]
     pub containers: Option<Vec<Container>>,
@@ -198,6 +200,28 @@ impl Task {
         self.containers()
             .iter()
             .find(|c| c.docker_id.as_deref() == Some(docker_id))
+    }
+
+    /// True when the task carries values the agent updates while it runs
+    /// (`EphemeralStorageMetrics`, a container's `RestartCount`): such a task is read again
+    /// every run, never served from the cache. (`KnownStatus` changes too, but feeds no series:
+    /// it only decides whether a task is cached.)
+    pub fn changes_while_running(&self) -> bool {
+        self.ephemeral_storage_metrics.is_some()
+            || self.containers().iter().any(|c| c.restart_count.is_some())
+    }
+
+    /// The task without the values it updates while it runs (see
+    /// [`changes_while_running`](Task::changes_while_running)); the reserved ephemeral
+    /// storage is fixed for the task's life and stays.
+    pub fn without_changing_values(mut self) -> Task {
+        if let Some(storage) = self.ephemeral_storage_metrics.as_mut() {
+            storage.utilized = None;
+        }
+        for container in self.containers.iter_mut().flatten() {
+            container.restart_count = None;
+        }
+        self
     }
 
     pub fn is_running(&self) -> bool {

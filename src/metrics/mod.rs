@@ -209,8 +209,12 @@ pub fn push_spread(
     }
 }
 
+/// The `container_name` tag value, cut so the whole tag fits Datadog's 200 characters.
 pub fn container_name_tag(container: &Container, docker_id: &str) -> String {
-    sanitize_tag_value(container.name.as_deref().unwrap_or(docker_id))
+    tags::tag_value(
+        "container_name",
+        container.name.as_deref().unwrap_or(docker_id),
+    )
 }
 
 /// Datadog tag rules: letters, digits and `_ - : . /` are kept, anything else becomes `_`, at

@@ -1,6 +1,7 @@
 //! Tags on every series: the ancestor's `container_name`, plus task and container identity
 //! under the tag names of Datadog's own ECS integration, so the series join Datadog's ECS views.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
@@ -19,6 +20,9 @@ pub type Tags = Vec<(TagKey, String)>;
 pub struct TagSet {
     base: Arc<[(TagKey, String)]>,
     extra: Option<(TagKey, String)>,
+    /// The Docker ID of the container the series is about (not a tag: `--origin-detection`
+    /// sends it as the `|c:` field). Names may collide after sanitizing; IDs do not.
+    docker_id: Option<Arc<str>>,
 }
 
 impl TagSet {
@@ -31,12 +35,18 @@ impl TagSet {
         self.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    /// The same set plus one tag.
+    /// The same set plus one tag (its value cut to fit [`MAX_TAG_CHARS`]).
     pub fn with(&self, key: &'static str, value: String) -> TagSet {
         TagSet {
             base: Arc::clone(&self.base),
-            extra: Some((key.into(), value)),
+            extra: Some((key.into(), fit(key, value))),
+            docker_id: self.docker_id.clone(),
         }
+    }
+
+    /// The Docker ID of the container the series is about, if it is about one.
+    pub fn docker_id(&self) -> Option<&str> {
+        self.docker_id.as_deref()
     }
 
     pub fn to_vec(&self) -> Tags {
@@ -49,6 +59,7 @@ impl From<Tags> for TagSet {
         TagSet {
             base: tags.into(),
             extra: None,
+            docker_id: None,
         }
     }
 }
@@ -82,6 +93,9 @@ pub struct Tagger {
     task: TagSet,
     run: TagSet,
     options: TagOptions,
+    /// Docker IDs of containers whose series would otherwise be indistinguishable (equal
+    /// names and tags after sanitizing): they get a `container_id` tag.
+    colliding: HashSet<String>,
 }
 
 impl Tagger {
@@ -91,7 +105,7 @@ impl Tagger {
         let mut tags: Tags = Vec::new();
         let mut push = |key: &'static str, value: Option<&str>| {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
-                tags.push((key.into(), sanitize_tag_value(value)));
+                tags.push((key.into(), tag_value(key, value)));
             }
         };
         if options.identity {
@@ -118,12 +132,46 @@ impl Tagger {
         );
         let mut task_tags: Tags = vec![("container_name".into(), TASK_CONTAINER_NAME.to_string())];
         task_tags.extend(tags.iter().cloned());
-        Tagger {
+        let mut tagger = Tagger {
             task: task_tags.into(),
             run: tags.clone().into(),
             identity: tags,
             options,
+            colliding: HashSet::new(),
+        };
+        tagger.colliding = tagger.colliding_ids(task);
+        tagger
+    }
+
+    /// Containers that would send the same series (two valid 255-character ECS names that
+    /// share their first 200 characters, or names differing only in characters the tag rules
+    /// replace): each is told apart by its Docker ID, with one warning for the run.
+    fn colliding_ids(&self, task: &Task) -> HashSet<String> {
+        let mut by_tags: HashMap<Tags, Vec<&str>> = HashMap::new();
+        for container in task.containers() {
+            if let Some(id) = container.docker_id.as_deref().filter(|id| !id.is_empty()) {
+                let tags = self.container_tags(container, id);
+                let ids = by_tags.entry(tags).or_default();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
         }
+        let mut names = Vec::new();
+        let mut colliding = HashSet::new();
+        for (tags, ids) in by_tags.into_iter().filter(|(_, ids)| ids.len() > 1) {
+            names.push(tags.first().map(|(_, v)| v.clone()).unwrap_or_default());
+            colliding.extend(ids.into_iter().map(str::to_string));
+        }
+        if !colliding.is_empty() && !self.options.container_id {
+            names.sort();
+            log::warn!(
+                "containers collide after sanitizing their names ({}): their series carry a \
+                 container_id tag to keep them apart",
+                names.join(", ")
+            );
+        }
+        colliding
     }
 
     /// Tags of a task-level total: `container_name:_task_` and the task identity.
@@ -139,24 +187,128 @@ impl Tagger {
     /// Tags of a container series: `container_name` first (the ancestor's tag), then the task
     /// identity, then the container's image and name.
     pub fn container(&self, container: &Container, docker_id: &str) -> TagSet {
+        let mut tags = self.container_tags(container, docker_id);
+        if !docker_id.is_empty()
+            && (self.options.container_id || self.colliding.contains(docker_id))
+        {
+            tags.push(("container_id".into(), tag_value("container_id", docker_id)));
+        }
+        TagSet {
+            base: tags.into(),
+            extra: None,
+            docker_id: Some(docker_id.into()).filter(|id: &Arc<str>| !id.is_empty()),
+        }
+    }
+
+    /// A container's tags before any `container_id`.
+    fn container_tags(&self, container: &Container, docker_id: &str) -> Tags {
         let name = super::container_name_tag(container, docker_id);
         let mut tags: Tags = vec![("container_name".into(), name.clone())];
         tags.extend(self.identity.iter().cloned());
         if self.options.identity {
             if let Some(image) = container.image.as_deref() {
                 let (image_name, image_tag) = split_image(image);
-                tags.push(("image_name".into(), sanitize_tag_value(image_name)));
+                tags.push(("image_name".into(), tag_value("image_name", image_name)));
                 if let Some(tag) = image_tag {
-                    tags.push(("image_tag".into(), sanitize_tag_value(tag)));
+                    tags.push(("image_tag".into(), tag_value("image_tag", tag)));
                 }
             }
-            tags.push(("ecs_container_name".into(), name));
+            tags.push(("ecs_container_name".into(), fit("ecs_container_name", name)));
         }
-        if self.options.container_id && !docker_id.is_empty() {
-            tags.push(("container_id".into(), sanitize_tag_value(docker_id)));
-        }
-        tags.into()
+        tags
     }
+}
+
+/// Datadog's limit on a whole tag, `key:value`, in characters.
+pub const MAX_TAG_CHARS: usize = 200;
+
+/// Keys of the tags ecs-statsd sets itself with these options. A user tag with one of these
+/// keys is dropped: one key, one value, in every format.
+pub fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
+    let mut keys = vec!["container_name", "interface", "cpu"];
+    if options.identity {
+        keys.extend([
+            "ecs_cluster_name",
+            "task_family",
+            "task_version",
+            "region",
+            "aws_account",
+            "availability_zone",
+            "launch_type",
+            "ecs_service",
+            "image_name",
+            "image_tag",
+            "ecs_container_name",
+        ]);
+    }
+    if options.task_arn {
+        keys.push("task_arn");
+    }
+    if options.container_id {
+        keys.push("container_id");
+    }
+    keys
+}
+
+/// `raw` sanitized and cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
+pub fn tag_value(key: &str, raw: &str) -> String {
+    fit(key, sanitize_tag_value(raw))
+}
+
+/// `value` cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
+fn fit(key: &str, mut value: String) -> String {
+    let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1);
+    if let Some((at, _)) = value.char_indices().nth(room) {
+        value.truncate(at);
+    }
+    value
+}
+
+/// Where a user tag came from, for warnings.
+pub type TagSource = &'static str;
+
+/// Datadog's tag rules applied to the user's tags (`--tag`, `DD_TAGS`, ...), given in order of
+/// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
+/// not start with a letter, or whose key is one of `built_in`, or whose key an earlier tag
+/// already gave another value, is dropped with a warning naming it; an identical tag given
+/// again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
+pub fn user_tags(
+    raw: &[(TagSource, String)],
+    built_in: &[&str],
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut warnings = Vec::new();
+    for (source, typed) in raw {
+        let typed = typed.trim();
+        if typed.is_empty() {
+            continue;
+        }
+        let whole = sanitize_tag_value(typed);
+        let (key, value) = whole.split_once(':').unwrap_or((&whole, ""));
+        let key = key.to_string();
+        if !key.starts_with(char::is_alphabetic) {
+            warnings.push(format!(
+                "tag {typed:?} from {source} dropped: Datadog tags must start with a letter"
+            ));
+            continue;
+        }
+        if built_in.contains(&key.as_str()) {
+            warnings.push(format!(
+                "tag {typed:?} from {source} dropped: ecs-statsd sets the {key:?} tag itself"
+            ));
+            continue;
+        }
+        let value = fit(&key, value.to_string());
+        match tags.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) if *v == value => {}
+            Some((_, v)) => warnings.push(format!(
+                "tag {typed:?} from {source} dropped: the {key:?} tag is already {v:?} \
+                 (one value per key, so every format gets the same tags)"
+            )),
+            None => tags.push((key, value)),
+        }
+    }
+    (tags, warnings)
 }
 
 /// `arn:<partition>:ecs:<region>:<account>:task/...`, any partition (aws, aws-cn, aws-us-gov).
@@ -298,5 +450,31 @@ mod tests {
         assert!(has(&tags, "image_tag", "1.25"));
         assert!(has(&tags, "ecs_container_name", "web"));
         assert!(has(&tags, "container_id", "abc-1"));
+    }
+
+    #[test]
+    fn every_tag_fits_in_200_characters_as_a_whole() {
+        let long = "n".repeat(255);
+        let task = Task {
+            family: Some(long.clone()),
+            ..Task::default()
+        };
+        let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+        let c = Container {
+            name: Some(long.clone()),
+            image: Some(format!("{long}:{long}")),
+            ..Container::default()
+        };
+        let tags = tagger.container(&c, "id").with("interface", long.clone());
+        for (key, value) in tags.iter() {
+            assert_eq!(key.len() + 1 + value.len(), MAX_TAG_CHARS, "{key}");
+        }
+        assert_eq!(
+            crate::metrics::container_name_tag(&c, "id"),
+            tags.get("container_name").unwrap()
+        );
+        // A short value is untouched, a multi-byte one is cut on a character boundary.
+        assert_eq!(tag_value("k", "v"), "v");
+        assert_eq!(tag_value("k", &"é".repeat(300)).chars().count(), 198);
     }
 }

@@ -4,26 +4,23 @@
 
 pub mod emf;
 pub mod file;
+pub mod graphite;
 pub mod prometheus;
 mod statsd;
 mod stdout;
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::config::{Config, Format};
 use crate::metrics::Metric;
 pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
-pub use stdout::StdoutSink;
 
 /// One run's metrics and what the outputs may add to them.
 pub struct Batch<'a> {
     pub metrics: &'a [Metric],
     /// Unix milliseconds of the last sample (`--timestamps`, EMF `Timestamp`).
     pub timestamp_ms: Option<i64>,
-    /// Sanitized `container_name` tag value → Docker ID, for `--origin-detection`.
-    pub origins: &'a HashMap<String, String>,
 }
 
 /// What happened to one batch.
@@ -48,8 +45,9 @@ trait Export {
 
 /// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
 /// to `--output-file`.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub enum Printed {
+    #[default]
     Stdout,
     File {
         path: PathBuf,

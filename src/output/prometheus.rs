@@ -2,7 +2,7 @@
 //! textfile collector or a Pushgateway. Formatting only: writing the file or pushing is the
 //! caller's business.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use crate::metrics::catalog;
@@ -20,12 +20,13 @@ use crate::metrics::{Metric, TagKey, Value};
 pub fn render(metrics: &[Metric], prefix: &str) -> String {
     let prefix = prefix.replace('.', "_");
     let mut families: Vec<Family> = Vec::new();
+    let mut renamed = BTreeSet::new();
     for metric in metrics {
         let Some(value) = format_value(metric.value) else {
             continue;
         };
         let name = family_name(&prefix, metric.name);
-        let labels = labels(&metric.tags.to_vec());
+        let labels = labels(&metric.tags.to_vec(), &mut renamed);
         let index = match families.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
@@ -47,6 +48,12 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
         }
     }
 
+    if !renamed.is_empty() {
+        log::warn!(
+            "Prometheus reserves label names starting with __: tag(s) {} sent as tag__...",
+            renamed.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
     let mut out = String::new();
     for family in &families {
         let help = catalog::describe(family.metric).map_or(family.metric, |d| d.help);
@@ -112,11 +119,17 @@ fn family_name(prefix: &str, name: &str) -> String {
 }
 
 /// Tags → labels: names made valid, a name already used by an earlier tag of the same sample
-/// dropped (a label set cannot hold one name twice).
-fn labels(tags: &[(TagKey, String)]) -> Vec<(String, String)> {
+/// dropped (a label set cannot hold one name twice). A name starting with `__` (reserved for
+/// Prometheus' own labels, e.g. `__name__`; promtool rejects the file) gets `tag` in front,
+/// and its key is added to `renamed`.
+fn labels(tags: &[(TagKey, String)], renamed: &mut BTreeSet<String>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for (key, value) in tags {
-        let name = sanitize_name(key, false);
+        let mut name = sanitize_name(key, false);
+        if name.starts_with("__") {
+            renamed.insert(key.to_string());
+            name.insert_str(0, "tag");
+        }
         if out.iter().all(|(n, _)| *n != name) {
             out.push((name, value.clone()));
         }
@@ -301,13 +314,16 @@ mod tests {
                 ("container_name", "dup of the first, dropped"),
                 ("", "c"),
                 ("ok:no", "d"),
+                ("__name__", "e"),
+                ("éé", "f"),
             ],
         )];
         assert_eq!(
             render(&metrics, "my-app.ecs"),
             "# HELP my_app_ecs_mem_usage Memory usage including page cache (memory_stats.usage)\n\
              # TYPE my_app_ecs_mem_usage gauge\n\
-             my_app_ecs_mem_usage{container_name=\"a\",_1cpu=\"b\",_=\"c\",ok_no=\"d\"} 1\n"
+             my_app_ecs_mem_usage{container_name=\"a\",_1cpu=\"b\",_=\"c\",ok_no=\"d\",\
+             tag__name__=\"e\",tag__=\"f\"} 1\n"
         );
         assert!(render(&metrics, "").starts_with("# HELP mem_usage "));
         assert!(render(&metrics, "9lives").starts_with("# HELP _9lives_mem_usage "));

@@ -1,67 +1,43 @@
-//! `--dry-run`: a cadence `MetricSink` that writes each line to stdout (or, with
-//! `--output-file`, to memory), so the printed lines are formatted by exactly the code that
-//! formats the sent ones.
+//! `--dry-run`: stdout (or, with `--output-file`, memory) as the transport of the DogStatsD
+//! lines, so the printed lines are formatted and packed by exactly the code that sends them.
 
-use std::io::{self, BufWriter, Write};
-use std::sync::Mutex;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cadence::MetricSink;
+use super::Printed;
+use super::statsd::Transport;
 
-pub struct StdoutSink {
-    out: Mutex<BufWriter<Box<dyn Write + Send>>>,
-    /// The reader went away (`| head`): not an error, stop writing.
+/// Each chunk is written whole and flushed, so a failed write (a full disk, `/dev/full`)
+/// counts its lines as lost. A reader that went away (`| head`) is not an error: the rest is
+/// dropped quietly.
+#[derive(Default)]
+pub(super) struct Stdout {
     closed: AtomicBool,
+    out: Printed,
 }
 
-impl Default for StdoutSink {
-    fn default() -> StdoutSink {
-        StdoutSink::new()
-    }
-}
-
-impl StdoutSink {
-    pub fn new() -> StdoutSink {
-        StdoutSink::to(Box::new(io::stdout()))
-    }
-
+impl Stdout {
     /// The same lines, to `out`.
-    pub fn to(out: Box<dyn Write + Send>) -> StdoutSink {
-        StdoutSink {
-            out: Mutex::new(BufWriter::new(out)),
+    pub(super) fn to(out: Printed) -> Stdout {
+        Stdout {
             closed: AtomicBool::new(false),
+            out,
         }
     }
+}
 
-    fn absorb_broken_pipe(&self, result: io::Result<()>) -> io::Result<()> {
-        match result {
+impl Transport for Stdout {
+    fn send(&self, chunk: &[u8]) -> io::Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut out = self.out.writer();
+        match out.write_all(chunk).and_then(|()| out.flush()) {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 self.closed.store(true, Ordering::Relaxed);
                 Ok(())
             }
             other => other,
         }
-    }
-}
-
-impl MetricSink for StdoutSink {
-    fn emit(&self, metric: &str) -> io::Result<usize> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Ok(0);
-        }
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let result = writeln!(out, "{metric}");
-        drop(out);
-        self.absorb_broken_pipe(result).map(|()| metric.len())
-    }
-
-    fn flush(&self) -> io::Result<()> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let result = out.flush();
-        drop(out);
-        self.absorb_broken_pipe(result)
     }
 }

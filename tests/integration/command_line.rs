@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::PathBuf;
 
-use crate::common::{FakeEndpoint, Response, Run, TempDir, parse_all, run};
+use crate::common::{FakeEndpoint, Response, Run, TempDir, UdpListener, parse_all, run};
 use crate::e2e::{EXAMPLE, example_endpoint, read};
 
 fn example_dir() -> String {
@@ -277,10 +277,9 @@ fn warnings(out: &Run, needle: &str) -> usize {
 #[test]
 fn measuring_less_than_asked_warns_once_by_default() {
     let tmp = TempDir::new();
-    // A regular file where the cache's folder should be: neither the cache nor the state can
-    // be written.
-    let blocker = tmp.write("not-a-dir", "");
-    let unwritable = blocker.join("metadata.json");
+    // A folder that cannot be created, even by root: neither the cache nor the state can be
+    // written (and, not existing, neither is unreadable).
+    let unwritable = PathBuf::from("/proc/ecs-statsd-no-such-dir/metadata.json");
     // No container metadata at the root: the own container is not found.
     let endpoint = FakeEndpoint::serve(
         &read(&format!("{EXAMPLE}/task.json")),
@@ -289,14 +288,18 @@ fn measuring_less_than_asked_warns_once_by_default() {
             &read(&format!("{EXAMPLE}/stats2.json")),
         ],
     );
+    // A real destination: the state is stored only after a delivery.
+    let listener = UdpListener::new();
     let url = endpoint.url();
+    let port = listener.port().to_string();
     let args = |level: Option<&'static str>| {
         let mut args = vec![
             "--metadata-url".to_string(),
             url.clone(),
             "--interval".into(),
             "0".into(),
-            "--dry-run".into(),
+            "--statsd-port".into(),
+            port.clone(),
             "--since-last-run".into(),
             "--cache-file".into(),
             unwritable.to_string_lossy().into_owned(),
@@ -316,6 +319,7 @@ fn measuring_less_than_asked_warns_once_by_default() {
     ] {
         assert_eq!(warnings(&out, needle), 1, "{needle}: {}", out.describe());
     }
+    assert_eq!(out.stderr.lines().count(), 3, "{}", out.describe());
     let owned = args(Some("error"));
     let quiet = run(&owned.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     quiet.assert_success();

@@ -2,8 +2,11 @@
 //! real sockets. One test binary with modules, so the suite links once.
 
 mod ancestor_bugs;
+mod collectd;
 mod command_line;
 mod common;
+mod delivery;
+mod dialects;
 mod e2e;
 mod examples;
 mod faults;

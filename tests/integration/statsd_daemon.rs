@@ -1,8 +1,8 @@
 //! The canonical StatsD daemon (npm `statsd` 0.9.0, which parses DogStatsD `|#tags` and
-//! counts malformed lines) receiving a real run. It needs node and the npm package, so it is
-//! ignored in a plain `cargo test` (reported as ignored, never as passed); `.ci/run` installs
-//! the daemon and runs it with `ECS_STATSD_DAEMON` set to the path of its `stats.js`. Run
-//! without that variable, or when the daemon cannot start, the test fails.
+//! counts malformed lines) receiving a real run. Ignored by `cargo test` (it needs node and
+//! the daemon), so the suite stays hermetic and the report says why; `.ci/run` installs it and
+//! runs it with `--ignored` and `ECS_STATSD_DAEMON` set to its `stats.js`. Run without the
+//! variable, or with a daemon that cannot start, the test fails; it never passes silently.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -154,12 +154,12 @@ fn statsd_key(line: &Line) -> String {
 }
 
 #[test]
-#[ignore = "needs node and npm statsd 0.9.0; .ci/run installs them and runs it with ECS_STATSD_DAEMON"]
+#[ignore = "needs npm statsd 0.9.0 and node: .ci/run runs it with ECS_STATSD_DAEMON set"]
 fn the_statsd_daemon_accepts_every_line_with_its_value() {
     let stats_js = std::env::var("ECS_STATSD_DAEMON")
         .ok()
         .filter(|v| !v.is_empty())
-        .expect("set ECS_STATSD_DAEMON to the statsd daemon's stats.js, as .ci/run does");
+        .expect("set ECS_STATSD_DAEMON to npm statsd 0.9.0's stats.js, as .ci/run does");
     let dir = TempDir::new();
     let port = free_udp_port();
     let daemon = Daemon::start(&stats_js, &dir, port);

@@ -1,0 +1,109 @@
+//! `--tag-format graphite`: StatsD lines for servers without tags (collectd, statsite,
+//! brubeck, Graphite's statsd). The tags that tell one run's series apart become name
+//! segments between the prefix and the metric name, in a fixed order; the identity and
+//! constant tags, the same on every series of a run, are left out (put them in `--prefix`).
+
+use crate::metrics::Metric;
+
+/// Tags that become name segments, in this order, each when the series has it. `cpu` values
+/// (host CPU numbers) are spelled `cpu<N>` so the segment says what it is.
+pub const PATH_KEYS: [&str; 4] = ["container_name", "container_id", "interface", "cpu"];
+
+/// The metric name without the prefix: `web.mem_usage`, `_task_.mem_usage`,
+/// `web.eth0.network_rx_bytes_total`, `web.cpu0.percpu_usage_ratio`; `exporter_status` (no
+/// container) stays as it is.
+pub fn name(metric: &Metric) -> String {
+    let mut out = String::new();
+    for key in PATH_KEYS {
+        if let Some(value) = metric.tags.get(key) {
+            if key == "cpu" {
+                out.push_str("cpu");
+            }
+            push_segment(&mut out, value);
+            out.push('.');
+        }
+    }
+    out.push_str(metric.name);
+    out
+}
+
+/// A tag value made path-safe: ASCII letters, digits, `_` and `-` are kept, anything else (the
+/// `.` separator, `:`, `|`, `@`, `/`, non-ASCII) becomes `_`; an empty value is `_`.
+fn push_segment(out: &mut String, value: &str) {
+    if value.is_empty() {
+        out.push('_');
+    }
+    out.extend(value.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            c
+        } else {
+            '_'
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{TagKey, Value};
+
+    fn metric(name: &'static str, pairs: &[(&'static str, &str)]) -> Metric {
+        let tags: Vec<(TagKey, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.to_string()))
+            .collect();
+        Metric::new(name, Value::Int(1), tags)
+    }
+
+    #[test]
+    fn series_keys_in_the_documented_order_identity_left_out() {
+        let id = [("ecs_cluster_name", "prod"), ("team", "")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            extra.iter().chain(&id).copied().collect::<Vec<_>>()
+        };
+        let cases = [
+            (
+                metric("mem_usage", &with(&[("container_name", "web")])),
+                "web.mem_usage",
+            ),
+            (
+                metric("mem_usage", &with(&[("container_name", "_task_")])),
+                "_task_.mem_usage",
+            ),
+            (
+                // The order is fixed, whatever the tag order.
+                metric(
+                    "network_rx_bytes_total",
+                    &with(&[("interface", "eth0"), ("container_name", "web")]),
+                ),
+                "web.eth0.network_rx_bytes_total",
+            ),
+            (
+                metric(
+                    "percpu_usage_ratio",
+                    &with(&[("container_name", "web"), ("cpu", "0")]),
+                ),
+                "web.cpu0.percpu_usage_ratio",
+            ),
+            (
+                metric(
+                    "mem_usage",
+                    &with(&[("container_name", "web"), ("container_id", "abc")]),
+                ),
+                "web.abc.mem_usage",
+            ),
+            (metric("exporter_status", &with(&[])), "exporter_status"),
+            (
+                metric("mem_usage", &[("container_name", "a.b:c|d@e/f é#g")]),
+                "a_b_c_d_e_f___g.mem_usage",
+            ),
+            (
+                metric("mem_usage", &[("container_name", "")]),
+                "_.mem_usage",
+            ),
+        ];
+        for (metric, expected) in cases {
+            assert_eq!(name(&metric), expected);
+        }
+    }
+}
