@@ -75,8 +75,26 @@ pub fn stdout_writer() -> Box<dyn Write + Send> {
         return Box::new(ClosedStdout);
     }
     match io::stdout().as_fd().try_clone_to_owned() {
-        Ok(fd) => Box::new(File::from(fd)),
+        Ok(fd) => Box::new(StdoutFd(File::from(fd))),
         Err(_) => Box::new(ClosedStdout),
+    }
+}
+
+/// fd 1 as a file, its errors saying they are stdout's (the kind is kept: a caller tells a
+/// broken pipe by it).
+struct StdoutFd(File);
+
+fn on_stdout(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("stdout: {e}"))
+}
+
+impl Write for StdoutFd {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.write(data).map_err(on_stdout)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(on_stdout)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use ecs_statsd::console::{init_logger, print_err, print_out};
-use ecs_statsd::{cli, config, run};
+use ecs_statsd::{argv, config, run};
 
 /// Runs before Rust's start-up code, which reopens a closed fd 1 on /dev/null: only here can
 /// `--dry-run >&-` still be told from `--dry-run >/dev/null` (exit 3 against exit 0).
@@ -17,9 +17,9 @@ static NOTE_STDOUT_AT_EXEC: extern "C" fn() = {
 };
 
 fn main() -> ExitCode {
-    let cli = match cli::from_env() {
+    let cli = match argv::parse(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(exit) => return exit,
+        Err(early) => return early.print(),
     };
     if cli.version {
         print_out(&format!("ecs-statsd {}", env!("CARGO_PKG_VERSION")));

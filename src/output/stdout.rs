@@ -1,26 +1,27 @@
-//! `--dry-run`: stdout as the transport of the DogStatsD lines, so the printed lines are
-//! formatted and packed by exactly the code that sends them.
+//! `--dry-run`: stdout (or, with `--output-file`, memory) as the transport of the DogStatsD
+//! lines, so the printed lines are formatted and packed by exactly the code that sends them.
 
 use std::io::{self, Write};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::Printed;
 use super::statsd::Transport;
 
 /// Each chunk is written whole and flushed, so a failed write (a full disk, `/dev/full`)
 /// counts its lines as lost. A reader that went away (`| head`) is not an error: the rest is
 /// dropped quietly.
+#[derive(Default)]
 pub(super) struct Stdout {
-    /// fd 1 itself, so a bad descriptor is an error (see [`crate::console::stdout_writer`]).
-    out: Mutex<Box<dyn Write + Send>>,
     closed: AtomicBool,
+    out: Printed,
 }
 
-impl Default for Stdout {
-    fn default() -> Stdout {
+impl Stdout {
+    /// The same lines, to `out`.
+    pub(super) fn to(out: Printed) -> Stdout {
         Stdout {
-            out: Mutex::new(crate::console::stdout_writer()),
             closed: AtomicBool::new(false),
+            out,
         }
     }
 }
@@ -30,14 +31,13 @@ impl Transport for Stdout {
         if self.closed.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = self.out.writer();
         match out.write_all(chunk).and_then(|()| out.flush()) {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 self.closed.store(true, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e) => Err(io::Error::new(e.kind(), format!("writing to stdout: {e}"))),
-            Ok(()) => Ok(()),
+            other => other,
         }
     }
 }
