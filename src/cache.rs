@@ -194,7 +194,7 @@ mod tests {
         std::os::unix::fs::symlink(&target, &path).unwrap();
         assert_eq!(load(&path, "http://a"), None, "a symlink is not trusted");
         let err = store(&path, &entry("http://a")).unwrap_err();
-        assert!(err.contains("symlink"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
         assert_eq!(fs::read(&target).unwrap(), b"precious");
         assert!(
             fs::symlink_metadata(&path)

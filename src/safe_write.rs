@@ -1,5 +1,5 @@
 //! Replacing a file without ever destroying something else: the one way this tool writes
-//! files (metadata cache, `--since-last-run` state, `--capture`, and file outputs).
+//! files (metadata cache, `--since-last-run` state, `--capture`, `--output-file`).
 //!
 //! Only a regular file, or nothing, at the path is replaced. A symlink is neither followed
 //! nor replaced (its target, or the link an operator set up, stays as it is); a device node
@@ -13,7 +13,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
@@ -46,15 +46,13 @@ pub fn refuses(path: &Path) -> Option<&'static str> {
     Some(if kind.is_file() {
         return None;
     } else if kind.is_symlink() {
-        "symlink"
+        "symbolic link"
     } else if kind.is_dir() {
-        "folder"
+        "directory"
     } else if kind.is_fifo() {
         "FIFO"
-    } else if kind.is_char_device() {
-        "character device"
-    } else if kind.is_block_device() {
-        "block device"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "device"
     } else if kind.is_socket() {
         "socket"
     } else {
@@ -62,7 +60,8 @@ pub fn refuses(path: &Path) -> Option<&'static str> {
     })
 }
 
-/// Replace the regular file at `path` (or create it) with `body`, file mode `mode`.
+/// Replace the regular file at `path` (or create it) with `body`, file mode exactly `mode`
+/// (whatever the umask).
 pub fn replace(path: &Path, body: &[u8], mode: u32) -> Result<(), WriteError> {
     if let Some(kind) = refuses(path) {
         return Err(WriteError::NotRegular {
@@ -86,6 +85,8 @@ pub fn replace(path: &Path, body: &[u8], mode: u32) -> Result<(), WriteError> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    // A leftover of a killed run that had the same pid is ours to remove.
+    let _ = fs::remove_file(&tmp);
     let written = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -93,6 +94,7 @@ pub fn replace(path: &Path, body: &[u8], mode: u32) -> Result<(), WriteError> {
         .open(&tmp)
         .and_then(|mut file| {
             file.write_all(body)?;
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
             file.sync_all()
         });
     if let Err(error) = written {
@@ -133,7 +135,6 @@ pub fn is_temporary_of(name: &str, file_name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -179,7 +180,10 @@ mod tests {
         fs::create_dir(&folder).unwrap();
         let fifo = dir.join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        let mut cases = vec![(link.clone(), "symlink"), (folder.clone(), "folder")];
+        let mut cases = vec![
+            (link.clone(), "symbolic link"),
+            (folder.clone(), "directory"),
+        ];
         if made.is_ok_and(|s| s.success()) {
             cases.push((fifo.clone(), "FIFO"));
         }
@@ -206,7 +210,7 @@ mod tests {
     fn a_character_device_is_left_alone() {
         // /dev/null exists everywhere; it is only checked, never written.
         let err = replace(Path::new("/dev/null"), b"{}", 0o600).unwrap_err();
-        assert!(err.to_string().contains("character device"), "{err}");
+        assert!(err.to_string().contains("is a device"), "{err}");
         assert!(
             fs::symlink_metadata("/dev/null")
                 .unwrap()

@@ -5,14 +5,15 @@
 //! Only nothing or a regular file at PATH is replaced: a symlink is not followed (the rename
 //! would replace the link, not its target) and `/dev/null`, a FIFO, a socket or a device are
 //! never replaced, so a wrong path cannot destroy something that is not an output file.
-//! (Kept apart from the cache's private writes in `cache.rs`: this file is world-readable and
-//! its directory is the user's.)
+//! The writing itself is [`crate::safe_write`], shared with the cache, the state and
+//! `--capture`; this file is world-readable (mode 0644), the cache private (0600).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use crate::safe_write;
 
 /// Readable by a collector running as another user.
 const MODE: u32 = 0o644;
@@ -44,6 +45,7 @@ impl Write for Collected {
 }
 
 /// Whether `path` may be replaced: nothing there, or a regular file (not through a symlink).
+/// Checked before the run reads the endpoint, so a wrong path fails fast.
 pub fn check(path: &Path) -> Result<(), String> {
     let refuse = |what: &str| {
         Err(format!(
@@ -55,68 +57,29 @@ pub fn check(path: &Path) -> Result<(), String> {
     if path.file_name().is_none() {
         return refuse("not a file name");
     }
-    let kind = match fs::symlink_metadata(path) {
-        Ok(meta) => meta.file_type(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("--output-file {}: {e}", path.display())),
-    };
-    if kind.is_file() {
-        Ok(())
-    } else if kind.is_symlink() {
-        refuse("a symbolic link")
-    } else if kind.is_dir() {
-        refuse("a directory")
-    } else if kind.is_fifo() {
-        refuse("a FIFO")
-    } else if kind.is_char_device() || kind.is_block_device() {
-        refuse("a device")
-    } else if kind.is_socket() {
-        refuse("a socket")
-    } else {
-        refuse("not a regular file")
+    if let Err(e) = fs::symlink_metadata(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        return Err(format!("--output-file {}: {e}", path.display()));
+    }
+    match safe_write::refuses(path) {
+        Some(kind) => refuse(&format!("a {kind}")),
+        None => Ok(()),
     }
 }
 
-/// Replace `path` with `contents`: temporary file beside it, fsync, rename, fsync of the
-/// directory (so the rename survives a crash).
+/// Replace `path` with `contents` (see [`crate::safe_write`]: temporary file beside it,
+/// fsync, rename, fsync of the directory so the rename survives a crash).
 pub fn replace(path: &Path, contents: &[u8]) -> Result<(), String> {
     check(path)?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    // A dot file without the `.prom` suffix: the textfile collector reads only `*.prom`.
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let fail = |what: &str, e: io::Error| {
-        let _ = fs::remove_file(&temp);
-        format!("--output-file {}: {what}: {e}", path.display())
-    };
-    // A leftover of a killed run with the same pid is ours to remove.
-    let _ = fs::remove_file(&temp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(MODE)
-        .open(&temp)
-        .map_err(|e| fail(&format!("cannot create {}", temp.display()), e))?;
-    file.write_all(contents)
-        // The umask may have narrowed the mode given at creation.
-        .and_then(|()| file.set_permissions(fs::Permissions::from_mode(MODE)))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| fail("cannot write", e))?;
-    drop(file);
-    fs::rename(&temp, path).map_err(|e| fail("cannot rename over it", e))?;
-    if let Ok(dir) = File::open(&dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    safe_write::replace(path, contents, MODE).map_err(|e| format!("--output-file: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
+    use std::path::PathBuf;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
