@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::ecs::FetchError;
 use crate::ecs::client::Retry;
-use crate::ecs::{FetchError, Source};
 use crate::signals::Shutdown;
 
 /// At most this many attempts per read (the first and two retries).
@@ -15,7 +15,6 @@ pub const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 
 pub struct Fetcher<'a> {
-    pub source: &'a Source,
     /// Per request.
     timeout: Duration,
     /// For everything this run fetches, retries and backoff included.
@@ -31,9 +30,8 @@ pub struct Fetcher<'a> {
 }
 
 impl<'a> Fetcher<'a> {
-    pub fn new(source: &'a Source, timeout: Duration, budget: Duration) -> Fetcher<'a> {
+    pub fn new(timeout: Duration, budget: Duration) -> Fetcher<'a> {
         Fetcher {
-            source,
             timeout,
             budget,
             seconds: 0.0,
@@ -66,13 +64,13 @@ impl<'a> Fetcher<'a> {
     /// the run's fetch budget is spent. `read` gets the time it may take.
     pub fn read<T>(
         &mut self,
-        mut read: impl FnMut(&Source, Duration) -> Result<T, FetchError>,
+        mut read: impl FnMut(Duration) -> Result<T, FetchError>,
     ) -> Result<T, FetchError> {
         let mut attempt = 1;
         loop {
             let timeout = self.timeout.min(self.remaining());
             let started = Instant::now();
-            let result = read(self.source, timeout);
+            let result = read(timeout);
             self.seconds += started.elapsed().as_secs_f64();
             let error = match result {
                 Ok(value) => return Ok(value),
@@ -144,10 +142,6 @@ fn backoff(attempt: u32) -> Duration {
 mod tests {
     use super::*;
 
-    fn source() -> Source {
-        Source::new("http://127.0.0.1:9", None, None).unwrap()
-    }
-
     fn error(retry: Retry) -> FetchError {
         FetchError {
             what: "GET x".into(),
@@ -158,10 +152,9 @@ mod tests {
 
     #[test]
     fn retries_transient_errors_at_most_three_times() {
-        let source = source();
-        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(30));
+        let mut fetcher = Fetcher::new(Duration::from_secs(1), Duration::from_secs(30));
         let mut calls = 0;
-        let result: Result<(), _> = fetcher.read(|_, _| {
+        let result: Result<(), _> = fetcher.read(|_| {
             calls += 1;
             Err(error(Retry::Yes {
                 after: Some(Duration::ZERO),
@@ -179,16 +172,15 @@ mod tests {
 
     #[test]
     fn no_retry_on_final_errors_and_success_stops() {
-        let source = source();
-        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(30));
+        let mut fetcher = Fetcher::new(Duration::from_secs(1), Duration::from_secs(30));
         let mut calls = 0;
-        let _ = fetcher.read::<()>(|_, _| {
+        let _ = fetcher.read::<()>(|_| {
             calls += 1;
             Err(error(Retry::No))
         });
         assert_eq!(calls, 1);
         let mut calls = 0;
-        let ok = fetcher.read(|_, _| {
+        let ok = fetcher.read(|_| {
             calls += 1;
             if calls < 2 {
                 Err(error(Retry::Yes {
@@ -203,10 +195,9 @@ mod tests {
 
     #[test]
     fn retry_after_beyond_the_budget_is_not_waited_for() {
-        let source = source();
-        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(2));
+        let mut fetcher = Fetcher::new(Duration::from_secs(1), Duration::from_secs(2));
         let started = Instant::now();
-        let result: Result<(), _> = fetcher.read(|_, _| {
+        let result: Result<(), _> = fetcher.read(|_| {
             Err(error(Retry::Yes {
                 after: Some(Duration::from_secs(60)),
             }))
@@ -217,11 +208,10 @@ mod tests {
 
     #[test]
     fn per_request_timeout_never_exceeds_what_is_left() {
-        let source = source();
-        let mut fetcher = Fetcher::new(&source, Duration::from_secs(5), Duration::from_secs(3));
+        let mut fetcher = Fetcher::new(Duration::from_secs(5), Duration::from_secs(3));
         fetcher.seconds = 2.5;
         let mut given = Duration::ZERO;
-        let _ = fetcher.read(|_, timeout| {
+        let _ = fetcher.read(|timeout| {
             given = timeout;
             Ok(())
         });

@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod filter;
 pub mod metrics;
 pub mod output;
+pub mod pipeline;
 pub mod run;
 pub mod safe_write;
 pub mod signals;

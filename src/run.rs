@@ -3,19 +3,19 @@
 //! Data flows one way; every failure becomes a [`Failure`] carrying its exit status, and
 //! `main` prints it once.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
 use crate::config::{Config, Destination};
 use crate::ecs::task::Container;
-use crate::ecs::{FetchError, Source, StatsSample, Task};
+use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
-use crate::metrics::{self, Input, Metric, Tagger, Value};
+use crate::metrics::{Metric, Tagger};
 use crate::output::{Batch, Exporter};
+use crate::pipeline::{self, Options, RunReport};
 use crate::safe_write;
 use crate::signals::Shutdown;
 use crate::state;
@@ -86,26 +86,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     )
     .map_err(Failure::usage)?;
     let exporter = Exporter::new(config).map_err(Failure::send)?;
+    let endpoint = source.endpoint();
     // A replay is self-contained: it neither reads nor writes the cache or the state.
-    let live = !source.is_replay();
+    let live = matches!(source, Source::Live(_));
     let cache_file = config.cache_file.as_deref().filter(|_| live);
     let state_file = config
         .state_file
         .as_deref()
         .filter(|_| beside_a_usable_cache(cache_file));
-    let mut fetcher =
-        Fetcher::new(&source, config.timeout, config.fetch_budget).interruptible(&shutdown);
+    let mut fetcher = Fetcher::new(config.timeout, config.fetch_budget).interruptible(&shutdown);
 
     // A capture records what it reads: /task too, never the cache's copy.
     let cached = cache_file.filter(|_| config.capture.is_none());
-    let mut metadata = match load_metadata(&mut fetcher, cached, cache_file) {
+    let mut metadata = match load_metadata(&mut fetcher, endpoint, cached, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
             // A signal abandoned the request or its backoff: before the first sample.
             if let Some(signal) = shutdown.received() {
                 return Err(Failure::signal(signal));
             }
-            let identity = identity_when_failing(&mut fetcher, cache_file);
+            let identity = identity_when_failing(&mut fetcher, endpoint, cache_file);
             let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
             send(&exporter, &batch(&status, &[]))?;
@@ -113,13 +113,20 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         }
     };
 
-    let collected = if live {
-        collect_live(config, state_file, &mut fetcher, &metadata, &shutdown)?
-    } else {
-        fetcher
-            .read(|s, _| s.replay())
+    let collected = match &source {
+        Source::Live(http) => {
+            let plan = Sampling {
+                samples: config.samples,
+                interval: config.interval,
+                max_age: config.max_age,
+                state_file,
+            };
+            collect_live(&plan, http, &mut fetcher, &metadata.task, &shutdown)?
+        }
+        Source::Replay(replay) => fetcher
+            .read(|_| replay.samples())
             .map(|all| pick_replay(all, config.samples))
-            .map_err(|error| (Vec::new(), error))
+            .map_err(|error| (Vec::new(), error)),
     };
     let (samples, failure) = match collected {
         Ok(samples) => (samples, None),
@@ -127,67 +134,29 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     };
 
     if let Some(last) = samples.last() {
-        refresh_if_unknown(&mut fetcher, cache_file, &mut metadata, last);
+        refresh_if_unknown(&mut fetcher, endpoint, cache_file, &mut metadata, last);
     }
-    let tagger = Tagger::new(&metadata.task, config.tags, &config.constant_tags);
     let own = metadata.own_container_name.as_str();
     let included = |c: &Container| config.filter.includes(c, own);
-    let input = Input {
-        task: &metadata.task,
-        samples: &samples,
+    let options = Options {
+        tags: config.tags,
+        constant_tags: &config.constant_tags,
         included: &included,
-        tagger: &tagger,
     };
-    let mut all = metrics::compute(&input);
-    all.push(Metric::exporter_status(
-        failure.is_none() && samples.len() >= 2,
-        tagger.run(),
-    ));
-    let measured = samples
-        .last()
-        .map_or(0, |s| metrics::measured_count(&metadata.task, s));
-    all.push(Metric::new(
-        "exporter_containers",
-        Value::Int(measured as u64),
-        tagger.run(),
-    ));
-    all.push(Metric::new(
-        "exporter_fetch_errors",
-        Value::Int(fetcher.errors),
-        tagger.run(),
-    ));
-    if live {
+    let report = RunReport {
+        read_failed: failure.is_some(),
+        fetch_errors: fetcher.errors,
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
-        all.extend(Metric::derived(
-            "exporter_fetch_seconds",
-            fetcher.seconds,
-            tagger.run(),
-        ));
-        all.extend(Metric::derived(
-            "exporter_run_seconds",
-            started.elapsed().as_secs_f64(),
-            tagger.run(),
-        ));
-    }
-    // A value that cannot be computed (a ratio over a limit that rounds to zero) is not sent
-    // in any format; it is no error of the destination.
-    all.retain(|metric| match metric.value {
-        Value::Float(v) if !v.is_finite() => {
-            log::debug!(
-                "{} not sent: its value {v} could not be computed",
-                metric.name
-            );
-            false
-        }
-        _ => true,
-    });
+        seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
+    };
+    let all = pipeline::series(&metadata.task, &samples, &options, &report);
     let sent = send(&exporter, &batch(&all, &samples))?;
     log::info!(
         "sent {sent} metrics in {:.3} s",
         started.elapsed().as_secs_f64()
     );
     if failure.is_none() && live {
-        store_last_sample(config, state_file, &fetcher, &metadata, &samples);
+        store_last_sample(config, state_file, endpoint, &metadata, &samples);
     }
     let Some(error) = failure else {
         return Ok(());
@@ -211,15 +180,18 @@ pub fn run(config: &Config) -> Result<(), Failure> {
 /// monitor scoped like the normal series sees it: the cache for this endpoint whatever its
 /// age (the endpoint URL is per container, so it is the same task), else the ECS labels in
 /// the container metadata at the endpoint root, else none (the constant tags only).
-fn identity_when_failing(fetcher: &mut Fetcher, cache_file: Option<&Path>) -> Task {
+fn identity_when_failing(
+    fetcher: &mut Fetcher,
+    endpoint: &dyn Endpoint,
+    cache_file: Option<&Path>,
+) -> Task {
     // Quietly: a cache that is not used was reported when the metadata was loaded.
-    let endpoint = fetcher.source.location();
-    if let Some(entry) = cache_file.and_then(|path| cache::read_entry(path, &endpoint).ok()?) {
+    let location = endpoint.location();
+    if let Some(entry) = cache_file.and_then(|path| cache::read_entry(path, &location).ok()?) {
         return entry.task;
     }
-    match fetcher.read(Source::fetch_root_identity) {
-        Ok(Some(task)) => task,
-        Ok(None) => Task::default(),
+    match fetcher.read(|timeout| endpoint.fetch_container(timeout)) {
+        Ok(root) => root.and_then(|root| root.identity()).unwrap_or_default(),
         Err(e) => {
             log::info!("no task identity for exporter_status either: {e}");
             Task::default()
@@ -240,21 +212,31 @@ fn partial_note(samples: usize) -> String {
 
 type Collected = Result<Vec<StatsSample>, (Vec<StatsSample>, FetchError)>;
 
+/// How a live run takes its samples.
+struct Sampling<'a> {
+    /// Samples per run (at least 2).
+    samples: usize,
+    interval: Duration,
+    /// `--since-last-run`: the state file, and how old its sample may be.
+    state_file: Option<&'a Path>,
+    max_age: Duration,
+}
+
 /// Take the live samples: one, then (unless `--since-last-run` found a usable previous
 /// sample) `samples - 1` more, spread evenly over the interval. A signal cuts the wait short
 /// and the final sample is taken at once. On a failed read, the samples read so far come
 /// back with the error, so what needs one sample is still sent.
 fn collect_live(
-    config: &Config,
-    state_file: Option<&Path>,
+    plan: &Sampling,
+    endpoint: &dyn LiveEndpoint,
     fetcher: &mut Fetcher,
-    metadata: &Metadata,
+    task: &Task,
     shutdown: &Shutdown,
 ) -> Result<Collected, Failure> {
     if let Some(signal) = shutdown.received() {
         return Err(Failure::signal(signal));
     }
-    let first = fetcher.read(Source::fetch_stats);
+    let first = fetcher.read(|timeout| endpoint.fetch_stats(timeout));
     if let Some(signal) = shutdown.received() {
         return Err(Failure::signal(signal));
     }
@@ -262,20 +244,20 @@ fn collect_live(
         Ok(sample) => sample,
         Err(error) => return Ok(Err((Vec::new(), error))),
     };
-    let endpoint = fetcher.source.location();
-    let task_arn = metadata.task.task_arn.clone().unwrap_or_default();
-    let previous =
-        state_file.and_then(|path| state::load(path, &endpoint, &task_arn, config.max_age, &first));
-    let mut samples = Vec::with_capacity(config.samples);
+    let task_arn = task.task_arn.as_deref().unwrap_or_default();
+    let previous = plan
+        .state_file
+        .and_then(|path| state::load(path, &endpoint.location(), task_arn, plan.max_age, &first));
+    let mut samples = Vec::with_capacity(plan.samples);
     let more = if let Some(previous) = previous {
-        fetcher.source.capture_previous(&previous);
+        endpoint.capture_previous(&previous);
         samples.push(previous);
         0
     } else {
-        config.samples - 1
+        plan.samples - 1
     };
     samples.push(first);
-    let step = config.interval.div_f64(more.max(1) as f64);
+    let step = plan.interval.div_f64(more.max(1) as f64);
     for taken in 1..=more {
         if shutdown.wait(step).is_some() {
             // `Shutdown::wait` has warned once, naming the signal.
@@ -284,7 +266,7 @@ fn collect_live(
             // still exits at once).
             shutdown.acknowledge();
         }
-        match fetcher.read(Source::fetch_stats) {
+        match fetcher.read(|timeout| endpoint.fetch_stats(timeout)) {
             Ok(sample) => samples.push(sample),
             Err(error) => return Ok(Err((samples, error))),
         }
@@ -302,7 +284,7 @@ fn collect_live(
 fn store_last_sample(
     config: &Config,
     state_file: Option<&Path>,
-    fetcher: &Fetcher,
+    endpoint: &dyn Endpoint,
     metadata: &Metadata,
     samples: &[StatsSample],
 ) {
@@ -314,7 +296,7 @@ fn store_last_sample(
         return;
     }
     let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
-    if let Err(e) = state::store(path, &fetcher.source.location(), task_arn, last) {
+    if let Err(e) = state::store(path, &endpoint.location(), task_arn, last) {
         log::warn!("previous-sample state not written: {e}");
     }
 }
@@ -381,22 +363,23 @@ fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
 /// in `cache_file`).
 fn load_metadata(
     fetcher: &mut Fetcher,
+    endpoint: &dyn Endpoint,
     cached: Option<&Path>,
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
     let Some((path, entry)) =
-        cached.and_then(|path| cache::load(path, &fetcher.source.location()).map(|e| (path, e)))
+        cached.and_then(|path| cache::load(path, &endpoint.location()).map(|e| (path, e)))
     else {
-        return fetch_metadata(fetcher, cache_file);
+        return fetch_metadata(fetcher, endpoint, cache_file);
     };
     log::debug!("using cached task metadata for {}", entry.task_arn);
     // Only answers are cached: a lookup that failed is tried again.
     let own = match entry.own_container_name {
         Some(own) => Some(own),
         None => {
-            let own = lookup_own_container_name(fetcher);
+            let own = lookup_own_container_name(fetcher, endpoint);
             if own.is_some() {
-                store_cache(path, fetcher.source, &entry.task, own.clone());
+                store_cache(path, endpoint, &entry.task, own.clone());
             }
             own
         }
@@ -404,7 +387,7 @@ fn load_metadata(
     // Values the agent updates while the task runs are never served from the cache.
     let task = if entry.task.changes_while_running() {
         log::debug!("the task carries values that change while it runs: re-reading /task");
-        match fetcher.read(Source::fetch_task) {
+        match fetcher.read(|timeout| endpoint.fetch_task(timeout)) {
             Ok(task) => task,
             Err(e) => {
                 log::warn!(
@@ -425,9 +408,14 @@ fn load_metadata(
 
 /// The name of the container this process runs in, or `None` (logged) when the endpoint root
 /// does not say.
-fn lookup_own_container_name(fetcher: &mut Fetcher) -> Option<String> {
+fn lookup_own_container_name(fetcher: &mut Fetcher, endpoint: &dyn Endpoint) -> Option<String> {
     fetcher
-        .read(Source::fetch_own_container_name)
+        .read(|timeout| {
+            endpoint
+                .fetch_container(timeout)?
+                .map(|c| c.name())
+                .transpose()
+        })
         .unwrap_or_else(|e| {
             // A warning: when this container is not named ecs-statsd, its own series are sent
             // as if they were the application's.
@@ -440,12 +428,13 @@ fn lookup_own_container_name(fetcher: &mut Fetcher) -> Option<String> {
 
 fn fetch_metadata(
     fetcher: &mut Fetcher,
+    endpoint: &dyn Endpoint,
     cache_file: Option<&Path>,
 ) -> Result<Metadata, FetchError> {
-    let task = fetcher.read(Source::fetch_task)?;
-    let own = lookup_own_container_name(fetcher);
+    let task = fetcher.read(|timeout| endpoint.fetch_task(timeout))?;
+    let own = lookup_own_container_name(fetcher, endpoint);
     if let Some(path) = cache_file {
-        store_cache(path, fetcher.source, &task, own.clone());
+        store_cache(path, endpoint, &task, own.clone());
     }
     Ok(Metadata {
         task,
@@ -457,14 +446,14 @@ fn fetch_metadata(
 /// Cache only a RUNNING task with an ARN: a PENDING answer may still change (the ancestor
 /// cached it and used it forever). `own: None` (the lookup failed) is cached as "not known
 /// yet", and looked up again by the next run.
-fn store_cache(path: &Path, source: &Source, task: &Task, own: Option<String>) {
+fn store_cache(path: &Path, endpoint: &dyn Endpoint, task: &Task, own: Option<String>) {
     let Some(task_arn) = task.task_arn.clone().filter(|_| task.is_running()) else {
         log::info!("task is not RUNNING (or has no ARN): metadata not cached");
         return;
     };
     let entry = CacheEntry {
         version: cache::FORMAT_VERSION,
-        endpoint: source.location(),
+        endpoint: endpoint.location(),
         task_arn,
         own_container_name: own,
         task: task.clone(),
@@ -479,15 +468,15 @@ fn store_cache(path: &Path, source: &Source, task: &Task, own: Option<String>) {
 /// a warning.
 fn refresh_if_unknown(
     fetcher: &mut Fetcher,
+    endpoint: &dyn Endpoint,
     cache_file: Option<&Path>,
     metadata: &mut Metadata,
     last: &StatsSample,
 ) {
-    let unknown = |task: &Task| -> BTreeSet<String> {
-        last.containers
-            .keys()
-            .filter(|id| last.get(id).is_some() && task.container(id).is_none())
-            .cloned()
+    let unknown = |task: &Task| -> Vec<String> {
+        last.with_metadata(task)
+            .filter(|(_, _, container)| container.is_none())
+            .map(|(id, _, _)| id.to_string())
             .collect()
     };
     if unknown(&metadata.task).is_empty() {
@@ -501,7 +490,7 @@ fn refresh_if_unknown(
             "fetched"
         }
     );
-    match fetch_metadata(fetcher, cache_file) {
+    match fetch_metadata(fetcher, endpoint, cache_file) {
         Ok(fresh) => *metadata = fresh,
         Err(e) => log::warn!("re-reading the task metadata failed: {e}"),
     }
@@ -510,7 +499,7 @@ fn refresh_if_unknown(
         log::warn!(
             "skipping {} container(s) with stats but absent from the task metadata: {}",
             still.len(),
-            still.into_iter().collect::<Vec<_>>().join(", ")
+            still.join(", ")
         );
     }
 }
@@ -518,45 +507,321 @@ fn refresh_if_unknown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::path::PathBuf;
+
+    use crate::ecs::ContainerMetadata;
+    use crate::ecs::endpoint::fake::{Fake, fails, named};
+
+    const ARN: &str = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
+
+    fn fetcher<'a>() -> Fetcher<'a> {
+        Fetcher::new(Duration::from_secs(1), Duration::from_secs(30))
+    }
+
+    /// A RUNNING task holding containers with these Docker IDs (named like them), and
+    /// `extra` JSON fields.
+    fn task(ids: &[&str], extra: &str) -> Task {
+        let containers: Vec<String> = ids
+            .iter()
+            .map(|id| format!(r#"{{"DockerId":"{id}","Name":"{id}"{extra}}}"#))
+            .collect();
+        let body = format!(
+            r#"{{"TaskARN":"{ARN}","KnownStatus":"RUNNING","Containers":[{}]}}"#,
+            containers.join(",")
+        );
+        Task::parse(body.as_bytes()).unwrap()
+    }
+
+    /// A stats read holding these containers, read at second `second`.
+    fn stats(ids: &[&str], second: u32) -> StatsSample {
+        let entries: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(r#""{id}":{{"read":"2024-05-14T10:00:{second:02}Z","cpu_stats":{{}}}}"#)
+            })
+            .collect();
+        StatsSample::parse(format!("{{{}}}", entries.join(",")).as_bytes()).unwrap()
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ecs-statsd-run-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn plan(samples: usize, state_file: Option<&Path>) -> Sampling<'_> {
+        Sampling {
+            samples,
+            interval: Duration::ZERO,
+            state_file,
+            max_age: Duration::from_secs(600),
+        }
+    }
 
     /// The cache branch: a cache for this endpoint gives the identity, quietly and whatever
-    /// its age, before any request (the endpoint here refuses every connection).
+    /// its age, before any request.
     #[test]
     fn a_cache_for_this_endpoint_gives_the_identity_when_failing() {
-        let dir = std::env::temp_dir().join(format!("ecs-statsd-run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = temp_dir("identity");
         let path = dir.join("metadata.json");
-        let source = Source::new("http://127.0.0.1:9", None, None).unwrap();
-        let arn = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
+        let endpoint = Fake::new([Err(fails("/task"))]).container([Err(fails("/"))]);
         let task = Task {
             cluster: Some("prod".into()),
             family: Some("web".into()),
-            task_arn: Some(arn.into()),
+            task_arn: Some(ARN.into()),
             ..Task::default()
         };
         let entry = CacheEntry {
             version: cache::FORMAT_VERSION,
-            endpoint: source.location(),
-            task_arn: arn.into(),
+            endpoint: endpoint.location(),
+            task_arn: ARN.into(),
             own_container_name: None,
             task: task.clone(),
         };
         cache::store(&path, &entry).unwrap();
-        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::from_secs(1));
-        assert_eq!(identity_when_failing(&mut fetcher, Some(&path)), task);
-        assert_eq!(fetcher.errors, 0);
-        // Another endpoint's cache is not this task's identity.
+        let mut fetcher = fetcher();
+        assert_eq!(
+            identity_when_failing(&mut fetcher, &endpoint, Some(&path)),
+            task
+        );
+        assert_eq!(
+            (endpoint.container_reads.get(), fetcher.errors),
+            (0, 0),
+            "no request"
+        );
+        // Another endpoint's cache is not this task's identity: the labels at the root are
+        // read, and a failed read leaves none.
         let other = CacheEntry {
             endpoint: "http://169.254.170.2/v4/other".into(),
             ..entry
         };
         cache::store(&path, &other).unwrap();
-        let mut fetcher = Fetcher::new(&source, Duration::from_secs(1), Duration::ZERO);
         assert_eq!(
-            identity_when_failing(&mut fetcher, Some(&path)),
+            identity_when_failing(&mut fetcher, &endpoint, Some(&path)),
             Task::default()
         );
+        assert_eq!(endpoint.container_reads.get(), 1);
+        let labelled = ContainerMetadata::parse(
+            "GET fake/".into(),
+            format!(r#"{{"Labels":{{"com.amazonaws.ecs.task-arn":"{ARN}"}}}}"#).into_bytes(),
+        )
+        .unwrap();
+        let endpoint = Fake::new([]).container([Ok(Some(labelled))]);
+        let identity = identity_when_failing(&mut fetcher, &endpoint, Some(&path));
+        assert_eq!(identity.task_arn.as_deref(), Some(ARN));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A failed stats read returns the samples read before it with the error; a failed first
+    /// read returns none. No read is made after the failure.
+    #[test]
+    fn a_failed_stats_read_keeps_the_samples_read_before_it() {
+        let shutdown = Shutdown::unarmed();
+        let task = task(&["a"], "");
+        let endpoint = Fake::new([]).stats([
+            Ok(stats(&["a"], 1)),
+            Ok(stats(&["a"], 2)),
+            Err(fails("/task/stats")),
+        ]);
+        let collected =
+            collect_live(&plan(5, None), &endpoint, &mut fetcher(), &task, &shutdown).unwrap();
+        let (samples, error) = collected.unwrap_err();
+        assert_eq!(samples, [stats(&["a"], 1), stats(&["a"], 2)]);
+        assert_eq!(error, fails("/task/stats"));
+        assert_eq!(endpoint.stats_reads.get(), 3);
+
+        let endpoint = Fake::new([]).stats([Err(fails("/task/stats"))]);
+        let collected =
+            collect_live(&plan(2, None), &endpoint, &mut fetcher(), &task, &shutdown).unwrap();
+        assert_eq!(collected.unwrap_err().0, []);
+        assert_eq!(endpoint.stats_reads.get(), 1);
+    }
+
+    /// `--samples N` reads N samples, in order; with a usable `--since-last-run` state the
+    /// stored sample is the first and one read is made (and the capture records it).
+    #[test]
+    fn live_samples_are_read_in_order_or_once_after_a_stored_one() {
+        let shutdown = Shutdown::unarmed();
+        let task = task(&["a"], "");
+        let reads: Vec<StatsSample> = (1..=4).map(|s| stats(&["a"], s)).collect();
+        let endpoint = Fake::new([]).stats(reads.iter().cloned().map(Ok));
+        let collected =
+            collect_live(&plan(4, None), &endpoint, &mut fetcher(), &task, &shutdown).unwrap();
+        assert_eq!(collected.unwrap(), reads);
+
+        let dir = temp_dir("state");
+        let state_file = dir.join("metadata.json.last-sample");
+        let endpoint = Fake::new([]).stats([Ok(stats(&["a"], 9))]);
+        state::store(&state_file, &endpoint.location(), ARN, &stats(&["a"], 5)).unwrap();
+        let collected = collect_live(
+            &plan(3, Some(&state_file)),
+            &endpoint,
+            &mut fetcher(),
+            &task,
+            &shutdown,
+        )
+        .unwrap();
+        assert_eq!(collected.unwrap(), [stats(&["a"], 5), stats(&["a"], 9)]);
+        assert_eq!(endpoint.stats_reads.get(), 1);
+        assert_eq!(*endpoint.previous.borrow(), [stats(&["a"], 5)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A signal received before the first sample is exit 128+N, with no read.
+    #[test]
+    fn a_signal_before_the_first_sample_reads_nothing() {
+        let shutdown = Shutdown::unarmed();
+        shutdown.pretend(signal_hook::consts::SIGTERM);
+        let endpoint = Fake::new([]).stats([Ok(stats(&["a"], 1))]);
+        let failure = collect_live(
+            &plan(2, None),
+            &endpoint,
+            &mut fetcher(),
+            &task(&["a"], ""),
+            &shutdown,
+        )
+        .unwrap_err();
+        assert_eq!(failure.status, 128 + 15);
+        assert_eq!(endpoint.stats_reads.get(), 0);
+    }
+
+    /// Stats naming a container the metadata lacks: `/task` is read again once (and the own
+    /// container with it); when the fresh metadata knows it, it replaces the old.
+    #[test]
+    fn a_container_unknown_to_the_task_makes_one_re_read() {
+        let endpoint = Fake::new([Ok(task(&["a", "b"], ""))]);
+        let mut metadata = Metadata {
+            task: task(&["a"], ""),
+            own_container_name: "x".into(),
+            from_cache: true,
+        };
+        let mut fetcher = fetcher();
+        refresh_if_unknown(
+            &mut fetcher,
+            &endpoint,
+            None,
+            &mut metadata,
+            &stats(&["a", "b"], 1),
+        );
+        assert_eq!(endpoint.task_reads.get(), 1);
+        assert!(metadata.task.container("b").is_some());
+        assert_eq!(metadata.own_container_name, "ecs-statsd");
+        assert!(!metadata.from_cache);
+
+        // Known containers (and one without stats): no read.
+        let mut null_stats = stats(&["a"], 1);
+        null_stats.containers.insert("c".into(), None);
+        refresh_if_unknown(&mut fetcher, &endpoint, None, &mut metadata, &null_stats);
+        assert_eq!(endpoint.task_reads.get(), 1);
+
+        // Still unknown after the re-read, or the re-read fails: one read each, the
+        // metadata kept.
+        for answer in [Ok(task(&["a"], "")), Err(fails("/task"))] {
+            let endpoint = Fake::new([answer]);
+            let before = task(&["a"], "");
+            let mut metadata = Metadata {
+                task: before.clone(),
+                own_container_name: "x".into(),
+                from_cache: false,
+            };
+            refresh_if_unknown(
+                &mut fetcher,
+                &endpoint,
+                None,
+                &mut metadata,
+                &stats(&["a", "z"], 1),
+            );
+            assert_eq!(endpoint.task_reads.get(), 1);
+            assert_eq!(metadata.task, before);
+        }
+    }
+
+    fn cache_with(dir: &Path, endpoint: &Fake, task: &Task, own: Option<&str>) -> PathBuf {
+        let path = dir.join("metadata.json");
+        let entry = CacheEntry {
+            version: cache::FORMAT_VERSION,
+            endpoint: endpoint.location(),
+            task_arn: ARN.into(),
+            own_container_name: own.map(String::from),
+            task: task.clone(),
+        };
+        cache::store(&path, &entry).unwrap();
+        path
+    }
+
+    /// A cached task is used without a request; one carrying values that change while it
+    /// runs (`RestartCount`) is read again; when that read fails the cached task is sent
+    /// without those values.
+    #[test]
+    fn a_cached_task_with_changing_values_is_read_again() {
+        let dir = temp_dir("changing");
+        let steady = task(&["a"], "");
+        let endpoint = Fake::new([Err(fails("/task"))]);
+        let path = cache_with(&dir, &endpoint, &steady, Some("me"));
+        let metadata = load_metadata(&mut fetcher(), &endpoint, Some(&path), Some(&path)).unwrap();
+        assert_eq!((metadata.task, metadata.from_cache), (steady, true));
+        assert_eq!(metadata.own_container_name, "me");
+        assert_eq!(
+            endpoint.task_reads.get() + endpoint.container_reads.get(),
+            0
+        );
+
+        let cached = task(&["a"], r#","RestartCount":1"#);
+        let fresh = task(&["a"], r#","RestartCount":4"#);
+        let endpoint = Fake::new([Ok(fresh.clone())]);
+        let path = cache_with(&dir, &endpoint, &cached, Some("me"));
+        let metadata = load_metadata(&mut fetcher(), &endpoint, Some(&path), Some(&path)).unwrap();
+        assert_eq!(metadata.task, fresh);
+        assert_eq!(endpoint.task_reads.get(), 1);
+
+        let endpoint = Fake::new([Err(fails("/task"))]);
+        let metadata = load_metadata(&mut fetcher(), &endpoint, Some(&path), Some(&path)).unwrap();
+        assert_eq!(metadata.task, cached.clone().without_changing_values());
+        assert_eq!(metadata.task.containers()[0].restart_count, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The own container: looked up at the root; a failed lookup (or one without a name)
+    /// assumes the default name and is cached as unknown, so the next run with a warm cache
+    /// looks it up again and stores the answer.
+    #[test]
+    fn the_own_container_is_looked_up_until_known() {
+        let no_name =
+            ContainerMetadata::parse("GET fake/".into(), br#"{"DockerId":"x"}"#.to_vec()).unwrap();
+        for answer in [Err(fails("/")), Ok(Some(no_name)), Ok(None)] {
+            let dir = temp_dir("own");
+            let path = dir.join("metadata.json");
+            let endpoint = Fake::new([Ok(task(&["a"], ""))]).container([answer]);
+            let metadata = load_metadata(&mut fetcher(), &endpoint, None, Some(&path)).unwrap();
+            assert_eq!(metadata.own_container_name, DEFAULT_OWN_CONTAINER_NAME);
+            let entry = cache::load(&path, &endpoint.location()).unwrap();
+            assert_eq!(entry.own_container_name, None);
+
+            let endpoint = Fake::new([Err(fails("/task"))]).container([Ok(named("sidecar"))]);
+            let metadata =
+                load_metadata(&mut fetcher(), &endpoint, Some(&path), Some(&path)).unwrap();
+            assert_eq!(metadata.own_container_name, "sidecar");
+            assert_eq!(
+                (endpoint.task_reads.get(), endpoint.container_reads.get()),
+                (0, 1)
+            );
+            let entry = cache::load(&path, &endpoint.location()).unwrap();
+            assert_eq!(entry.own_container_name.as_deref(), Some("sidecar"));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// A replay gives its first and last sample, or every one with `--samples` 3 or more.
+    #[test]
+    fn a_replay_picks_the_first_and_last_or_all() {
+        let all: Vec<StatsSample> = (1..=5).map(|s| stats(&["a"], s)).collect();
+        assert_eq!(
+            pick_replay(all.clone(), 2),
+            [all[0].clone(), all[4].clone()]
+        );
+        assert_eq!(pick_replay(all.clone(), 3), all);
+        assert_eq!(pick_replay(all[..2].to_vec(), 2), all[..2]);
     }
 }

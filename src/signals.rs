@@ -53,6 +53,27 @@ impl Shutdown {
         })
     }
 
+    /// No handlers installed: for unit tests of what waits on a `Shutdown`.
+    #[cfg(test)]
+    pub(crate) fn unarmed() -> Shutdown {
+        Shutdown {
+            seen: Default::default(),
+            interrupt: Arc::default(),
+            wake: UnixStream::pair().expect("a socket pair").0,
+        }
+    }
+
+    /// As if `signal` (SIGTERM or SIGINT) had come: for unit tests.
+    #[cfg(test)]
+    pub(crate) fn pretend(&self, signal: i32) {
+        let i = SIGNALS
+            .iter()
+            .position(|&s| s == signal)
+            .expect("SIGTERM or SIGINT");
+        self.seen[i].store(true, Ordering::SeqCst);
+        self.interrupt.store(true, Ordering::SeqCst);
+    }
+
     /// The flag the HTTP transport polls while it waits: set means "stop waiting".
     pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.interrupt)

@@ -1,4 +1,4 @@
-//! Where samples come from: the live endpoint over plain HTTP, or a capture directory (replay).
+//! The live endpoint over plain HTTP.
 //!
 //! Each read here is one attempt. Whether and when to try again is decided by the caller
 //! from [`FetchError::retry`]: connection errors, HTTP 429 and 5xx are worth another try
@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use ureq::unversioned::transport::{
 };
 
 use super::capture::Recorder;
+use super::endpoint::{ContainerMetadata, Endpoint, LiveEndpoint};
 use super::{StatsSample, Task};
 
 /// The largest body we read; real `/task/stats` bodies are tens of kilobytes.
@@ -52,161 +53,38 @@ impl fmt::Display for FetchError {
     }
 }
 
-pub enum Source {
-    Http {
-        base: String,
-        agent: ureq::Agent,
-        /// `--capture`: every body read is also written here.
-        capture: Option<Recorder>,
-    },
-    Replay {
-        dir: PathBuf,
-        stats_files: Vec<PathBuf>,
-    },
+/// The live endpoint over plain HTTP.
+pub struct Http {
+    base: String,
+    agent: ureq::Agent,
+    /// `--capture`: every body read is also written here.
+    capture: Option<Recorder>,
 }
 
-impl Source {
-    /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
-    /// `task.json` and one or more `stats*.json`.
-    /// `interrupt`, when given, abandons a request waiting for its answer as soon as it is
-    /// set (see [`crate::signals::Shutdown::interrupt_flag`]).
+impl Http {
+    /// `base` as [`endpoint_url`] gives it. `interrupt`, when given, abandons a request
+    /// waiting for its answer as soon as it is set.
     pub fn new(
-        location: &str,
+        base: String,
         capture: Option<&Path>,
         interrupt: Option<Arc<AtomicBool>>,
-    ) -> Result<Source, String> {
-        if let Some(base) = endpoint_url(location)? {
-            let config = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                // The endpoint is link-local: an HTTP_PROXY meant for the internet must not
-                // capture it.
-                .proxy(None)
-                .build();
-            let connector = Interruptible {
-                inner: DefaultConnector::new(),
-                interrupt: interrupt.unwrap_or_default(),
-            };
-            let agent = ureq::Agent::with_parts(config, connector, LiteralFirst::default());
-            return Ok(Source::Http {
-                base,
-                agent,
-                capture: capture.map(Recorder::new).transpose()?,
-            });
-        }
-        let dir = PathBuf::from(location);
-        if !dir.is_dir() {
-            return Err(format!(
-                "--metadata-url {location:?} is neither an http:// URL nor a capture directory; \
-                 give the endpoint URL or a directory holding task.json and stats*.json"
-            ));
-        }
-        let task_json = dir.join("task.json");
-        if !task_json.is_file() {
-            return Err(format!(
-                "capture directory {} has no task.json ({} is missing); a replay needs \
-                 task.json and at least one stats*.json",
-                dir.display(),
-                task_json.display()
-            ));
-        }
-        if capture.is_some() {
-            log::warn!("--capture ignored: a replay reads a capture already");
-        }
-        let stats_files = stats_files(&dir)?;
-        Ok(Source::Replay { dir, stats_files })
-    }
-
-    pub fn is_replay(&self) -> bool {
-        matches!(self, Source::Replay { .. })
-    }
-
-    /// The endpoint URL or capture directory, as given (used to key the cache).
-    pub fn location(&self) -> String {
-        match self {
-            Source::Http { base, .. } => base.clone(),
-            Source::Replay { dir, .. } => dir.display().to_string(),
-        }
-    }
-
-    /// `GET {endpoint}/task` (or `task.json`), bounded by `timeout`.
-    pub fn fetch_task(&self, timeout: Duration) -> Result<Task, FetchError> {
-        match self {
-            Source::Http { .. } => {
-                let (what, body) = self.get("/task", timeout, Recorder::task)?;
-                Task::parse(&body).map_err(|reason| bad_body(&what, reason, &body))
-            }
-            Source::Replay { dir, .. } => {
-                let path = dir.join("task.json");
-                let body = read_file(&path)?;
-                Task::parse(&body).map_err(|reason| bad_body(&path.display(), reason, &body))
-            }
-        }
-    }
-
-    /// The name of the container this process runs in, from the container metadata at the
-    /// endpoint root (a capture's `container.json`). `Ok(None)` when a replay has none.
-    pub fn fetch_own_container_name(
-        &self,
-        timeout: Duration,
-    ) -> Result<Option<String>, FetchError> {
-        let Some((what, body, value)) = self.fetch_root(timeout)? else {
-            return Ok(None);
+    ) -> Result<Http, String> {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            // The endpoint is link-local: an HTTP_PROXY meant for the internet must not
+            // capture it.
+            .proxy(None)
+            .build();
+        let connector = Interruptible {
+            inner: DefaultConnector::new(),
+            interrupt: interrupt.unwrap_or_default(),
         };
-        match value.get("Name").and_then(|n| n.as_str()) {
-            Some(name) => Ok(Some(name.to_string())),
-            None => Err(bad_body(
-                &what,
-                "no \"Name\" in the container metadata".into(),
-                &body,
-            )),
-        }
-    }
-
-    /// The task identity the ECS agent puts in every container's Docker labels, read from the
-    /// container metadata at the endpoint root: cluster, task ARN, family and revision (see
-    /// the AWS "Task metadata endpoint version 4" container response). For when `/task`
-    /// cannot be read. `Ok(None)` when a replay has no `container.json` or there are no labels.
-    pub fn fetch_root_identity(&self, timeout: Duration) -> Result<Option<Task>, FetchError> {
-        let Some((_, _, value)) = self.fetch_root(timeout)? else {
-            return Ok(None);
-        };
-        let label = |name: &str| {
-            value
-                .get("Labels")
-                .and_then(|l| l.get(name))
-                .and_then(|v| v.as_str())
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
-        let task = Task {
-            cluster: label("com.amazonaws.ecs.cluster"),
-            task_arn: label("com.amazonaws.ecs.task-arn"),
-            family: label("com.amazonaws.ecs.task-definition-family"),
-            revision: label("com.amazonaws.ecs.task-definition-version"),
-            ..Task::default()
-        };
-        Ok((task != Task::default()).then_some(task))
-    }
-
-    /// The container metadata at the endpoint root (a capture's `container.json`, `None`
-    /// when a replay has none): what was read, the body, and its JSON.
-    fn fetch_root(
-        &self,
-        timeout: Duration,
-    ) -> Result<Option<(String, Vec<u8>, serde_json::Value)>, FetchError> {
-        let (what, body) = match self {
-            Source::Http { .. } => self.get("", timeout, Recorder::container)?,
-            Source::Replay { dir, .. } => {
-                let path = dir.join("container.json");
-                if !path.exists() {
-                    return Ok(None);
-                }
-                (path.display().to_string(), read_file(&path)?)
-            }
-        };
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| bad_body(&what, format!("invalid JSON: {e}"), &body))?;
-        Ok(Some((what, body, value)))
+        let agent = ureq::Agent::with_parts(config, connector, LiteralFirst::default());
+        Ok(Http {
+            base,
+            agent,
+            capture: capture.map(Recorder::new).transpose()?,
+        })
     }
 
     /// `GET {base}{path}`; the body is also handed to the capture, if any. Returns what was
@@ -217,66 +95,41 @@ impl Source {
         timeout: Duration,
         record: fn(&Recorder, &[u8]),
     ) -> Result<(String, Vec<u8>), FetchError> {
-        let Source::Http {
-            base,
-            agent,
-            capture,
-        } = self
-        else {
-            return Err(FetchError {
-                what: path.to_string(),
-                reason: "a replay has no HTTP endpoint".into(),
-                retry: Retry::No,
-            });
-        };
-        let url = format!("{base}{path}");
-        let body = http_get(agent, &url, timeout)?;
-        if let Some(capture) = capture {
+        let url = format!("{}{path}", self.base);
+        let body = http_get(&self.agent, &url, timeout)?;
+        if let Some(capture) = &self.capture {
             record(capture, &body);
         }
         Ok((format!("GET {url}"), body))
     }
+}
 
-    /// Record a sample this run did not read (`--since-last-run`'s previous one).
-    pub fn capture_previous(&self, sample: &StatsSample) {
-        if let Source::Http {
-            capture: Some(capture),
-            ..
-        } = self
-        {
+impl Endpoint for Http {
+    fn location(&self) -> String {
+        self.base.clone()
+    }
+
+    fn fetch_task(&self, timeout: Duration) -> Result<Task, FetchError> {
+        let (what, body) = self.get("/task", timeout, Recorder::task)?;
+        Task::parse(&body).map_err(|reason| bad_body(&what, reason, &body))
+    }
+
+    fn fetch_container(&self, timeout: Duration) -> Result<Option<ContainerMetadata>, FetchError> {
+        let (what, body) = self.get("", timeout, Recorder::container)?;
+        ContainerMetadata::parse(what, body).map(Some)
+    }
+}
+
+impl LiveEndpoint for Http {
+    fn fetch_stats(&self, timeout: Duration) -> Result<StatsSample, FetchError> {
+        let (what, body) = self.get("/task/stats", timeout, Recorder::stats)?;
+        StatsSample::parse(&body).map_err(|reason| bad_body(&what, reason, &body))
+    }
+
+    fn capture_previous(&self, sample: &StatsSample) {
+        if let Some(capture) = &self.capture {
             capture.previous(sample);
         }
-    }
-
-    /// One live read of `/task/stats`, bounded by `timeout`. (A replay has no live reads:
-    /// see [`Source::replay`].)
-    pub fn fetch_stats(&self, timeout: Duration) -> Result<StatsSample, FetchError> {
-        match self {
-            Source::Http { .. } => {
-                let (what, body) = self.get("/task/stats", timeout, Recorder::stats)?;
-                StatsSample::parse(&body).map_err(|reason| bad_body(&what, reason, &body))
-            }
-            Source::Replay { .. } => self.replay().map(|mut all| all.pop().unwrap_or_default()),
-        }
-    }
-
-    /// Every sample of a capture, in file-name order. A single file gives two samples: its
-    /// `precpu_stats` (docker's previous read) and itself.
-    pub fn replay(&self) -> Result<Vec<StatsSample>, FetchError> {
-        let Source::Replay { stats_files, .. } = self else {
-            return Ok(Vec::new());
-        };
-        let mut samples = Vec::with_capacity(stats_files.len() + 1);
-        for path in stats_files {
-            let body = read_file(path)?;
-            let sample = StatsSample::parse(&body)
-                .map_err(|reason| bad_body(&path.display(), reason, &body))?;
-            samples.push(sample);
-        }
-        if samples.len() == 1 {
-            samples.insert(0, samples[0].precpu_sample());
-        }
-        Ok(samples)
     }
 }
 
@@ -453,28 +306,6 @@ impl Resolver for LiteralFirst {
     }
 }
 
-fn stats_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot list capture directory {}: {e}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("stats") && name.ends_with(".json")
-        })
-        .collect();
-    if files.is_empty() {
-        return Err(format!(
-            "capture directory {} holds no stats*.json file; a replay needs task.json and \
-             at least one stats*.json",
-            dir.display()
-        ));
-    }
-    files.sort();
-    Ok(files)
-}
-
 fn http_get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Vec<u8>, FetchError> {
     let fail = |reason: String, retry: Retry| FetchError {
         what: format!("GET {url}"),
@@ -515,16 +346,8 @@ fn http_get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Vec<u8>
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, FetchError> {
-    std::fs::read(path).map_err(|e| FetchError {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-        retry: Retry::No,
-    })
-}
-
 /// A body that arrived but is not what we need: never worth another try.
-fn bad_body(what: &dyn fmt::Display, reason: String, body: &[u8]) -> FetchError {
+pub(crate) fn bad_body(what: &dyn fmt::Display, reason: String, body: &[u8]) -> FetchError {
     FetchError {
         what: what.to_string(),
         reason: format!("{reason}; body starts: {}", excerpt(body)),

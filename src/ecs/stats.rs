@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::lenient::{alone, parse_object, payload};
+use super::task::{Container, Task};
 
 /// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,8 +36,30 @@ impl StatsSample {
             .filter(|s| !s.is_empty())
     }
 
+    /// Each container with stats in this sample (see [`StatsSample::get`]), with its entry in
+    /// the task metadata: `None` when the task does not know it (a stale cache, or a task that
+    /// changed since `/task` was read). Only known containers are measured.
+    pub fn with_metadata<'a>(
+        &'a self,
+        task: &'a Task,
+    ) -> impl Iterator<Item = (&'a str, &'a ContainerStats, Option<&'a Container>)> + 'a {
+        self.containers.keys().filter_map(move |id| {
+            let stats = self.get(id)?;
+            Some((id.as_str(), stats, task.container(id)))
+        })
+    }
+
+    /// The samples of a recording, in time order: a single body gives two, its
+    /// `precpu_stats` (docker's previous read, see [`StatsSample::precpu_sample`]) and itself.
+    pub fn recorded(mut samples: Vec<StatsSample>) -> Vec<StatsSample> {
+        if let [only] = samples.as_slice() {
+            samples.insert(0, only.precpu_sample());
+        }
+        samples
+    }
+
     /// A first sample made of each container's `precpu_stats`: docker's own previous CPU read,
-    /// used when a replay has a single stats file.
+    /// used when a recording has a single stats body.
     pub fn precpu_sample(&self) -> StatsSample {
         let containers = self
             .containers

@@ -109,10 +109,9 @@ pub fn compute(input: &Input) -> Vec<Metric> {
         .samples
         .last()
         .into_iter()
-        .flat_map(|last| last.containers.keys().map(move |id| (last, id)))
-        .filter_map(|(last, id)| {
-            let cur = last.get(id)?;
-            let container = input.task.container(id)?;
+        .flat_map(|last| last.with_metadata(input.task))
+        .filter_map(|(id, cur, container)| {
+            let container = container?;
             let prev = first.and_then(|f| f.get(id));
             Some(Measured {
                 container,
@@ -139,15 +138,6 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     );
     pids::metrics(&measured, input.tagger, &mut out);
     out
-}
-
-/// Containers measured in `sample`: with stats, and known to the task metadata.
-pub fn measured_count(task: &Task, sample: &StatsSample) -> usize {
-    sample
-        .containers
-        .keys()
-        .filter(|id| sample.get(id).is_some() && task.container(id).is_some())
-        .count()
 }
 
 /// Seconds from `prev.read` to `cur.read`; `None` unless both are real and `cur` is later.

@@ -1,0 +1,87 @@
+//! The one path from parsed payloads to series: task metadata + stats samples + options →
+//! every series a run sends. The binary ([`crate::run`]), the criterion bench, the property
+//! tests and the fuzz target all call [`series`], so they measure and check exactly what is
+//! sent.
+
+use crate::ecs::task::Container;
+use crate::ecs::{StatsSample, Task};
+use crate::metrics::{self, Input, Metric, TagOptions, Tagger, Value};
+
+/// How series are made: the tags and the filter.
+pub struct Options<'a> {
+    pub tags: TagOptions,
+    /// `--tag` / `DD_TAGS` pairs, already sanitized.
+    pub constant_tags: &'a [(String, String)],
+    /// The filter's verdict: whether a container's own series are sent. Task totals count
+    /// every measured container regardless.
+    pub included: &'a dyn Fn(&Container) -> bool,
+}
+
+/// What a run says about itself, sent beside what it measured (`exporter_*`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunReport {
+    /// A read failed part-way (the samples are those read before it).
+    pub read_failed: bool,
+    /// Failed attempts at the endpoint, retries included.
+    pub fetch_errors: u64,
+    /// Seconds spent fetching and in the whole run: a live run's wall clock. `None` for a
+    /// replay, which must give the same lines every time.
+    pub seconds: Option<(f64, f64)>,
+}
+
+/// Every series of one run, in the order sent. Containers with stats but absent from the
+/// task metadata are not measured (a run re-reads `/task` first). A value that cannot be
+/// computed (a ratio over a limit that rounds to zero) is left out in every format: it is no
+/// error of the destination.
+pub fn series(
+    task: &Task,
+    samples: &[StatsSample],
+    options: &Options,
+    report: &RunReport,
+) -> Vec<Metric> {
+    let tagger = Tagger::new(task, options.tags, options.constant_tags);
+    let mut all = metrics::compute(&Input {
+        task,
+        samples,
+        included: options.included,
+        tagger: &tagger,
+    });
+    all.push(Metric::exporter_status(
+        !report.read_failed && samples.len() >= 2,
+        tagger.run(),
+    ));
+    let measured = samples.last().map_or(0, |last| {
+        last.with_metadata(task)
+            .filter(|(_, _, container)| container.is_some())
+            .count()
+    });
+    all.push(Metric::new(
+        "exporter_containers",
+        Value::Int(measured as u64),
+        tagger.run(),
+    ));
+    all.push(Metric::new(
+        "exporter_fetch_errors",
+        Value::Int(report.fetch_errors),
+        tagger.run(),
+    ));
+    if let Some((fetch, run)) = report.seconds {
+        all.extend(Metric::derived(
+            "exporter_fetch_seconds",
+            fetch,
+            tagger.run(),
+        ));
+        all.extend(Metric::derived("exporter_run_seconds", run, tagger.run()));
+    }
+    all.retain(|metric| match metric.value {
+        Value::Float(v) if !v.is_finite() => {
+            log::debug!(
+                "{} not sent: its value {v} could not be computed",
+                metric.name
+            );
+            false
+        }
+        _ => true,
+    });
+    all
+}
