@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use ecs_statsd::ecs::task::Container;
 use ecs_statsd::ecs::{StatsSample, Task};
-use ecs_statsd::metrics::{self, Input, TagOptions, Tagger};
+use ecs_statsd::metrics::{Metric, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_send_to};
+use ecs_statsd::pipeline::{self, Options, RunReport};
 
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -47,17 +48,16 @@ pub fn scaled(n: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     )
 }
 
-/// Run `f` on the computation input of a parsed task and samples (every container included,
-/// default tags).
-fn with_input<R>(task: &Task, samples: &[StatsSample], f: impl FnOnce(&Input) -> R) -> R {
-    let tagger = Tagger::new(task, TagOptions::default(), &[]);
+/// The series of a parsed task and samples, as a run makes them (every container included,
+/// default tags, a replay's report: no wall-clock series).
+fn series(task: &Task, samples: &[StatsSample]) -> Vec<Metric> {
     let included = |_: &Container| true;
-    f(&Input {
-        task,
-        samples,
+    let options = Options {
+        tags: TagOptions::default(),
+        constant_tags: &[],
         included: &included,
-        tagger: &tagger,
-    })
+    };
+    pipeline::series(task, samples, &options, &RunReport::default())
 }
 
 fn parse(task: &[u8], s1: &[u8], s2: &[u8]) -> (Task, [StatsSample; 2]) {
@@ -72,7 +72,7 @@ fn parse(task: &[u8], s1: &[u8], s2: &[u8]) -> (Task, [StatsSample; 2]) {
 
 fn run_once(task: &[u8], s1: &[u8], s2: &[u8]) -> usize {
     let (task, samples) = parse(task, s1, s2);
-    let out = with_input(&task, &samples, metrics::compute);
+    let out = series(&task, &samples);
     // Formatted by cadence into a sink that drops the lines: the formatting without the
     // socket.
     statsd_send_to(&out, "ecs_task", cadence::NopMetricSink).sent
@@ -101,10 +101,10 @@ fn pipeline(c: &mut Criterion) {
         })
     });
     let (task, samples) = parse(&task_body, &s1, &s2);
-    with_input(&task, &samples, |input| {
-        stages.bench_function("compute", |b| b.iter(|| metrics::compute(black_box(input))))
+    stages.bench_function("compute", |b| {
+        b.iter(|| series(black_box(&task), black_box(&samples)))
     });
-    let out = with_input(&task, &samples, metrics::compute);
+    let out = series(&task, &samples);
     stages.bench_function("format_statsd", |b| {
         b.iter(|| statsd_send_to(black_box(&out), "ecs_task", cadence::NopMetricSink))
     });

@@ -1,4 +1,4 @@
-//! Fuzz target: bytes → task + stats samples → parse → compute → every output format.
+//! Fuzz target: bytes → task + stats samples → parse → the run's pipeline → every output format.
 //!
 //! The input is split at NUL bytes: the first part is the `/task` body, each further part a
 //! `/task/stats` body (at most four). Parse errors are fine (they are exit-2 errors in a
@@ -7,22 +7,23 @@
 
 use ecs_statsd::ecs::task::Container;
 use ecs_statsd::ecs::{StatsSample, Task};
-use ecs_statsd::metrics::{self, Input, TagOptions, Tagger, Value};
+use ecs_statsd::metrics::{TagOptions, Value};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
+use ecs_statsd::pipeline::{self, Options, RunReport};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|&b| b == 0);
     let task = Task::parse(parts.next().unwrap_or_default()).unwrap_or_default();
-    let mut samples: Vec<StatsSample> = parts.take(4).filter_map(|p| StatsSample::parse(p).ok()).collect();
-    if samples.len() == 1 {
-        samples.insert(0, samples[0].precpu_sample());
-    }
-    let options = TagOptions { identity: true, task_arn: true, container_id: true };
-    let tagger = Tagger::new(&task, options, &[("team".into(), "fuzz".into())]);
+    let parsed = parts.take(4).filter_map(|p| StatsSample::parse(p).ok()).collect();
+    let samples = StatsSample::recorded(parsed);
     let included = |c: &Container| c.name.as_deref() != Some("excluded");
-    let input = Input { task: &task, samples: &samples, included: &included, tagger: &tagger };
-    let out = metrics::compute(&input);
+    let options = Options {
+        tags: TagOptions { identity: true, task_arn: true, container_id: true },
+        constant_tags: &[("team".into(), "fuzz".into())],
+        included: &included,
+    };
+    let out = pipeline::series(&task, &samples, &options, &RunReport::default());
     for m in &out {
         if let Value::Float(v) = m.value {
             assert!(v.is_finite() && v >= 0.0, "{} = {v}", m.name);

@@ -8,8 +8,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use ecs_statsd::ecs::{StatsSample, Task};
-use ecs_statsd::metrics::{self, Input, TagOptions, Tagger};
+use ecs_statsd::metrics::{self, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
+use ecs_statsd::pipeline::{self, Options, RunReport};
 
 use crate::common::parse_line;
 
@@ -134,32 +135,23 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
         .iter()
         .filter_map(|b| StatsSample::parse(b).ok())
         .collect();
-    let mut all = samples.clone();
-    if all.len() == 1 {
-        all.insert(0, all[0].precpu_sample());
-    }
-    let tagger = Tagger::new(
-        &task,
-        TagOptions {
+    let all = StatsSample::recorded(samples);
+    let included = |_: &ecs_statsd::ecs::task::Container| true;
+    let options = Options {
+        tags: TagOptions {
             identity: true,
             task_arn: true,
             container_id: true,
         },
-        &[],
-    );
-    let included = |_: &ecs_statsd::ecs::task::Container| true;
+        constant_tags: &[],
+        included: &included,
+    };
     for window in [
         &all[..],
         &all[all.len().saturating_sub(1)..],
         &[all.clone(), all.clone()].concat()[..],
     ] {
-        let input = Input {
-            task: &task,
-            samples: window,
-            included: &included,
-            tagger: &tagger,
-        };
-        let out = metrics::compute(&input);
+        let out = pipeline::series(&task, window, &options, &RunReport::default());
         for m in &out {
             match m.value {
                 metrics::Value::Float(v) => assert!(v.is_finite() && v >= 0.0, "{} = {v}", m.name),
