@@ -266,3 +266,60 @@ fn a_capture_into_a_used_directory_is_fresh() {
     assert_eq!(endpoint.total_requests(), 0);
     assert_eq!(names(dir.path()).len(), 5, "nothing removed");
 }
+
+/// `--samples 1000` captured and replayed: the capture's `stats1000.json` is the last sample
+/// of the replay, as it was of the live run (in name order it would fall between
+/// `stats100.json` and `stats101.json`). The served samples are the example's first 999
+/// times, then its second: a replay that ended on any other file would send other CPU
+/// figures. `--interval 0` and a fetch budget no machine runs out of: no wall clock.
+#[test]
+fn a_thousand_sample_capture_replays_in_the_order_read() {
+    let dir = TempDir::new();
+    let first = read(&format!("{EXAMPLE}/stats1.json"));
+    let endpoint = FakeEndpoint::new()
+        .route(
+            "/task",
+            [Response::ok(read(&format!("{EXAMPLE}/task.json")))],
+        )
+        .route(
+            "/task/stats",
+            std::iter::repeat_n(Response::ok(first.as_str()), 999)
+                .chain([Response::ok(read(&format!("{EXAMPLE}/stats2.json")))]),
+        )
+        .with_root(r#"{"Name":"ecs-statsd"}"#);
+    let url = endpoint.url();
+    let capture = dir.join("capture");
+    let sorted = |out: &crate::common::Run| -> Vec<String> {
+        out.assert_success();
+        let mut lines: Vec<String> = out
+            .stdout
+            .lines()
+            // Wall-clock figures of the live run only (documented).
+            .filter(|l| {
+                !l.contains("exporter_fetch_seconds") && !l.contains("exporter_run_seconds")
+            })
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let common = ["--samples", "1000", "--dry-run", "--timestamps"];
+    let mut args = vec![
+        "--metadata-url",
+        &url,
+        "--interval",
+        "0",
+        "--fetch-budget",
+        "86400",
+        "--no-cache",
+        "--capture",
+        capture.to_str().unwrap(),
+    ];
+    args.extend(common);
+    let live = sorted(&run(&args, &[]));
+    assert_eq!(endpoint.requests("/task/stats"), 1000);
+    assert!(capture.join("stats1000.json").is_file());
+    let mut args = vec!["--metadata-url", capture.to_str().unwrap()];
+    args.extend(common);
+    assert_eq!(sorted(&run(&args, &[])), live);
+}
