@@ -1,27 +1,11 @@
 //! The ancestor's bugs, each fixed with a test on a real capture. Expected values are derived
 //! here from the capture JSON.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 
-use crate::common::{Line, TempDir, find, parse_all, run, value};
-use crate::golden::dry_run_sorted;
-
-fn capture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/ecs")
-        .join(rel)
-}
-
-fn json(path: PathBuf) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn replay(dir: &std::path::Path) -> Vec<Line> {
-    let lines: Vec<String> = dry_run_sorted(dir, &[]).lines().map(String::from).collect();
-    parse_all(&lines)
-}
+use crate::common::{
+    EXAMPLE, Line, TempDir, capture, dry_run, find, json_file, parse_all, root, run, value,
+};
 
 const TASK: [(&str, &str); 1] = [("container_name", "_task_")];
 
@@ -29,7 +13,7 @@ const TASK: [(&str, &str); 1] = [("container_name", "_task_")];
 #[test]
 fn awsvpc_task_totals_count_each_interface_once() {
     let dir = capture("prometheus-ecs-exporter/fargate-v4-cgroupv1-stopped-container");
-    let stats = json(dir.join("stats.json"));
+    let stats = json_file(&dir.join("stats.json"));
     let readings: Vec<u64> = stats
         .as_object()
         .unwrap()
@@ -37,7 +21,7 @@ fn awsvpc_task_totals_count_each_interface_once() {
         .filter_map(|s| s.pointer("/networks/eth1/rx_bytes")?.as_u64())
         .collect();
     assert_eq!(readings.len(), 2, "two containers share eth1");
-    let got = replay(&dir);
+    let got = dry_run(&dir, &[]);
     let total = value(&got, "ecs_task.network_rx_bytes_total", &TASK);
     assert_eq!(total, *readings.iter().max().unwrap() as f64);
     assert!(total < readings.iter().sum::<u64>() as f64 * 0.75);
@@ -48,7 +32,7 @@ fn awsvpc_task_totals_count_each_interface_once() {
 #[test]
 fn bridge_task_totals_sum_and_interfaces_are_tagged() {
     let dir = capture("otel-collector-contrib/ec2-v4-bridge-three-nginx-cgroupv1");
-    let stats = json(dir.join("stats.json"));
+    let stats = json_file(&dir.join("stats.json"));
     let sum: u64 = stats
         .as_object()
         .unwrap()
@@ -56,7 +40,7 @@ fn bridge_task_totals_sum_and_interfaces_are_tagged() {
         .flat_map(|s| s["networks"].as_object().unwrap().values())
         .map(|n| n["rx_bytes"].as_u64().unwrap())
         .sum();
-    let got = replay(&dir);
+    let got = dry_run(&dir, &[]);
     assert_eq!(
         value(&got, "ecs_task.network_rx_bytes_total", &TASK),
         sum as f64
@@ -76,8 +60,8 @@ fn bridge_task_totals_sum_and_interfaces_are_tagged() {
 #[test]
 fn cgroup_v2_memory_and_disk() {
     let dir = capture("prometheus-ecs-exporter/ec2-v4-cgroupv2-stopped-container");
-    let stats = json(dir.join("stats.json"));
-    let task = json(dir.join("task.json"));
+    let stats = json_file(&dir.join("stats.json"));
+    let task = json_file(&dir.join("task.json"));
     let id = task["Containers"]
         .as_array()
         .unwrap()
@@ -97,7 +81,7 @@ fn cgroup_v2_memory_and_disk() {
         .sum();
     assert!(read_bytes > 0);
     assert!(s["blkio_stats"]["io_serviced_recursive"].is_null());
-    let got = replay(&dir);
+    let got = dry_run(&dir, &[]);
     let me = [("container_name", "prometheus")];
     assert_eq!(
         value(&got, "ecs_task.disk_read_bytes_total", &me),
@@ -131,7 +115,7 @@ fn fargate_container_cpu_2_is_not_a_limit() {
     let dir = TempDir::new();
     let src = capture("datadog-integrations-core/fargate-v4-2023-two-containers-cgroupv1");
     let task = std::fs::read_to_string(src.join("task.json")).unwrap();
-    let stats = json(src.join("stats.json"));
+    let stats = json_file(&src.join("stats.json"));
     // Two samples: the capture, and the capture with dd-agent 0.05 s of CPU and 1 s of
     // system time later.
     let id = stats.as_object().unwrap().keys().next().unwrap().clone();
@@ -186,7 +170,7 @@ fn fargate_container_cpu_2_is_not_a_limit() {
 /// of sending a negative or wrapped value.
 #[test]
 fn counters_going_backwards_drop_the_series() {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/parity/ancestor-example");
+    let src = root().join(EXAMPLE);
     let dir = TempDir::new();
     dir.write("task.json", std::fs::read(src.join("task.json")).unwrap());
     // Swapped samples: every CPU counter decreases.

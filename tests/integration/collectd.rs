@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{TempDir, UdpListener, lines, parse_all, run};
-use crate::e2e::example_endpoint;
+use crate::common::{
+    MAX_WAIT, QUIET, TempDir, UdpListener, example_endpoint, lines, parse_all, run,
+};
 
 const HOST: &str = "ecs-statsd-test";
 
@@ -116,9 +117,7 @@ fn collectd_receives_every_series_with_its_value() {
     let mut first = vec!["--metadata-url", &url, "--statsd-port", &listener_port];
     first.extend_from_slice(&args);
     run(&first, &[]).assert_success();
-    let sent = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let sent = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     assert!(sent.len() > 50);
     assert!(sent.iter().all(|l| l.tags.is_empty()));
 

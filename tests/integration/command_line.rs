@@ -6,15 +6,10 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::PathBuf;
 
-use crate::common::{FakeEndpoint, Response, Run, TempDir, UdpListener, parse_all, run};
-use crate::e2e::{EXAMPLE, example_endpoint, read};
-
-fn example_dir() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(EXAMPLE)
-        .to_string_lossy()
-        .into_owned()
-}
+use crate::common::{
+    EXAMPLE, FakeEndpoint, Response, Run, TempDir, UdpListener, example_dir, example_endpoint,
+    parse_all, read, run,
+};
 
 fn assert_usage_error(out: &Run, needle: &str) {
     out.assert_code(1);

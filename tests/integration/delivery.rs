@@ -7,21 +7,13 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{
-    FakeEndpoint, Line, Response, Run, TempDir, UdpListener, UnixDgramListener, lines, parse_all,
-    run, spawn, value, wait_with_timeout,
+    EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, MIB, QUIET, Response, Run, TempDir,
+    UdpListener, UnixDgramListener, WEB, example_endpoint, example_json, lines, parse_all, read,
+    run, run_udp, spawn, value, wait_with_timeout,
 };
-use crate::e2e::{EXAMPLE, example_endpoint, read, run_udp};
-
-const WEB: &str = "158d1c8083dd49d6b527399fd6414f5c-1875394283";
-const LOG_ROUTER: &str = "158d1c8083dd49d6b527399fd6414f5c-3822082590";
-const MIB: f64 = 1024.0 * 1024.0;
-
-fn example(file: &str) -> Value {
-    serde_json::from_str(&read(&format!("{EXAMPLE}/{file}"))).unwrap()
-}
 
 /// A UDP port with nothing bound to it (bound, read, released).
 fn dead_udp_port() -> u16 {
@@ -33,10 +25,7 @@ fn dead_udp_port() -> u16 {
 }
 
 fn quiet(listener: &UdpListener) -> Vec<Line> {
-    parse_all(&lines(&listener.datagrams_until_quiet(
-        Duration::from_millis(300),
-        Duration::from_secs(5),
-    )))
+    parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)))
 }
 
 /// The `N of M` counts of the run's one send error line.
@@ -175,7 +164,7 @@ fn unix_socket_gone_mid_run_counts_every_line_as_lost() {
 // Item 8: a value that cannot be computed is not sent and is nobody's error.
 #[test]
 fn a_non_finite_value_is_left_out_and_the_run_succeeds() {
-    let mut task = example("task.json");
+    let mut task = example_json("task.json");
     task["Limits"]["CPU"] = json!(1e-320);
     let endpoint = FakeEndpoint::serve(
         &task.to_string(),
@@ -205,7 +194,7 @@ fn ephemeral_storage_and_restarts_follow_the_task_across_cached_runs() {
     let endpoint = example_endpoint();
     for run_number in 0..3u64 {
         let utilized = 100.0 + 250.0 * run_number as f64;
-        let mut task = example("task.json");
+        let mut task = example_json("task.json");
         task["EphemeralStorageMetrics"] = json!({"Utilized": utilized, "Reserved": 20496});
         task["Containers"][0]["RestartCount"] = json!(run_number);
         endpoint.set_route("/task", [Response::ok(task.to_string())]);
@@ -215,7 +204,7 @@ fn ephemeral_storage_and_restarts_follow_the_task_across_cached_runs() {
         let task_tag = [("container_name", "_task_")];
         assert_eq!(
             value(&got, "ecs_task.ephemeral_storage_used_bytes", &task_tag),
-            utilized * MIB,
+            utilized * MIB as f64,
             "run {run_number}"
         );
         assert_eq!(
@@ -232,7 +221,7 @@ fn ephemeral_storage_and_restarts_follow_the_task_across_cached_runs() {
 #[test]
 fn a_task_without_updated_values_is_served_from_the_cache() {
     let cache = TempDir::new();
-    let mut task = example("task.json");
+    let mut task = example_json("task.json");
     task.as_object_mut()
         .unwrap()
         .remove("EphemeralStorageMetrics");
@@ -282,7 +271,7 @@ fn a_failed_own_container_lookup_is_not_cached() {
 #[test]
 fn colliding_container_names_stay_distinct_and_keep_their_own_origin() {
     let stem = "a".repeat(200);
-    let mut task = example("task.json");
+    let mut task = example_json("task.json");
     let image = task["Containers"][0]["Image"].clone();
     task["Containers"][0]["Name"] = json!(format!("{stem}{}", "x".repeat(55)));
     task["Containers"][1]["Name"] = json!(format!("{stem}{}", "y".repeat(55)));
@@ -316,7 +305,7 @@ fn colliding_container_names_stay_distinct_and_keep_their_own_origin() {
         assert!(id == WEB || id == LOG_ROUTER, "{line:?}");
         assert_eq!(line.container.as_deref(), Some(id), "origin: {line:?}");
     }
-    let stats2 = example("stats2.json");
+    let stats2 = example_json("stats2.json");
     for id in [WEB, LOG_ROUTER] {
         let usage = stats2[id]["memory_stats"]["usage"].as_u64().unwrap() as f64;
         assert_eq!(
@@ -338,7 +327,7 @@ fn colliding_container_names_stay_distinct_and_keep_their_own_origin() {
 // Item 13 in `/task`: a container whose metadata cannot be read is left out, not the task.
 #[test]
 fn one_unreadable_container_in_the_task_drops_only_that_container() {
-    let mut task = example("task.json");
+    let mut task = example_json("task.json");
     task["Containers"][1]["Limits"] = json!("BAD");
     let task = task
         .to_string()
@@ -357,7 +346,7 @@ fn one_unreadable_container_in_the_task_drops_only_that_container() {
     );
     out.assert_success();
     let got = parse_all(&lines(&datagrams));
-    let web_usage = example("stats2.json")[WEB]["memory_stats"]["usage"]
+    let web_usage = example_json("stats2.json")[WEB]["memory_stats"]["usage"]
         .as_u64()
         .unwrap() as f64;
     assert_eq!(
@@ -374,7 +363,7 @@ fn one_unreadable_container_in_the_task_drops_only_that_container() {
 
 /// The example stats with every container's `read` set to `read_at`.
 fn stats_read_at(file: &str, read_at: &str) -> String {
-    let mut stats = example(file);
+    let mut stats = example_json(file);
     for (_, container) in stats.as_object_mut().unwrap() {
         container["read"] = json!(read_at);
     }
@@ -463,7 +452,7 @@ fn one_unreadable_value_drops_only_its_container() {
         r#"{"usage": 1e400, "limit": 4294967296}"#,
         r#"{"usage": 1, "usage": 2, "limit": 4294967296}"#,
     ] {
-        let mut stats2 = example("stats2.json");
+        let mut stats2 = example_json("stats2.json");
         stats2[LOG_ROUTER]["memory_stats"] = json!("BAD");
         let stats2 = stats2.to_string().replace(r#""BAD""#, bad);
         let endpoint = FakeEndpoint::serve(
@@ -477,7 +466,7 @@ fn one_unreadable_value_drops_only_its_container() {
         );
         out.assert_success();
         let got = parse_all(&lines(&datagrams));
-        let web_usage = example("stats2.json")[WEB]["memory_stats"]["usage"]
+        let web_usage = example_json("stats2.json")[WEB]["memory_stats"]["usage"]
             .as_u64()
             .unwrap() as f64;
         assert_eq!(

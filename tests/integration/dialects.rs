@@ -4,34 +4,16 @@
 //! the task metadata cannot be read.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::Value as Json;
 
 use crate::common::{
-    FakeEndpoint, Line, Response, Run, TempDir, UdpListener, lines, parse_all, run,
+    EXAMPLE, FakeEndpoint, Line, MAX_WAIT, QUIET, Response, TempDir, UdpListener, example_endpoint,
+    lines, parse_all, read, replay_example, run,
 };
-use crate::e2e::{EXAMPLE, example_endpoint, read};
 
-const QUIET: Duration = Duration::from_millis(300);
-const MAX_WAIT: Duration = Duration::from_secs(5);
 /// Datadog's limits (docs.datadoghq.com "Getting started with tags", "Metrics: naming").
 const MAX_TAG: usize = 200;
-
-fn example_dir() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(EXAMPLE)
-        .display()
-        .to_string()
-}
-
-fn replay(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let dir = example_dir();
-    let mut all = vec!["--metadata-url", dir.as_str()];
-    all.extend_from_slice(args);
-    run(&all, env)
-}
 
 /// `--tag` arguments and environment breaking every rule, and what must survive.
 fn hostile_tags(long: &str) -> (Vec<String>, Vec<(&'static str, String)>) {
@@ -85,7 +67,7 @@ fn a_hostile_tag_set_gives_the_same_tags_in_every_format() {
         let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
         all.extend_from_slice(extra);
         all.extend_from_slice(&["--log-level", "warn"]);
-        let out = replay(&all, &env);
+        let out = replay_example(&all, &env);
         out.assert_success();
         out
     };
@@ -125,7 +107,7 @@ fn a_hostile_tag_set_gives_the_same_tags_in_every_format() {
         );
     }
     let plain = parse_all(
-        &replay(&["--dry-run"], &[])
+        &replay_example(&["--dry-run"], &[])
             .stdout
             .lines()
             .map(String::from)
@@ -184,7 +166,7 @@ fn a_hostile_tag_set_gives_the_same_tags_in_every_format() {
     assert!(samples > 50);
 
     let emf = with(&["--format", "emf"]).stdout;
-    let plain_emf = replay(&["--format", "emf"], &[]).stdout;
+    let plain_emf = replay_example(&["--format", "emf"], &[]).stdout;
     let dims = |text: &str| -> Vec<Json> {
         text.lines()
             .map(|l| serde_json::from_str::<Json>(l).unwrap()["_aws"]["CloudWatchMetrics"][0]["Dimensions"].clone())
@@ -205,7 +187,7 @@ fn a_hostile_tag_set_gives_the_same_tags_in_every_format() {
 }
 
 fn usage_error(args: &[&str], env: &[(&str, &str)], says: &[&str]) {
-    let out = replay(args, env);
+    let out = replay_example(args, env);
     out.assert_code(1);
     assert!(out.stdout.is_empty(), "{}", out.describe());
     let first = out.stderr.lines().next().unwrap_or_default();
@@ -357,13 +339,13 @@ pub fn graphite_name(line: &Line) -> String {
 #[test]
 fn graphite_names_carry_every_series_without_tags() {
     let dogstatsd = parse_all(
-        &replay(&["--dry-run"], &[])
+        &replay_example(&["--dry-run"], &[])
             .stdout
             .lines()
             .map(String::from)
             .collect::<Vec<_>>(),
     );
-    let out = replay(
+    let out = replay_example(
         &["--dry-run", "--tag-format", "graphite", "--tag", "team:a"],
         &[],
     );
@@ -508,7 +490,7 @@ fn exporter_status_0_carries_the_normal_identity() {
 fn reserved_prometheus_label_names_never_reach_the_file() {
     // `__name__` breaks Datadog's first-letter rule (dropped with a warning); `éé` starts with
     // a letter, but is `__` as a label name: renamed, with a warning.
-    let out = replay(
+    let out = replay_example(
         &[
             "--format",
             "prometheus",

@@ -1,66 +1,12 @@
 //! End to end: the built binary against a fake metadata endpoint on 127.0.0.1 and a real UDP
 //! listener. Expected values are computed here from the served JSON, not copied from output.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::common::{
-    FakeEndpoint, Line, Response, Run, TempDir, UdpListener, assert_lines_eq, find, lines,
-    parse_all, run, value,
+    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, TempDir, UdpListener, WEB, assert_lines_eq,
+    example_endpoint, find, lines, parse_all, parsed, read, root, run, run_udp, value,
 };
-
-pub const EXAMPLE: &str = "testdata/parity/ancestor-example";
-const WEB: &str = "158d1c8083dd49d6b527399fd6414f5c-1875394283";
-
-pub fn read(rel: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-pub fn example_endpoint() -> FakeEndpoint {
-    FakeEndpoint::serve(
-        &read(&format!("{EXAMPLE}/task.json")),
-        &[
-            &read(&format!("{EXAMPLE}/stats1.json")),
-            &read(&format!("{EXAMPLE}/stats2.json")),
-        ],
-    )
-    // The container metadata at the root: this tool's own container.
-    .with_root(r#"{"Name":"ecs-statsd","DockerId":"self"}"#)
-}
-
-/// Run against `endpoint`, sending to a fresh UDP listener; returns the run and the
-/// datagrams that arrived.
-pub fn run_udp(endpoint: &FakeEndpoint, extra: &[&str], cache: &TempDir) -> (Run, Vec<String>) {
-    let listener = UdpListener::new();
-    let port = listener.port().to_string();
-    let cache_file = cache.join("metadata.json");
-    let mut args = vec![
-        "--metadata-url",
-        &endpoint.url(),
-        "--statsd-port",
-        &port,
-        "--interval",
-        "0",
-        "--cache-file",
-        cache_file.to_str().unwrap(),
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&args, &[]);
-    let datagrams =
-        listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5));
-    (out, datagrams)
-}
-
-fn parsed(datagrams: &[String]) -> Vec<Line> {
-    parse_all(&lines(datagrams))
-}
 
 #[test]
 fn every_metric_arrives_over_udp_with_hand_computed_values() {
@@ -323,7 +269,7 @@ fn include_and_exclude_choose_container_series_not_task_totals() {
             ],
         );
         out.assert_success();
-        parsed(&listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)))
+        parsed(&listener.datagrams_until_quiet(QUIET, MAX_WAIT))
     };
     assert!(
         !env_exclude
@@ -381,7 +327,7 @@ fn no_endpoint_is_a_usage_error_naming_the_variables() {
 /// at trace level.
 #[test]
 fn logs_never_mix_with_dry_run_output() {
-    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = root().join(EXAMPLE);
     let out = run(
         &[
             "--metadata-url",

@@ -18,10 +18,9 @@ use serde_json::Value;
 
 use crate::common::emf_spec::validate_emf_document;
 use crate::common::{
-    FakeEndpoint, Response, Run, SIGTERM, TempDir, UdpListener, UnixDgramListener, bin, lines,
-    parse_all, value, wait_with_timeout,
+    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, Run, SIGTERM, TempDir, UdpListener,
+    UnixDgramListener, bin, lines, parse_all, read, root, value, wait_with_timeout,
 };
-use crate::e2e::{EXAMPLE, read};
 
 /// Every task definition in examples/ and the test that runs it.
 const RECIPES: [(&str, &str); 6] = [
@@ -34,7 +33,7 @@ const RECIPES: [(&str, &str); 6] = [
 ];
 
 fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+    root().join("examples")
 }
 
 /// The container `name` of the task definition `recipe`: its entry point and command, with
@@ -275,9 +274,7 @@ fn recipes_run_as_written() {
         ),
     ];
     run_until_stopped("ec2-dogstatsd-socket.json", &overrides, &endpoint, &url);
-    let got = parse_all(&lines(
-        &socket.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&socket.datagrams_until_quiet(QUIET, MAX_WAIT)));
     assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
     assert!(got.iter().any(|l| l.name == "ecs_task.cpu_usage_ratio"));
 
@@ -681,7 +678,7 @@ fn tini_entrypoint_keeps_the_app_exit_status() {
 /// the bulky or private folders.
 #[test]
 fn dockerfiles_are_pinned_and_need_no_buildkit() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
     let files = [
         root.join("Dockerfile"),
         examples().join("Dockerfile.sidecar"),

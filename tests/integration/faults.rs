@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use crate::common::{FakeEndpoint, Response, TempDir, UdpListener, lines, parse_all, run, value};
-use crate::e2e::{EXAMPLE, example_endpoint, read, run_udp};
+use crate::common::{
+    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, TempDir, UdpListener, example_endpoint,
+    lines, parse_all, read, run, run_udp, value,
+};
 
 fn assert_endpoint_failure(out: &crate::common::Run, must_contain: &[&str]) {
     out.assert_code(2);
@@ -40,9 +42,7 @@ fn unreachable_endpoint_exits_2_and_reports_status_0() {
         &[],
     );
     assert_endpoint_failure(&out, &[&format!("GET {url}/task")]);
-    let got = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
 }

@@ -5,8 +5,9 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{FakeEndpoint, Response, TempDir, run, run_program};
-use crate::e2e::{EXAMPLE, example_endpoint, read, run_udp};
+use crate::common::{
+    EXAMPLE, FakeEndpoint, Response, TempDir, example_endpoint, read, run, run_program, run_udp,
+};
 
 fn is_root() -> bool {
     std::fs::metadata("/proc/self")

@@ -3,65 +3,13 @@
 //! Regenerate after a deliberate change, then review the diff like code:
 //! `UPDATE_GOLDEN=1 cargo test --test integration golden`
 
-use std::path::{Path, PathBuf};
-
 use ecs_statsd::metrics::catalog::describe;
 
-use crate::common::{TempDir, assert_lines_eq, parse_all, run};
+use crate::common::{
+    TempDir, assert_lines_eq, capture_id, dry_run_sorted, parse_all, replay_dirs, root, run,
+};
 
 const GOLDEN_DIR: &str = "testdata/golden";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every capture folder holding task.json and stats.json, plus the ancestor's example.
-pub fn replay_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![root().join("testdata/parity/ancestor-example")];
-    for source in std::fs::read_dir(root().join("testdata/ecs")).unwrap() {
-        let source = source.unwrap().path();
-        if !source.is_dir() {
-            continue;
-        }
-        for capture in std::fs::read_dir(&source).unwrap() {
-            let capture = capture.unwrap().path();
-            if capture.join("task.json").is_file() && capture.join("stats.json").is_file() {
-                dirs.push(capture);
-            }
-        }
-    }
-    dirs.sort();
-    assert!(
-        dirs.len() >= 9,
-        "expected the bundled captures, found {dirs:?}"
-    );
-    dirs
-}
-
-/// `testdata/ecs/telegraf/x` → `telegraf__x`.
-pub fn capture_id(dir: &Path) -> String {
-    let parent = dir.parent().unwrap().file_name().unwrap().to_string_lossy();
-    let name = dir.file_name().unwrap().to_string_lossy();
-    let parent = if parent == "parity" {
-        "reference".into()
-    } else {
-        parent
-    };
-    format!("{parent}__{name}")
-}
-
-/// The sorted dry-run lines of a replay.
-pub fn dry_run_sorted(dir: &Path, extra: &[&str]) -> String {
-    let dir = dir.to_str().unwrap();
-    let mut args = vec!["--metadata-url", dir, "--dry-run"];
-    args.extend_from_slice(extra);
-    let out = run(&args, &[]);
-    out.assert_success();
-    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
-    let mut lines: Vec<&str> = out.stdout.lines().collect();
-    lines.sort_unstable();
-    lines.iter().map(|l| format!("{l}\n")).collect()
-}
 
 #[test]
 fn golden_dry_run_of_every_capture() {

@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{
-    FakeEndpoint, Response, TempDir, UdpListener, bin_command, broken_pipe, lines, parse_all, run,
-    spawn, value, wait_with_timeout,
+    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, TempDir, UdpListener, bin_command,
+    broken_pipe, example_endpoint, lines, parse_all, read, root, run, run_udp, spawn, value,
+    wait_with_timeout,
 };
-use crate::e2e::{EXAMPLE, example_endpoint, read, run_udp};
 
 const NASTY: [&str; 7] = [
     "we|b",
@@ -80,8 +80,7 @@ fn hostile_names_and_tags_never_break_a_line() {
         &env,
     );
     out.assert_success();
-    let got =
-        lines(&listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)));
+    let got = lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT));
     assert!(got.len() > 50);
     // The strict parser: every line is name:value|g with clean tags.
     for line in parse_all(&got) {
@@ -128,7 +127,7 @@ fn hostile_names_in_prometheus_and_emf() {
 /// `| head`: the reader goes away after one line. Not an error (exit 0), no panic.
 #[test]
 fn closed_stdout_is_not_an_error() {
-    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = root().join(EXAMPLE);
     for format in ["statsd", "prometheus", "emf"] {
         let mut child = spawn(
             &[
@@ -316,9 +315,7 @@ fn a_broken_stderr_never_ends_the_run() {
         Duration::from_secs(20),
     );
     out.assert_success();
-    let got = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
 
     // A failing run still exits with its own status when its error line is lost.
@@ -357,7 +354,7 @@ fn non_utf8_environment_values_are_usage_errors() {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
 
-    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = root().join(EXAMPLE);
     let example = example.to_str().unwrap();
     for (name, value) in [
         ("OUTPUT_FORMAT", &b"emf\xff"[..]),
@@ -408,7 +405,7 @@ fn read_times_before_1970_send_no_timestamp() {
         statsd.describe()
     );
     // The same run with 2024 times does carry |T (the flag works).
-    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = root().join(EXAMPLE);
     let normal = run(
         &[
             "--metadata-url",
@@ -438,7 +435,7 @@ fn read_times_before_1970_send_no_timestamp() {
 /// /dev/null is written fine: exit 0.
 #[test]
 fn a_closed_stdout_exits_3() {
-    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = root().join(EXAMPLE);
     let example = example.to_str().unwrap();
     let bin = crate::common::bin();
     for format in ["statsd", "prometheus", "emf"] {

@@ -2,65 +2,17 @@
 //! identity tags, sampling), on real captures. Expected values are computed here, by hand,
 //! from the capture JSON; none is copied from the program's output.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::common::{
-    FakeEndpoint, Line, Response, TempDir, UdpListener, find, lines, parse_all, run, value,
+    FARGATE, FakeEndpoint, Line, MAX_WAIT, MIB, QUIET, Response, TempDir, UdpListener, capture,
+    docker_id, dry_run, find, json_file, json_u64, lines, parse_all, root, run, seconds_between,
+    value,
 };
 
-pub fn capture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/ecs")
-        .join(rel)
-}
-
-pub fn json_file(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-pub fn dry_run(dir: &Path, extra: &[&str]) -> Vec<Line> {
-    let mut args = vec!["--metadata-url", dir.to_str().unwrap(), "--dry-run"];
-    args.extend_from_slice(extra);
-    let out = run(&args, &[]);
-    out.assert_success();
-    parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>())
-}
-
-fn u(v: &Value, pointer: &str) -> u64 {
-    v.pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{pointer} missing"))
-}
-
-/// Docker ID of the container named `name` in a task.json.
-pub fn docker_id(task: &Value, name: &str) -> String {
-    task["Containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["Name"] == name)
-        .unwrap()["DockerId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Seconds between two RFC 3339 times of the same minute (enough for these captures).
-pub fn seconds_between(a: &str, b: &str) -> f64 {
-    let secs = |t: &str| -> f64 {
-        let hms = &t[11..t.len() - 1];
-        let parts: Vec<f64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
-        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
-    };
-    secs(b) - secs(a)
-}
-
-const FARGATE: &str = "prometheus-ecs-exporter/fargate-v4-cgroupv1-stopped-container";
 const EC2_V2: &str = "prometheus-ecs-exporter/ec2-v4-cgroupv2-stopped-container";
-const MIB: f64 = 1024.0 * 1024.0;
 
 #[test]
 fn cgroup_v2_working_set_is_usage_minus_inactive_file() {
@@ -73,7 +25,8 @@ fn cgroup_v2_working_set_is_usage_minus_inactive_file() {
     let mut task_ws = 0;
     for name in ["prometheus", "ecs-exporter"] {
         let s = &stats[docker_id(&task, name)];
-        let ws = u(s, "/memory_stats/usage") - u(s, "/memory_stats/stats/inactive_file");
+        let ws =
+            json_u64(s, "/memory_stats/usage") - json_u64(s, "/memory_stats/stats/inactive_file");
         task_ws += ws;
         let me = [("container_name", name)];
         assert_eq!(
@@ -83,10 +36,10 @@ fn cgroup_v2_working_set_is_usage_minus_inactive_file() {
         );
         assert_eq!(
             value(&got, "ecs_task.mem_rss_bytes", &me),
-            u(s, "/memory_stats/stats/anon") as f64
+            json_u64(s, "/memory_stats/stats/anon") as f64
         );
         // EC2 without a container memory reservation: the cgroup limit is the real one.
-        let limit = u(s, "/memory_stats/limit");
+        let limit = json_u64(s, "/memory_stats/limit");
         assert_eq!(value(&got, "ecs_task.mem_limit_bytes", &me), limit as f64);
         let ratio = value(&got, "ecs_task.mem_utilization_ratio", &me);
         assert!((ratio - ws as f64 / limit as f64).abs() < 1e-6);
@@ -125,10 +78,11 @@ fn fargate_no_limit_memory_shared_eth1_and_ephemeral_storage() {
     let me = [("container_name", "prometheus")];
     // memory_stats.limit is Fargate's "no limit" 9223372036854771712: the hierarchical
     // limit is the effective one.
-    assert!(u(s, "/memory_stats/limit") >= 1 << 62);
-    let limit = u(s, "/memory_stats/stats/hierarchical_memory_limit");
+    assert!(json_u64(s, "/memory_stats/limit") >= 1 << 62);
+    let limit = json_u64(s, "/memory_stats/stats/hierarchical_memory_limit");
     assert_eq!(value(&got, "ecs_task.mem_limit_bytes", &me), limit as f64);
-    let ws = u(s, "/memory_stats/usage") - u(s, "/memory_stats/stats/total_inactive_file");
+    let ws =
+        json_u64(s, "/memory_stats/usage") - json_u64(s, "/memory_stats/stats/total_inactive_file");
     assert_eq!(
         value(&got, "ecs_task.mem_working_set_bytes", &me),
         ws as f64
@@ -138,7 +92,7 @@ fn fargate_no_limit_memory_shared_eth1_and_ephemeral_storage() {
         "no sentinel is ever sent"
     );
     // The task: its Limits.Memory MiB.
-    let task_limit = task["Limits"]["Memory"].as_f64().unwrap() * MIB;
+    let task_limit = task["Limits"]["Memory"].as_f64().unwrap() * MIB as f64;
     let task_tags = [("container_name", "_task_")];
     assert_eq!(
         value(&got, "ecs_task.mem_limit_bytes", &task_tags),
@@ -148,11 +102,11 @@ fn fargate_no_limit_memory_shared_eth1_and_ephemeral_storage() {
     let used = task["EphemeralStorageMetrics"]["Utilized"]
         .as_f64()
         .unwrap()
-        * MIB;
+        * MIB as f64;
     let reserved = task["EphemeralStorageMetrics"]["Reserved"]
         .as_f64()
         .unwrap()
-        * MIB;
+        * MIB as f64;
     assert_eq!(
         value(&got, "ecs_task.ephemeral_storage_used_bytes", &task_tags),
         used
@@ -168,13 +122,13 @@ fn fargate_no_limit_memory_shared_eth1_and_ephemeral_storage() {
     // Cores in use over docker's own precpu interval (single-file replay), read times from
     // the payload.
     let dt = seconds_between(s["preread"].as_str().unwrap(), s["read"].as_str().unwrap());
-    let used_ns =
-        u(s, "/cpu_stats/cpu_usage/total_usage") - u(s, "/precpu_stats/cpu_usage/total_usage");
+    let used_ns = json_u64(s, "/cpu_stats/cpu_usage/total_usage")
+        - json_u64(s, "/precpu_stats/cpu_usage/total_usage");
     let vcpu = value(&got, "ecs_task.cpu_usage_vcpu", &me);
     assert!((vcpu - used_ns as f64 / (dt * 1e9)).abs() < 1e-6, "{vcpu}");
     assert_eq!(
         value(&got, "ecs_task.cpu_online", &me),
-        u(s, "/cpu_stats/online_cpus") as f64
+        json_u64(s, "/cpu_stats/online_cpus") as f64
     );
     // Identity tags from /task.
     let line = &find(&got, "ecs_task.mem_usage", &me)[0];
@@ -271,12 +225,14 @@ fn same_read_time_falls_back_to_precpu() {
     let s = &stats[docker_id(&task, "ecs-exporter")];
     let got = dry_run(dir.path(), &[]);
     let me = [("container_name", "ecs-exporter")];
-    let d_total =
-        u(s, "/cpu_stats/cpu_usage/total_usage") - u(s, "/precpu_stats/cpu_usage/total_usage");
-    let d_system = u(s, "/cpu_stats/system_cpu_usage") - u(s, "/precpu_stats/system_cpu_usage");
+    let d_total = json_u64(s, "/cpu_stats/cpu_usage/total_usage")
+        - json_u64(s, "/precpu_stats/cpu_usage/total_usage");
+    let d_system =
+        json_u64(s, "/cpu_stats/system_cpu_usage") - json_u64(s, "/precpu_stats/system_cpu_usage");
     // Container Limits.CPU is 2 ("not set"): scaled by the task's 0.25 vCPU = 256 units.
     let expected =
-        d_total as f64 / d_system as f64 * u(s, "/cpu_stats/online_cpus") as f64 * 1024.0 / 256.0;
+        d_total as f64 / d_system as f64 * json_u64(s, "/cpu_stats/online_cpus") as f64 * 1024.0
+            / 256.0;
     let ratio = value(&got, "ecs_task.cpu_usage_ratio", &me);
     assert!((ratio - expected).abs() < 1e-4, "{ratio} vs {expected}");
     assert!(value(&got, "ecs_task.cpu_usage_vcpu", &me) > 0.0);
@@ -338,12 +294,7 @@ fn rates_use_payload_read_times_and_drop_on_reset() {
 }
 
 fn example(rel: &str) -> String {
-    std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/parity/ancestor-example")
-            .join(rel),
-    )
-    .unwrap()
+    std::fs::read_to_string(root().join("testdata/parity/ancestor-example").join(rel)).unwrap()
 }
 
 /// Five different samples from the fake endpoint: plain series over first → last, and
@@ -388,9 +339,7 @@ fn five_samples_give_median_and_max() {
     );
     out.assert_success();
     assert_eq!(endpoint.requests("/task/stats"), 5);
-    let got = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     let me = [("container_name", "web")];
     // Per pair: Δusage / 1 s of wall time (read times 1 s apart) = cores.
     let pair_vcpu: Vec<f64> = usage
@@ -481,9 +430,7 @@ fn since_last_run_takes_one_sample_after_the_first_run() {
         3,
         "exactly one read in the second run"
     );
-    let got = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     let dt = seconds_between(&read2, "2024-05-14T10:02:00.010736214Z");
     let vcpu = value(
         &got,

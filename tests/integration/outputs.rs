@@ -2,21 +2,16 @@
 //! conventions, the container and timestamp fields, Prometheus and EMF on stdout, and
 //! `--capture` replays.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::common::emf_spec::validate_emf_document;
 use crate::common::{
-    FakeEndpoint, Line, TempDir, UdpListener, UnixDgramListener, find, lines, parse_all, run,
-    spawn, value, wait_with_timeout,
+    EXAMPLE, FakeEndpoint, Line, MAX_WAIT, QUIET, TempDir, UdpListener, UnixDgramListener, WEB,
+    example_endpoint, find, lines, parse_all, read, root, run, run_udp, spawn, value,
+    wait_with_timeout,
 };
-use crate::e2e::{EXAMPLE, example_endpoint, read};
-
-const QUIET: Duration = Duration::from_millis(300);
-const MAX_WAIT: Duration = Duration::from_secs(5);
-const WEB: &str = "158d1c8083dd49d6b527399fd6414f5c-1875394283";
 
 fn run_env(endpoint: &FakeEndpoint, args: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
     let url = endpoint.url();
@@ -275,7 +270,7 @@ fn origin_detection_and_timestamps_fields() {
         }
     }
     // Both off by default.
-    let (out, plain) = crate::e2e::run_udp(&endpoint, &[], &TempDir::new());
+    let (out, plain) = run_udp(&endpoint, &[], &TempDir::new());
     out.assert_success();
     assert!(
         parse_all(&lines(&plain))
@@ -285,7 +280,7 @@ fn origin_detection_and_timestamps_fields() {
 }
 
 fn stdout_of(args: &[&str]) -> String {
-    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE);
+    let example = root().join(EXAMPLE);
     let mut all = vec!["--metadata-url", example.to_str().unwrap()];
     all.extend_from_slice(args);
     let out = run(&all, &[]);

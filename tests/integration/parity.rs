@@ -2,10 +2,7 @@
 //! for value, wherever it is right. `testdata/parity/README.md` lists each deliberate
 //! difference; every rule below names the one it applies.
 
-use std::path::PathBuf;
-
-use crate::common::{Line, parse_all};
-use crate::golden::{capture_id, dry_run_sorted, replay_dirs};
+use crate::common::{EXAMPLE, Line, capture_id, dry_run_sorted, parse_all, replay_dirs, root};
 
 fn parse(text: &str) -> Vec<Line> {
     let lines: Vec<String> = text.lines().map(String::from).collect();
@@ -13,7 +10,7 @@ fn parse(text: &str) -> Vec<Line> {
 }
 
 fn ancestor_output(id: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/parity");
+    let root = root().join("testdata/parity");
     let path = if id == "reference__ancestor-example" {
         root.join("ancestor-example/ancestor.txt")
     } else {
@@ -89,7 +86,7 @@ fn values_agree_with_the_ancestor_where_it_is_right() {
 fn per_cpu_ratio_is_scaled_like_the_container_ratio() {
     // D3 on the ancestor's example: web runs under 512 CPU units on a 2-CPU host, so its
     // per-CPU ratios are the ancestor's host fractions × 2 × 1024 / 512.
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/parity/ancestor-example");
+    let dir = root().join(EXAMPLE);
     let ours = parse(&dry_run_sorted(&dir, &[]));
     let theirs = parse(&ancestor_output("reference__ancestor-example"));
     for cpu in ["0", "1"] {

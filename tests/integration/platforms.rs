@@ -3,33 +3,24 @@
 //! on EC2. Expected values are computed here from the capture JSON; where a platform variant
 //! has no capture of its own, the test derives it from a real one and says what it changed.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use ecs_statsd::metrics::sanitize_tag_value as sanitize;
 
-use crate::common::{FakeEndpoint, Line, TempDir, UdpListener, find, lines, parse_all, run, value};
-use crate::golden::replay_dirs;
-use crate::metrics::{capture, docker_id, dry_run, json_file, seconds_between};
+use crate::common::{
+    FARGATE, FakeEndpoint, Line, MAX_WAIT, MIB, QUIET, TempDir, UdpListener, capture, docker_id,
+    dry_run, find, json_file, json_u64, lines, parse_all, replay_dirs, run, seconds_between, value,
+};
 
-const MIB: u64 = 1024 * 1024;
 const NO_LIMIT: u64 = 1 << 62;
 const WINDOWS: &str = "datadog-integrations-core/fargate-windows-stats-python-none-strings.json";
 const TELEGRAF: &str = "telegraf/v2-2018-two-containers-cgroupv1";
-const FARGATE: &str = "prometheus-ecs-exporter/fargate-v4-cgroupv1-stopped-container";
 
 fn close(got: f64, want: f64, tolerance: f64, what: &str) {
     assert!(
         (got - want).abs() <= tolerance,
         "{what}: got {got}, want {want}"
     );
-}
-
-fn u(v: &Value, pointer: &str) -> u64 {
-    v.pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{pointer} missing in {v}"))
 }
 
 /// Replay `task` with one stats body (the replay diffs it against its `precpu_stats`).
@@ -59,9 +50,9 @@ fn padded_percpu_without_online_cpus_counts_the_host_cpus() {
     }
     let added = 50_000_000u64;
     let s = &mut stats[nginx.as_str()];
-    let total = u(s, "/cpu_stats/cpu_usage/total_usage");
+    let total = json_u64(s, "/cpu_stats/cpu_usage/total_usage");
     s["cpu_stats"]["cpu_usage"]["total_usage"] = json!(total + added);
-    let slot0 = u(s, "/cpu_stats/cpu_usage/percpu_usage/0");
+    let slot0 = json_u64(s, "/cpu_stats/cpu_usage/percpu_usage/0");
     s["cpu_stats"]["cpu_usage"]["percpu_usage"][0] = json!(slot0 + added);
     let s = &stats[nginx.as_str()];
     let slots = s["cpu_stats"]["cpu_usage"]["percpu_usage"]
@@ -71,7 +62,8 @@ fn padded_percpu_without_online_cpus_counts_the_host_cpus() {
     assert_eq!(slots, 15, "the capture pads percpu_usage");
 
     let got = replay(&task, &stats);
-    let system = u(s, "/cpu_stats/system_cpu_usage") - u(s, "/precpu_stats/system_cpu_usage");
+    let system =
+        json_u64(s, "/cpu_stats/system_cpu_usage") - json_u64(s, "/precpu_stats/system_cpu_usage");
     let wall = seconds_between(s["preread"].as_str().unwrap(), s["read"].as_str().unwrap());
     let cpus = (system as f64 / (wall * 1e9)).round();
     assert_eq!(cpus, 1.0);
@@ -230,8 +222,8 @@ fn cpu_ratio_without_system_cpu_usage_comes_from_cores_in_use() {
     let mut task_vcpu = 0.0;
     for name in ["prometheus", "ecs-exporter"] {
         let s = &stats[docker_id(&task, name).as_str()];
-        let delta =
-            u(s, "/cpu_stats/cpu_usage/total_usage") - u(s, "/precpu_stats/cpu_usage/total_usage");
+        let delta = json_u64(s, "/cpu_stats/cpu_usage/total_usage")
+            - json_u64(s, "/precpu_stats/cpu_usage/total_usage");
         assert!(delta > 0, "{name}: the capture has CPU use");
         let wall = seconds_between(s["preread"].as_str().unwrap(), s["read"].as_str().unwrap());
         let vcpu = delta as f64 / (wall * 1e9);
@@ -407,9 +399,7 @@ fn windows_two_samples(launch_type: &str, unit_ns: u64, docker: bool, add: &Adva
         &[],
     );
     out.assert_success();
-    let got = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     let what = format!("{launch_type} ({unit_ns} ns units)");
     let me = [("container_name", "datadog-agent")];
     let task_tags = [("container_name", "_task_")];
@@ -454,7 +444,7 @@ fn windows_two_samples(launch_type: &str, unit_ns: u64, docker: bool, add: &Adva
         assert!(online.is_empty(), "{what}: num_procs 0 is no CPU count");
     }
 
-    let ws = u(e2, "/memory_stats/privateworkingset") as f64;
+    let ws = json_u64(e2, "/memory_stats/privateworkingset") as f64;
     let limit = 4096.0 * MIB as f64;
     for tags in [&me, &task_tags] {
         assert_eq!(value(&got, "ecs_task.mem_working_set_bytes", tags), ws);
@@ -471,12 +461,12 @@ fn windows_two_samples(launch_type: &str, unit_ns: u64, docker: bool, add: &Adva
         );
         assert_eq!(
             value(&got, "ecs_task.mem_usage", tags),
-            u(e2, &format!("/memory_stats/{usage_key}")) as f64
+            json_u64(e2, &format!("/memory_stats/{usage_key}")) as f64
         );
     }
     assert_eq!(
         value(&got, "ecs_task.mem_max_usage_bytes", &me),
-        u(e2, &format!("/memory_stats/{peak_key}")) as f64
+        json_u64(e2, &format!("/memory_stats/{peak_key}")) as f64
     );
 
     let disk = [
@@ -494,7 +484,7 @@ fn windows_two_samples(launch_type: &str, unit_ns: u64, docker: bool, add: &Adva
         ("disk_written_iops_total", "write_count_normalized", None),
     ];
     for (name, field, rate) in disk {
-        let total = u(e2, &format!("/storage_stats/{field}")) as f64;
+        let total = json_u64(e2, &format!("/storage_stats/{field}")) as f64;
         for tags in [&me, &task_tags] {
             assert_eq!(
                 value(&got, &format!("ecs_task.{name}"), tags),
@@ -517,7 +507,7 @@ fn windows_two_samples(launch_type: &str, unit_ns: u64, docker: bool, add: &Adva
     ];
     assert_eq!(
         value(&got, "ecs_task.network_rx_bytes_total", &ethernet),
-        u(e2, "/networks/Ethernet 3/rx_bytes") as f64
+        json_u64(e2, "/networks/Ethernet 3/rx_bytes") as f64
     );
     close(
         value(&got, "ecs_task.network_rx_bytes_per_sec", &ethernet),
@@ -590,7 +580,7 @@ fn ec2_windows_awsvpc_network_shares_add_up_to_the_task() {
         .map(|id| (id.to_string(), entry.clone()))
         .collect::<serde_json::Map<_, _>>()
         .into();
-    let share = u(entry, "/networks/Ethernet 3/rx_bytes") as f64;
+    let share = json_u64(entry, "/networks/Ethernet 3/rx_bytes") as f64;
     let task_tags = [("container_name", "_task_")];
     let got = replay(&windows_task(&ids, "EC2"), &stats);
     assert_eq!(
@@ -628,19 +618,19 @@ fn linux_with_empty_storage_stats_is_not_windows() {
         let me = [("container_name", name.as_str())];
         assert_eq!(
             value(&got, "ecs_task.cpu_online", &me),
-            u(entry, "/cpu_stats/online_cpus") as f64
+            json_u64(entry, "/cpu_stats/online_cpus") as f64
         );
         // Empty blkio lists are a real 0 on Linux.
         assert_eq!(value(&got, "ecs_task.disk_read_bytes_total", &me), 0.0);
-        let usage =
-            u(entry, "/memory_stats/usage") - u(entry, "/memory_stats/stats/total_inactive_file");
+        let usage = json_u64(entry, "/memory_stats/usage")
+            - json_u64(entry, "/memory_stats/stats/total_inactive_file");
         assert_eq!(
             value(&got, "ecs_task.mem_working_set_bytes", &me),
             usage as f64
         );
         // Kernel/user deltas in ns as read (no Windows 100 ns scaling).
-        let kernel = u(entry, "/cpu_stats/cpu_usage/usage_in_kernelmode")
-            - u(entry, "/precpu_stats/cpu_usage/usage_in_kernelmode");
+        let kernel = json_u64(entry, "/cpu_stats/cpu_usage/usage_in_kernelmode")
+            - json_u64(entry, "/precpu_stats/cpu_usage/usage_in_kernelmode");
         assert_eq!(value(&got, "ecs_task.cpu_kernelmode", &me), kernel as f64);
     }
 }

@@ -12,7 +12,7 @@ use ecs_statsd::metrics::{self, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
 use ecs_statsd::pipeline::{self, Options, RunReport};
 
-use crate::common::parse_line;
+use crate::common::{json_file, parse_line, root};
 
 /// (task.json, stats bodies) of every two-file capture and the ancestor's example, read once.
 fn captures() -> &'static [(Value, Vec<Value>)] {
@@ -21,11 +21,9 @@ fn captures() -> &'static [(Value, Vec<Value>)] {
 }
 
 fn load_captures() -> Vec<(Value, Vec<Value>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let load = |p: PathBuf| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-    };
-    crate::golden::replay_dirs()
+    let root = root();
+    let load = |p: PathBuf| json_file(&p);
+    crate::common::replay_dirs()
         .into_iter()
         .map(|dir| {
             let mut stats: Vec<PathBuf> = std::fs::read_dir(&dir)

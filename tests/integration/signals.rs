@@ -3,10 +3,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    FakeEndpoint, Response, SIGINT, SIGTERM, UdpListener, lines, parse_all, send_signal, spawn,
-    value, wait_with_timeout,
+    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, SIGINT, SIGTERM, UdpListener, lines,
+    parse_all, read, send_signal, spawn, value, wait_with_timeout,
 };
-use crate::e2e::{EXAMPLE, read};
 
 /// Start a live run against `endpoint`, sending to UDP `port`, with a 30 s interval (long
 /// enough that only a signal ends it early) and no cache.
@@ -70,9 +69,7 @@ fn sigterm_during_the_interval_sends_at_once_and_exits_0() {
             sent.elapsed()
         );
         out.assert_success();
-        let got = parse_all(&lines(
-            &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-        ));
+        let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
         assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
         assert!(got.iter().any(|l| l.name == "ecs_task.cpu_usage_ratio"));
         assert_eq!(endpoint.requests("/task/stats"), 2);
@@ -222,9 +219,7 @@ fn sigterm_during_a_hanging_stats_request_sends_one_sample_and_exits_143() {
         "{}",
         out.describe()
     );
-    let got = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
     assert!(value(&got, "ecs_task.mem_usage", &[("container_name", "web")]) > 0.0);
     assert!(got.iter().all(|l| l.name != "ecs_task.cpu_usage_ratio"));

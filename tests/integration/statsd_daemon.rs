@@ -9,8 +9,9 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Line, TempDir, UdpListener, lines, parse_all, run};
-use crate::e2e::example_endpoint;
+use crate::common::{
+    Line, MAX_WAIT, QUIET, TempDir, UdpListener, example_endpoint, lines, parse_all, run,
+};
 
 struct Daemon {
     child: Child,
@@ -179,9 +180,7 @@ fn the_statsd_daemon_accepts_every_line_with_its_value() {
     ];
     first.extend_from_slice(&args);
     run(&first, &[]).assert_success();
-    let sent = parse_all(&lines(
-        &listener.datagrams_until_quiet(Duration::from_millis(300), Duration::from_secs(5)),
-    ));
+    let sent = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
     assert!(sent.len() > 50);
 
     let endpoint = example_endpoint();

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod dogstatsd;
 pub mod emf_spec;
 pub mod fake_endpoint;
+pub mod fixtures;
 pub mod listener;
 
 pub use cmd::{
@@ -17,4 +18,5 @@ pub use cmd::{
 pub use diff::assert_lines_eq;
 pub use dogstatsd::{Line, find, parse_all, parse_line, value};
 pub use fake_endpoint::{FakeEndpoint, Fault, Request, Response};
+pub use fixtures::*;
 pub use listener::{UdpListener, UnixDgramListener, lines};
