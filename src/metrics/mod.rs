@@ -98,8 +98,14 @@ impl Metric {
         steps: f64,
         tags: impl Into<TagSet>,
     ) -> Option<Metric> {
-        let value = Finite::new((value * steps).round() / steps).filter(|v| v.get() >= 0.0)?;
-        Some(Metric::new(definition, Value::Float(value), tags))
+        let Some(finite) = Finite::new((value * steps).round() / steps) else {
+            log::debug!(
+                "{} not sent: its value {value} could not be computed",
+                definition.name
+            );
+            return None;
+        };
+        (finite.get() >= 0.0).then(|| Metric::new(definition, Value::Float(finite), tags))
     }
 
     /// [`rounded`](Metric::rounded) to 6 decimals.
