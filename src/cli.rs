@@ -1,7 +1,7 @@
 //! Command-line flags, as typed. Defaults, environment variables and validation live in
 //! `config.rs`, so every flag here is optional.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 /// Read the ECS Task Metadata Endpoint once, take two stats samples --interval apart, and send
 /// container- and task-level CPU, memory, block IO and network gauges to DogStatsD.
@@ -9,15 +9,16 @@ use argh::FromArgs;
 /// Every flag may also be given by the environment variable named in its help. Exit status:
 /// 0 sent; 1 bad usage or configuration; 2 the metadata endpoint failed; 3 sending failed;
 /// 128+N stopped by signal N before the first sample.
-#[derive(FromArgs, Debug, Default)]
+#[derive(FromArgs, ArgsInfo, Debug, Default)]
+#[argh(help_triggers("-h", "--help", "help"))]
 pub struct Cli {
     /// task metadata endpoint URL, or a capture directory with task.json and stats*.json to
     /// replay [env: ECS_CONTAINER_METADATA_URI_V4, then ECS_CONTAINER_METADATA_URI]
     #[argh(option)]
     pub metadata_url: Option<String>,
 
-    /// the DogStatsD host [env: STATSD_HOST; default 127.0.0.1; see README for the order
-    /// with DD_DOGSTATSD_URL and DD_AGENT_HOST]
+    /// the DogStatsD host [env: STATSD_HOST; default 127.0.0.1; docs/configuration.md gives
+    /// the order with DD_DOGSTATSD_URL and DD_AGENT_HOST]
     #[argh(option)]
     pub statsd_host: Option<String>,
 
@@ -108,6 +109,12 @@ pub struct Cli {
     #[argh(switch)]
     pub dry_run: bool,
 
+    /// write what the run would print to stdout (--format prometheus or emf, or --dry-run)
+    /// to this file instead, replacing it atomically, also after a failed run
+    /// [env: OUTPUT_FILE]
+    #[argh(option)]
+    pub output_file: Option<String>,
+
     /// stats samples to take, spread evenly over the interval (at least 2); with 3 or more,
     /// _median and _max variants of the CPU and working-set series are sent too
     /// [env: SAMPLES; default 2]
@@ -136,7 +143,7 @@ pub struct Cli {
     #[argh(switch)]
     pub tag_container_id: bool,
 
-    /// error, warn, info, debug or trace [env: LOG_LEVEL, then RUST_LOG; default error]
+    /// error, warn, info, debug or trace [env: LOG_LEVEL, then RUST_LOG; default warn]
     #[argh(option)]
     pub log_level: Option<String>,
 

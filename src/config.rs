@@ -97,6 +97,8 @@ pub struct Config {
     pub origin_detection: bool,
     pub timestamps: bool,
     pub capture: Option<PathBuf>,
+    /// `--output-file`: what would go to stdout is written to this file, atomically.
+    pub output_file: Option<PathBuf>,
     pub prefix: String,
     pub interval: Duration,
     pub filter: Filter,
@@ -179,6 +181,7 @@ impl Config {
                 ));
             }
         };
+        let output_file = output_file(&cli, &format, &env)?;
         let tag_format = match pick(cli.tag_format.clone(), "TAG_FORMAT")
             .as_deref()
             .map(str::trim)
@@ -296,7 +299,7 @@ impl Config {
             // RUST_LOG may hold filter directives (`ecs_statsd=debug`): take the last level.
             None => env("RUST_LOG")
                 .and_then(|v| parse_level(v.rsplit(['=', ',']).next().unwrap_or("")))
-                .unwrap_or(LevelFilter::Error),
+                .unwrap_or(LevelFilter::Warn),
         };
 
         Ok(Config {
@@ -309,6 +312,7 @@ impl Config {
             origin_detection: cli.origin_detection,
             timestamps: cli.timestamps,
             capture: cli.capture.map(PathBuf::from),
+            output_file,
             prefix,
             interval,
             filter,
@@ -367,6 +371,28 @@ fn destination(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Destin
         env("STATSD_PORT"),
         "--statsd-port / STATSD_PORT",
     )
+}
+
+/// `--output-file` / `OUTPUT_FILE`, for output that would go to stdout: DogStatsD lines are
+/// printed only with `--dry-run`, so without it there is nothing to write.
+fn output_file(
+    cli: &Cli,
+    format: &Format,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<PathBuf>, String> {
+    let Some(path) = cli.output_file.clone().or_else(|| env("OUTPUT_FILE")) else {
+        return Ok(None);
+    };
+    if path.trim().is_empty() {
+        return Err("empty --output-file: give the path of the file to write".into());
+    }
+    if *format == Format::Statsd && !cli.dry_run {
+        return Err(format!(
+            "--output-file / OUTPUT_FILE {path:?} holds what a run prints, and a statsd run \
+             sends its lines instead: add --dry-run, or use --format prometheus or emf"
+        ));
+    }
+    Ok(Some(PathBuf::from(path)))
 }
 
 fn parse_port(raw: &str) -> Option<u16> {
@@ -649,7 +675,7 @@ mod tests {
         );
         assert_eq!(d.interval, Duration::from_secs(60));
         assert_eq!(d.timeout, Duration::from_secs(5));
-        assert_eq!(d.log_level, LevelFilter::Error);
+        assert_eq!(d.log_level, LevelFilter::Warn);
     }
 
     #[test]
@@ -813,6 +839,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn output_file_needs_something_printed() {
+        let url = ("ECS_CONTAINER_METADATA_URI", "http://x");
+        let err = resolve(Cli::default(), &[url, ("OUTPUT_FILE", "/tmp/x.prom")]).unwrap_err();
+        assert!(err.contains("--dry-run"), "{err}");
+        let prometheus = resolve(
+            Cli {
+                output_file: Some("/tmp/x.prom".into()),
+                ..Cli::default()
+            },
+            &[url, ("OUTPUT_FORMAT", "prometheus")],
+        )
+        .unwrap();
+        assert_eq!(prometheus.output_file, Some(PathBuf::from("/tmp/x.prom")));
+        let dry = Cli {
+            dry_run: true,
+            ..Cli::default()
+        };
+        let dry = resolve(dry, &[url, ("OUTPUT_FILE", "/tmp/x.txt")]).unwrap();
+        assert_eq!(dry.output_file, Some(PathBuf::from("/tmp/x.txt")));
     }
 
     #[test]

@@ -2,10 +2,13 @@
 
 use std::process::ExitCode;
 
-use ecs_statsd::{cli, config, run};
+use ecs_statsd::{argv, config, run};
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = match argv::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(early) => return early.print(),
+    };
     if cli.version {
         println!("ecs-statsd {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

@@ -245,7 +245,8 @@ fn collect_live(
     let step = config.interval.div_f64(more.max(1) as f64);
     for taken in 1..=more {
         if shutdown.wait(step).is_some() {
-            log::warn!("interval cut short by a signal; taking the last sample now");
+            // `Shutdown::wait` has warned once, naming the signal.
+            log::info!("interval cut short by a signal; taking the last sample now");
         }
         match fetcher.read(Source::fetch_stats) {
             Ok(sample) => samples.push(sample),
@@ -302,9 +303,13 @@ fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
     }
 }
 
-/// Send and turn any loss into exit status 3, reported once with the count.
+/// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
+/// the count.
 fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
     let report = exporter.export(batch);
+    exporter
+        .commit()
+        .map_err(|e| Failure::send(format!("output not written: {e}")))?;
     if report.failed > 0 {
         return Err(Failure::send(format!(
             "{} of {} metrics could not be sent ({}); check that the StatsD/Datadog agent is \
@@ -363,7 +368,9 @@ fn lookup_own_container_name(fetcher: &mut Fetcher) -> Option<String> {
     fetcher
         .read(Source::fetch_own_container_name)
         .unwrap_or_else(|e| {
-            log::info!(
+            // A warning: when this container is not named ecs-statsd, its own series are sent
+            // as if they were the application's.
+            log::warn!(
                 "own container lookup failed ({e}); assuming the name {DEFAULT_OWN_CONTAINER_NAME}"
             );
             None

@@ -34,7 +34,9 @@ pub fn sample_time(sample: &StatsSample) -> Option<Timestamp> {
 
 /// The stored sample, if it can be the first sample for `new`: same endpoint and task, older
 /// than `new` by at most `max_age`, and holding every container `new` has stats for.
-/// Otherwise `None`, with the reason at info level (the run falls back to two samples).
+/// Otherwise `None`, with the reason as a warning (the run falls back to two samples and
+/// takes the whole interval); the first run, which has no previous sample yet, says so at
+/// info level only.
 pub fn load(
     path: &Path,
     endpoint: &str,
@@ -43,7 +45,7 @@ pub fn load(
     new: &StatsSample,
 ) -> Option<StatsSample> {
     let fallback = |why: String| {
-        log::info!(
+        log::warn!(
             "previous sample {} not used: {why}; taking two samples",
             path.display()
         );
@@ -51,7 +53,13 @@ pub fn load(
     };
     let body = match cache::read_private(path) {
         Ok(Some(body)) => body,
-        Ok(None) => return fallback("there is none yet".into()),
+        Ok(None) => {
+            log::info!(
+                "no previous sample yet at {}; taking two samples",
+                path.display()
+            );
+            return None;
+        }
         Err(why) => return fallback(why),
     };
     let stored: Stored = match serde_json::from_slice(&body) {

@@ -87,6 +87,15 @@ impl Source {
                  give the endpoint URL or a directory holding task.json and stats*.json"
             ));
         }
+        let task_json = dir.join("task.json");
+        if !task_json.is_file() {
+            return Err(format!(
+                "capture directory {} has no task.json ({} is missing); a replay needs \
+                 task.json and at least one stats*.json",
+                dir.display(),
+                task_json.display()
+            ));
+        }
         if capture.is_some() {
             log::warn!("--capture ignored: a replay reads a capture already");
         }

@@ -336,21 +336,68 @@ pub fn each_alone<'de, D: Deserializer<'de>, T: Lenient>(
     deserializer.deserialize_any(EachVisitor(PhantomData))
 }
 
-/// `impl Lenient` for structs whose fields are all lenient.
-#[macro_export]
-macro_rules! lenient_struct {
-    ($($name:ty),* $(,)?) => {
+/// The payload mirror: declares structs whose fields are all `Option`s read leniently.
+///
+/// Each field gets `#[serde(default, deserialize_with = "lenient", skip_serializing_if =
+/// "Option::is_none")]`, each struct the usual derives and an `impl Lenient` (read from an
+/// object only; a bad one in a list is skipped). Attributes written on a struct or field
+/// (docs, `rename`, `rename_all`) are kept. `field: Option<T> as "path"` reads that field with
+/// another `deserialize_with` function instead of [`lenient`].
+macro_rules! payload {
+    ($(
+        $(#[$struct_attr:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_attr:meta])*
+                pub $field:ident: $ty:ty $(as $reader:literal)?
+            ),* $(,)?
+        }
+    )*) => {
+        $crate::ecs::lenient::payload!(@emit $(
+            $(#[$struct_attr])*
+            pub struct $name {
+                // The reader given with `as` comes first, so `@emit` picks it over the default.
+                $($(#[$field_attr])* pub $field: $ty [$($reader)? "crate::ecs::lenient::lenient"],)*
+            }
+        )*);
+    };
+    (@emit $(
+        $(#[$struct_attr:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_attr:meta])*
+                pub $field:ident: $ty:ty [$reader:literal $($default:literal)?],
+            )*
+        }
+    )*) => {
         $(
+            #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+            $(#[$struct_attr])*
+            pub struct $name {
+                $(
+                    $(#[$field_attr])*
+                    #[serde(
+                        default,
+                        deserialize_with = $reader,
+                        skip_serializing_if = "Option::is_none"
+                    )]
+                    pub $field: $ty,
+                )*
+            }
+
             impl $crate::ecs::lenient::Lenient for $name {
                 const SKIP_BAD_ELEMENTS: bool = true;
 
-                fn lenient<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Self>, D::Error> {
+                fn lenient<'de, D: serde::Deserializer<'de>>(
+                    deserializer: D,
+                ) -> Result<Option<Self>, D::Error> {
                     $crate::ecs::lenient::object(deserializer)
                 }
             }
         )*
     };
 }
+pub(crate) use payload;
 
 /// The whole body as the object `T`; any other JSON value is an error naming what it was.
 struct TopVisitor<T>(&'static str, PhantomData<T>);

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::lenient::{alone, lenient, parse_object};
-use crate::lenient_struct;
+use super::lenient::{alone, parse_object, payload};
 
 /// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,101 +54,104 @@ impl StatsSample {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct ContainerStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub read: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub preread: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cpu_stats: Option<CpuStats>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub precpu_stats: Option<CpuStats>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub memory_stats: Option<MemoryStats>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub blkio_stats: Option<BlkioStats>,
-    /// Interface name → counters. The older singular `"network"` key never holds per-interface
-    /// data in the captures we have (`{}`), so it is not read.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub networks: Option<BTreeMap<String, NetworkStats>>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub pids_stats: Option<PidsStats>,
-    /// Windows only: the host's processor count (Docker for Windows fills it; Linux sends 0).
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub num_procs: Option<u64>,
-    /// Windows only: disk I/O of the container's storage (Linux sends `{}`).
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub storage_stats: Option<StorageStats>,
-}
+payload! {
+    pub struct ContainerStats {
+        pub read: Option<String>,
+        pub preread: Option<String>,
+        pub cpu_stats: Option<CpuStats>,
+        pub precpu_stats: Option<CpuStats>,
+        pub memory_stats: Option<MemoryStats>,
+        pub blkio_stats: Option<BlkioStats>,
+        /// Interface name → counters. The older singular `"network"` key never holds
+        /// per-interface data in the captures we have (`{}`), so it is not read.
+        pub networks: Option<BTreeMap<String, NetworkStats>>,
+        pub pids_stats: Option<PidsStats>,
+        /// Windows only: the host's processor count (Docker for Windows fills it; Linux sends 0).
+        pub num_procs: Option<u64>,
+        /// Windows only: disk I/O of the container's storage (Linux sends `{}`).
+        pub storage_stats: Option<StorageStats>,
+    }
 
-/// moby `StorageStats`: the Windows counterpart of `blkio_stats`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct StorageStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub read_count_normalized: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub read_size_bytes: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub write_count_normalized: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub write_size_bytes: Option<u64>,
+    /// moby `StorageStats`: the Windows counterpart of `blkio_stats`.
+    pub struct StorageStats {
+        pub read_count_normalized: Option<u64>,
+        pub read_size_bytes: Option<u64>,
+        pub write_count_normalized: Option<u64>,
+        pub write_size_bytes: Option<u64>,
+    }
+
+    pub struct PidsStats {
+        pub current: Option<u64>,
+    }
+
+    pub struct CpuStats {
+        pub cpu_usage: Option<CpuUsage>,
+        pub system_cpu_usage: Option<u64>,
+        pub online_cpus: Option<u64>,
+        pub throttling_data: Option<ThrottlingData>,
+    }
+
+    pub struct CpuUsage {
+        pub total_usage: Option<u64>,
+        pub percpu_usage: Option<Vec<u64>>,
+        pub usage_in_kernelmode: Option<u64>,
+        pub usage_in_usermode: Option<u64>,
+    }
+
+    pub struct ThrottlingData {
+        pub periods: Option<u64>,
+        pub throttled_periods: Option<u64>,
+        pub throttled_time: Option<u64>,
+    }
+
+    pub struct MemoryStats {
+        pub usage: Option<u64>,
+        pub max_usage: Option<u64>,
+        pub limit: Option<u64>,
+        /// Windows: committed bytes (Docker), its peak, and the private working set (what the
+        /// ECS agent reports for Windows and Task Manager shows as memory in use).
+        pub commitbytes: Option<u64>,
+        pub commitpeakbytes: Option<u64>,
+        pub privateworkingset: Option<u64>,
+        /// cgroup v1 (`cache`, `rss`, `total_*`) or v2 (`anon`, `file`, `inactive_file`)
+        /// counters.
+        pub stats: Option<MemoryCounters>,
+    }
+
+    /// The `memory_stats.stats` counters the metrics use; the other forty-odd are skipped
+    /// unread (a map of them all cost an allocation per key per container per sample).
+    pub struct MemoryCounters {
+        pub cache: Option<u64>,
+        pub file: Option<u64>,
+        pub rss: Option<u64>,
+        pub total_rss: Option<u64>,
+        pub anon: Option<u64>,
+        pub inactive_file: Option<u64>,
+        pub total_inactive_file: Option<u64>,
+        pub hierarchical_memory_limit: Option<u64>,
+    }
+
+    pub struct BlkioStats {
+        pub io_service_bytes_recursive: Option<Vec<BlkioEntry>>,
+        pub io_serviced_recursive: Option<Vec<BlkioEntry>>,
+    }
+
+    pub struct BlkioEntry {
+        pub op: Option<BlkioOp>,
+        /// Absent for zero-valued entries in some captures.
+        pub value: Option<u64>,
+    }
+
+    pub struct NetworkStats {
+        pub rx_bytes: Option<u64>,
+        pub rx_packets: Option<u64>,
+        pub rx_errors: Option<u64>,
+        pub rx_dropped: Option<u64>,
+        pub tx_bytes: Option<u64>,
+        pub tx_packets: Option<u64>,
+        pub tx_errors: Option<u64>,
+        pub tx_dropped: Option<u64>,
+    }
 }
 
 impl StorageStats {
@@ -159,16 +161,6 @@ impl StorageStats {
             && self.write_count_normalized.is_none()
             && self.write_size_bytes.is_none()
     }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct PidsStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub current: Option<u64>,
 }
 
 impl ContainerStats {
@@ -205,133 +197,6 @@ impl ContainerStats {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct CpuStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cpu_usage: Option<CpuUsage>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub system_cpu_usage: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub online_cpus: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub throttling_data: Option<ThrottlingData>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct CpuUsage {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub total_usage: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub percpu_usage: Option<Vec<u64>>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub usage_in_kernelmode: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub usage_in_usermode: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct ThrottlingData {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub periods: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub throttled_periods: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub throttled_time: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct MemoryStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub usage: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub max_usage: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub limit: Option<u64>,
-    /// Windows: committed bytes (Docker), its peak, and the private working set (what the ECS
-    /// agent reports for Windows and Task Manager shows as memory in use).
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub commitbytes: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub commitpeakbytes: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub privateworkingset: Option<u64>,
-    /// cgroup v1 (`cache`, `rss`, `total_*`) or v2 (`anon`, `file`, `inactive_file`) counters.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub stats: Option<MemoryCounters>,
-}
-
 impl MemoryStats {
     /// One of the `memory_stats.stats` counters we read, by its wire name.
     pub fn stat(&self, key: &str) -> Option<u64> {
@@ -349,159 +214,6 @@ impl MemoryStats {
         }
     }
 }
-
-/// The `memory_stats.stats` counters the metrics use; the other forty-odd are skipped
-/// unread (a map of them all cost an allocation per key per container per sample).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct MemoryCounters {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cache: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub file: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rss: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub total_rss: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub anon: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub inactive_file: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub total_inactive_file: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub hierarchical_memory_limit: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct BlkioStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub io_service_bytes_recursive: Option<Vec<BlkioEntry>>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub io_serviced_recursive: Option<Vec<BlkioEntry>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct BlkioEntry {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub op: Option<BlkioOp>,
-    /// Absent for zero-valued entries in some captures.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub value: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct NetworkStats {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rx_bytes: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rx_packets: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rx_errors: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rx_dropped: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tx_bytes: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tx_packets: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tx_errors: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tx_dropped: Option<u64>,
-}
-
-lenient_struct!(
-    ContainerStats,
-    PidsStats,
-    StorageStats,
-    CpuStats,
-    CpuUsage,
-    ThrottlingData,
-    MemoryStats,
-    MemoryCounters,
-    BlkioStats,
-    BlkioEntry,
-    NetworkStats,
-);
 
 /// The top-level `/task/stats` object: every entry kept, `None` where the value is not an
 /// object (`null` for a stopped container) or cannot be read at all. Each container's value

@@ -3,192 +3,67 @@
 //! Field names mirror the wire (v3/v4 endpoint, see the AWS "Task metadata endpoint version 4"
 //! documentation). Unknown fields are ignored; a field of the wrong type is treated as absent.
 
-use serde::{Deserialize, Serialize};
-
-use super::lenient::{each_alone, lenient, parse_object};
-use crate::lenient_struct;
+use super::lenient::{each_alone, parse_object, payload};
 
 /// Name ECS gives the pause container of an `awsvpc` task on EC2.
 pub const PAUSE_CONTAINER_NAME: &str = "~internal~ecs~pause";
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Task {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cluster: Option<String>,
-    #[serde(
-        rename = "TaskARN",
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub task_arn: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub family: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub revision: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub known_status: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub limits: Option<Limits>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub availability_zone: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub launch_type: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub service_name: Option<String>,
-    /// Fargate platform 1.4+: ephemeral storage in MiB.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ephemeral_storage_metrics: Option<EphemeralStorage>,
-    /// Each container read on its own: one that cannot be read at all is left out, not the
-    /// task.
-    #[serde(
-        default,
-        deserialize_with = "each_alone",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub containers: Option<Vec<Container>>,
-}
+payload! {
+    #[serde(rename_all = "PascalCase")]
+    pub struct Task {
+        pub cluster: Option<String>,
+        #[serde(rename = "TaskARN")]
+        pub task_arn: Option<String>,
+        pub family: Option<String>,
+        pub revision: Option<String>,
+        pub known_status: Option<String>,
+        pub limits: Option<Limits>,
+        pub availability_zone: Option<String>,
+        pub launch_type: Option<String>,
+        pub service_name: Option<String>,
+        /// Fargate platform 1.4+: ephemeral storage in MiB.
+        pub ephemeral_storage_metrics: Option<EphemeralStorage>,
+        /// Each container read on its own: one that cannot be read at all is left out, not the
+        /// task.
+        pub containers: Option<Vec<Container>> as "each_alone",
+    }
 
-/// `Limits` of a task (CPU in vCPU, Memory in MiB) or of a container (CPU in CPU units, where
-/// 1024 units are one vCPU; Memory in MiB). Either may be fractional on the wire (`0.25`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct Limits {
-    #[serde(
-        rename = "CPU",
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cpu: Option<f64>,
-    #[serde(
-        rename = "Memory",
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub memory: Option<f64>,
-}
+    /// `Limits` of a task (CPU in vCPU, Memory in MiB) or of a container (CPU in CPU units,
+    /// where 1024 units are one vCPU; Memory in MiB). Either may be fractional on the wire
+    /// (`0.25`).
+    pub struct Limits {
+        #[serde(rename = "CPU")]
+        pub cpu: Option<f64>,
+        #[serde(rename = "Memory")]
+        pub memory: Option<f64>,
+    }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Container {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub docker_id: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub image: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub known_status: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub limits: Option<Limits>,
-    /// `NORMAL` for task-definition containers; `CNI_PAUSE` and others for ECS internals.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub r#type: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub networks: Option<Vec<Network>>,
-    /// Restarts under the ECS container restart policy (2023+ agents).
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub restart_count: Option<u64>,
-}
+    #[serde(rename_all = "PascalCase")]
+    pub struct Container {
+        pub docker_id: Option<String>,
+        pub name: Option<String>,
+        pub image: Option<String>,
+        pub known_status: Option<String>,
+        pub limits: Option<Limits>,
+        /// `NORMAL` for task-definition containers; `CNI_PAUSE` and others for ECS internals.
+        pub r#type: Option<String>,
+        pub networks: Option<Vec<Network>>,
+        /// Restarts under the ECS container restart policy (2023+ agents).
+        pub restart_count: Option<u64>,
+    }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct EphemeralStorage {
-    /// MiB in use.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub utilized: Option<f64>,
-    /// MiB reserved for the task.
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub reserved: Option<f64>,
-}
+    #[serde(rename_all = "PascalCase")]
+    pub struct EphemeralStorage {
+        /// MiB in use.
+        pub utilized: Option<f64>,
+        /// MiB reserved for the task.
+        pub reserved: Option<f64>,
+    }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Network {
-    #[serde(
-        default,
-        deserialize_with = "lenient",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub network_mode: Option<String>,
+    #[serde(rename_all = "PascalCase")]
+    pub struct Network {
+        pub network_mode: Option<String>,
+    }
 }
 
 impl Task {
@@ -258,5 +133,3 @@ impl Task {
         parse_object(body, "with the task metadata")
     }
 }
-
-lenient_struct!(Limits, Container, EphemeralStorage, Network);

@@ -3,12 +3,14 @@
 //! for `--dry-run`), Prometheus text, or CloudWatch EMF on stdout.
 
 pub mod emf;
+pub mod file;
 pub mod graphite;
 pub mod prometheus;
 mod statsd;
 mod stdout;
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use crate::config::{Config, Format};
 use crate::metrics::Metric;
@@ -41,39 +43,95 @@ trait Export {
     fn export(&self, batch: &Batch) -> SendReport;
 }
 
-pub struct Exporter(Box<dyn Export>);
+/// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
+/// to `--output-file`.
+#[derive(Clone, Default)]
+pub enum Printed {
+    #[default]
+    Stdout,
+    File {
+        path: PathBuf,
+        collected: file::Collected,
+    },
+}
 
-impl Exporter {
-    /// Set up the output. For DogStatsD the destination is checked here, before any
-    /// sampling, so a wrong host or socket fails fast.
-    pub fn new(config: &Config) -> Result<Exporter, String> {
-        Ok(Exporter(match &config.format {
-            Format::Statsd => Box::new(Sender::new(config)?),
-            Format::Prometheus => Box::new(Text::Prometheus {
-                prefix: config.prefix.clone(),
-            }),
-            Format::Emf { namespace } => Box::new(Text::Emf {
-                namespace: namespace.clone(),
-            }),
-        }))
-    }
-
-    pub fn export(&self, batch: &Batch) -> SendReport {
-        self.0.export(batch)
+impl Printed {
+    fn writer(&self) -> Box<dyn Write + Send> {
+        match self {
+            Printed::Stdout => Box::new(io::stdout()),
+            Printed::File { collected, .. } => Box::new(collected.clone()),
+        }
     }
 }
 
-/// The formats rendered as a whole document on stdout.
-enum Text {
+pub struct Exporter {
+    format: Box<dyn Export>,
+    printed: Printed,
+}
+
+impl Exporter {
+    /// Set up the output. For DogStatsD the destination is checked here, before any
+    /// sampling, so a wrong host or socket fails fast; so is an `--output-file` that must
+    /// not be replaced.
+    pub fn new(config: &Config) -> Result<Exporter, String> {
+        let printed = match &config.output_file {
+            None => Printed::Stdout,
+            Some(path) => {
+                file::check(path)?;
+                Printed::File {
+                    path: path.clone(),
+                    collected: file::Collected::default(),
+                }
+            }
+        };
+        let format: Box<dyn Export> = match &config.format {
+            Format::Statsd => Box::new(Sender::new(config, &printed)?),
+            Format::Prometheus => Box::new(Text {
+                kind: TextKind::Prometheus {
+                    prefix: config.prefix.clone(),
+                },
+                printed: printed.clone(),
+            }),
+            Format::Emf { namespace } => Box::new(Text {
+                kind: TextKind::Emf {
+                    namespace: namespace.clone(),
+                },
+                printed: printed.clone(),
+            }),
+        };
+        Ok(Exporter { format, printed })
+    }
+
+    pub fn export(&self, batch: &Batch) -> SendReport {
+        self.format.export(batch)
+    }
+
+    /// With `--output-file`, replace the file with what the run printed (atomically);
+    /// otherwise nothing to do.
+    pub fn commit(&self) -> Result<(), String> {
+        match &self.printed {
+            Printed::Stdout => Ok(()),
+            Printed::File { path, collected } => file::replace(path, &collected.take()),
+        }
+    }
+}
+
+/// The formats rendered as a whole document on stdout (or into `--output-file`).
+struct Text {
+    kind: TextKind,
+    printed: Printed,
+}
+
+enum TextKind {
     Prometheus { prefix: String },
     Emf { namespace: String },
 }
 
 impl Export for Text {
     fn export(&self, batch: &Batch) -> SendReport {
-        let text = match self {
-            Text::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
-            Text::Emf { namespace } => {
+        let text = match &self.kind {
+            TextKind::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
+            TextKind::Emf { namespace } => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64);
@@ -85,12 +143,12 @@ impl Export for Text {
             sent: batch.metrics.len(),
             ..SendReport::default()
         };
-        let mut out = io::stdout().lock();
+        let mut out = self.printed.writer();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             // A reader that went away (`| head`) is not an error.
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
                 report.sent = 0;
-                report.fail(format!("writing to stdout: {e}"));
+                report.fail(format!("writing the output: {e}"));
             }
             _ => {}
         }

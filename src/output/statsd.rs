@@ -18,7 +18,7 @@ use std::time::Duration;
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
 use super::stdout::Stdout;
-use super::{Batch, Export, SendReport, graphite};
+use super::{Batch, Export, Printed, SendReport, graphite};
 use crate::config::{Config, Destination, TagFormat};
 use crate::metrics::Value;
 
@@ -41,13 +41,13 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(config: &Config) -> Result<Sender, String> {
+    pub fn new(config: &Config, printed: &Printed) -> Result<Sender, String> {
         let prefix = config.prefix.as_str();
         let size = config.max_packet_size;
         let tally = Arc::new(Mutex::new(Tally::default()));
         let client = match &config.destination {
             Destination::Stdout => {
-                let sink = Packer::new(Stdout::default(), STDOUT_CHUNK, &tally);
+                let sink = Packer::new(Stdout::to(printed.clone()), STDOUT_CHUNK, &tally);
                 StatsdClient::from_sink(prefix, sink)
             }
             Destination::Udp { host, port } => {

@@ -3,10 +3,12 @@
 
 mod ancestor_bugs;
 mod collectd;
+mod command_line;
 mod common;
 mod delivery;
 mod dialects;
 mod e2e;
+mod examples;
 mod faults;
 mod golden;
 mod harness_selftest;

@@ -156,12 +156,16 @@ fn a_full_socket_queue_drops_counts_and_exits_3() {
         "{}",
         out.describe()
     );
+    // One error line; the stall itself is one warning (the default level is warn).
+    let count = |prefix: &str| out.stderr.lines().filter(|l| l.starts_with(prefix)).count();
     assert_eq!(
-        out.stderr.lines().count(),
+        count("ecs-statsd: error"),
         1,
         "reported once: {}",
         out.describe()
     );
+    assert_eq!(count("WARN"), 1, "{}", out.describe());
+    assert_eq!(out.stderr.lines().count(), 2, "{}", out.describe());
 }
 
 #[test]
