@@ -48,7 +48,10 @@ pub enum Kind {
     Gauge,
 }
 
+/// One metric. Outside this crate a definition cannot be made (`non_exhaustive`), only read:
+/// every series the library can build names one of [`CATALOG`].
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Definition {
     pub name: &'static str,
     pub kind: Kind,
