@@ -1,8 +1,10 @@
-//! Pure metric computation: task metadata + two stats samples → tagged gauge values.
+//! Pure metric computation: task metadata + stats samples (two or more; one gives levels only)
+//! → tagged series, each naming its [`catalog`] definition.
 //!
 //! No I/O and no clocks: everything arrives as data, so every formula is unit-testable on
-//! real captures. One module per family (cpu, memory, io, network, limits); each maps its part
-//! of the payload to metrics through a small table and adds the task totals.
+//! real captures. One module per family (cpu, memory, io, network, pids, and metadata for the
+//! limits); each maps its part of the payload to metrics through a small table and adds the
+//! task totals.
 
 pub mod catalog;
 pub mod cpu;
