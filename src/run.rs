@@ -14,7 +14,7 @@ use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
-use crate::metrics::{self, Input, Metric, Tagger, Value};
+use crate::metrics::{self, Input, Metric, Tagger, catalog};
 use crate::output::{Batch, Exporter};
 use crate::safe_write;
 use crate::signals::Shutdown;
@@ -146,41 +146,29 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let measured = samples
         .last()
         .map_or(0, |s| metrics::measured_count(&metadata.task, s));
-    all.push(Metric::new(
-        "exporter_containers",
-        Value::Int(measured as u64),
+    all.push(Metric::int(
+        &catalog::EXPORTER_CONTAINERS,
+        measured as u64,
         tagger.run(),
     ));
-    all.push(Metric::new(
-        "exporter_fetch_errors",
-        Value::Int(fetcher.errors),
+    all.push(Metric::int(
+        &catalog::EXPORTER_FETCH_ERRORS,
+        fetcher.errors,
         tagger.run(),
     ));
     if live {
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
         all.extend(Metric::derived(
-            "exporter_fetch_seconds",
+            &catalog::EXPORTER_FETCH_SECONDS,
             fetcher.seconds,
             tagger.run(),
         ));
         all.extend(Metric::derived(
-            "exporter_run_seconds",
+            &catalog::EXPORTER_RUN_SECONDS,
             started.elapsed().as_secs_f64(),
             tagger.run(),
         ));
     }
-    // A value that cannot be computed (a ratio over a limit that rounds to zero) is not sent
-    // in any format; it is no error of the destination.
-    all.retain(|metric| match metric.value {
-        Value::Float(v) if !v.is_finite() => {
-            log::debug!(
-                "{} not sent: its value {v} could not be computed",
-                metric.name
-            );
-            false
-        }
-        _ => true,
-    });
     let sent = send(&exporter, &batch(&all, &samples))?;
     log::info!(
         "sent {sent} metrics in {:.3} s",

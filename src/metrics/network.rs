@@ -19,7 +19,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{Measured, Metric, Tagger, Value, sanitize_tag_value};
+use super::catalog::{
+    NETWORK_RX_BYTES_PER_SEC, NETWORK_RX_BYTES_TOTAL, NETWORK_RX_DROPPED_TOTAL,
+    NETWORK_RX_ERRORS_TOTAL, NETWORK_RX_PACKETS_TOTAL, NETWORK_TX_BYTES_PER_SEC,
+    NETWORK_TX_BYTES_TOTAL, NETWORK_TX_DROPPED_TOTAL, NETWORK_TX_ERRORS_TOTAL,
+    NETWORK_TX_PACKETS_TOTAL,
+};
+use super::{Definition, Measured, Metric, Tagger, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
 use crate::ecs::task::PAUSE_CONTAINER_NAME;
@@ -58,24 +64,24 @@ fn is_pause(m: &Measured) -> bool {
 
 type NetworkField = fn(&NetworkStats) -> Option<u64>;
 
-/// (cumulative name, rate name, field).
-const NETWORK: [(&str, Option<&str>, NetworkField); 8] = [
+/// (cumulative series, rate series, field).
+const NETWORK: [(&Definition, Option<&Definition>, NetworkField); 8] = [
     (
-        "network_rx_bytes_total",
-        Some("network_rx_bytes_per_sec"),
+        &NETWORK_RX_BYTES_TOTAL,
+        Some(&NETWORK_RX_BYTES_PER_SEC),
         |n| n.rx_bytes,
     ),
-    ("network_rx_packets_total", None, |n| n.rx_packets),
-    ("network_rx_errors_total", None, |n| n.rx_errors),
-    ("network_rx_dropped_total", None, |n| n.rx_dropped),
+    (&NETWORK_RX_PACKETS_TOTAL, None, |n| n.rx_packets),
+    (&NETWORK_RX_ERRORS_TOTAL, None, |n| n.rx_errors),
+    (&NETWORK_RX_DROPPED_TOTAL, None, |n| n.rx_dropped),
     (
-        "network_tx_bytes_total",
-        Some("network_tx_bytes_per_sec"),
+        &NETWORK_TX_BYTES_TOTAL,
+        Some(&NETWORK_TX_BYTES_PER_SEC),
         |n| n.tx_bytes,
     ),
-    ("network_tx_packets_total", None, |n| n.tx_packets),
-    ("network_tx_errors_total", None, |n| n.tx_errors),
-    ("network_tx_dropped_total", None, |n| n.tx_dropped),
+    (&NETWORK_TX_PACKETS_TOTAL, None, |n| n.tx_packets),
+    (&NETWORK_TX_ERRORS_TOTAL, None, |n| n.tx_errors),
+    (&NETWORK_TX_DROPPED_TOTAL, None, |n| n.tx_dropped),
 ];
 
 pub fn metrics(
@@ -85,7 +91,7 @@ pub fn metrics(
     out: &mut Vec<Metric>,
 ) {
     let shared_namespace = task_total == TaskTotal::OncePerInterface;
-    for (name, rate_name, field) in NETWORK {
+    for (counter, rate_series, field) in NETWORK {
         let mut total: Option<u64> = None;
         let mut shared_total: BTreeMap<&str, u64> = BTreeMap::new();
         let mut rates: BTreeMap<&str, f64> = BTreeMap::new();
@@ -107,13 +113,12 @@ pub fn metrics(
                 }
                 let interface_tag = || sanitize_tag_value(interface);
                 if m.included {
-                    out.push(Metric::new(
-                        name,
-                        Value::Int(value),
-                        m.tags_with("interface", interface_tag()),
-                    ));
+                    let tags = m.tags_with("interface", interface_tag());
+                    out.push(Metric::int(counter, value, tags));
                 }
-                let Some(rate_name) = rate_name else { continue };
+                let Some(rate_series) = rate_series else {
+                    continue;
+                };
                 let previous = m
                     .prev
                     .and_then(|p| p.networks.as_ref()?.get(interface))
@@ -133,11 +138,8 @@ pub fn metrics(
                     *summed_rate.get_or_insert(0.0) += rate;
                 }
                 if m.included {
-                    out.extend(Metric::derived(
-                        rate_name,
-                        rate,
-                        m.tags_with("interface", interface_tag()),
-                    ));
+                    let tags = m.tags_with("interface", interface_tag());
+                    out.extend(Metric::derived(rate_series, rate, tags));
                 }
             }
         }
@@ -147,15 +149,15 @@ pub fn metrics(
             total
         };
         if let Some(total) = total {
-            out.push(Metric::new(name, Value::Int(total), tagger.task()));
+            out.push(Metric::int(counter, total, tagger.task()));
         }
         let task_rate = if shared_namespace {
             rates.values().copied().reduce(|a, b| a + b)
         } else {
             summed_rate
         };
-        if let (Some(rate_name), Some(rate)) = (rate_name, task_rate) {
-            out.extend(Metric::derived(rate_name, rate, tagger.task()));
+        if let (Some(rate_series), Some(rate)) = (rate_series, task_rate) {
+            out.extend(Metric::derived(rate_series, rate, tagger.task()));
         }
     }
 }

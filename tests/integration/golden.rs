@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ecs_statsd::metrics::catalog::describe;
+use ecs_statsd::metrics::catalog::CATALOG;
 
 use crate::common::{TempDir, assert_lines_eq, parse_all, run};
 
@@ -73,7 +73,7 @@ fn golden_dry_run_of_every_capture() {
         for line in parse_all(&lines) {
             let name = line.name.trim_start_matches("ecs_task.");
             assert!(
-                describe(name).is_some(),
+                CATALOG.iter().any(|d| d.name == name),
                 "{name} is not in the metric catalog (docs/metrics.md table)"
             );
         }
@@ -154,7 +154,7 @@ fn every_single_file_capture_replays() {
 #[test]
 fn metrics_reference_documents_every_metric() {
     let reference = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
-    for def in ecs_statsd::metrics::catalog::CATALOG {
+    for def in CATALOG {
         assert!(
             reference.contains(&format!("`{}`", def.name)),
             "docs/metrics.md does not document `{}`",

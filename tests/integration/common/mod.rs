@@ -9,6 +9,7 @@ pub mod dogstatsd;
 pub mod emf_spec;
 pub mod fake_endpoint;
 pub mod listener;
+pub mod prometheus_spec;
 
 pub use cmd::{
     RUN_TIMEOUT, Run, SIGHUP, SIGINT, SIGKILL, SIGTERM, TempDir, as_args, as_env, bin, bin_command,
