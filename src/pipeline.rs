@@ -5,7 +5,7 @@
 
 use crate::ecs::task::Container;
 use crate::ecs::{StatsSample, Task};
-use crate::metrics::{self, Input, Metric, TagOptions, Tagger, Value};
+use crate::metrics::{self, Input, Metric, TagOptions, Tagger, catalog};
 
 /// How series are made: the tags and the filter.
 pub struct Options<'a> {
@@ -30,9 +30,7 @@ pub struct RunReport {
 }
 
 /// Every series of one run, in the order sent. Containers with stats but absent from the
-/// task metadata are not measured (a run re-reads `/task` first). A value that cannot be
-/// computed (a ratio over a limit that rounds to zero) is left out in every format: it is no
-/// error of the destination.
+/// task metadata are not measured (a run re-reads `/task` first).
 pub fn series(
     task: &Task,
     samples: &[StatsSample],
@@ -55,33 +53,27 @@ pub fn series(
             .filter(|(_, _, container)| container.is_some())
             .count()
     });
-    all.push(Metric::new(
-        "exporter_containers",
-        Value::Int(measured as u64),
+    all.push(Metric::int(
+        &catalog::EXPORTER_CONTAINERS,
+        measured as u64,
         tagger.run(),
     ));
-    all.push(Metric::new(
-        "exporter_fetch_errors",
-        Value::Int(report.fetch_errors),
+    all.push(Metric::int(
+        &catalog::EXPORTER_FETCH_ERRORS,
+        report.fetch_errors,
         tagger.run(),
     ));
     if let Some((fetch, run)) = report.seconds {
         all.extend(Metric::derived(
-            "exporter_fetch_seconds",
+            &catalog::EXPORTER_FETCH_SECONDS,
             fetch,
             tagger.run(),
         ));
-        all.extend(Metric::derived("exporter_run_seconds", run, tagger.run()));
+        all.extend(Metric::derived(
+            &catalog::EXPORTER_RUN_SECONDS,
+            run,
+            tagger.run(),
+        ));
     }
-    all.retain(|metric| match metric.value {
-        Value::Float(v) if !v.is_finite() => {
-            log::debug!(
-                "{} not sent: its value {v} could not be computed",
-                metric.name
-            );
-            false
-        }
-        _ => true,
-    });
     all
 }

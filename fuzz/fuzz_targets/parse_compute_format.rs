@@ -2,7 +2,8 @@
 //!
 //! The input is split at NUL bytes: the first part is the `/task` body, each further part a
 //! `/task/stats` body (at most four). Parse errors are fine (they are exit-2 errors in a
-//! run); a panic, a non-finite or negative value, or a malformed DogStatsD line is a finding.
+//! run); a panic, a negative value, a malformed DogStatsD line, a Prometheus exposition the
+//! strict reader refuses, or an EMF document the specification checker refuses is a finding.
 #![no_main]
 
 use ecs_statsd::ecs::task::Container;
@@ -11,6 +12,12 @@ use ecs_statsd::metrics::{TagOptions, Value};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
 use ecs_statsd::pipeline::{self, Options, RunReport};
 use libfuzzer_sys::fuzz_target;
+
+// The checkers the integration tests use, one copy each.
+#[path = "../../tests/integration/common/emf_spec.rs"]
+mod emf_spec;
+#[path = "../../tests/integration/common/prometheus_spec.rs"]
+mod prometheus_spec;
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|&b| b == 0);
@@ -25,8 +32,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let out = pipeline::series(&task, &samples, &options, &RunReport::default());
     for m in &out {
+        // Finite by type (`metrics::Finite`); never negative.
         if let Value::Float(v) = m.value {
-            assert!(v.is_finite() && v >= 0.0, "{} = {v}", m.name);
+            assert!(v.get() >= 0.0, "{} = {v:?}", m.name());
         }
     }
     for line in statsd_lines(&out, "ecs_task") {
@@ -37,8 +45,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(value.parse::<f64>().unwrap().is_finite(), "{line:?}");
         assert!(!tags.contains('|') && !tags.contains('#'), "{line:?}");
     }
-    let _ = prometheus::render(&out, "ecs_task");
+    let text = prometheus::render(&out, "ecs_task");
+    if let Err(e) = prometheus_spec::parse(&text) {
+        panic!("{e}:\n{text}");
+    }
     for doc in emf::render(&out, "ECS/Fuzz", 0).lines() {
-        let _: serde_json::Value = serde_json::from_str(doc).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(doc).unwrap();
+        if let Err(e) = emf_spec::validate_emf_document(&doc) {
+            panic!("{e}: {doc}");
+        }
     }
 });

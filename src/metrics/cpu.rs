@@ -16,7 +16,15 @@
 //! `TotalRuntime100ns`, `RuntimeKernel100ns`, `RuntimeUser100ns` as they are). Every CPU
 //! time is converted to ns before any series is computed.
 
-use super::{Measured, Metric, Tagger, Value, counter_delta, cpu_baseline, push_spread};
+use super::catalog::{
+    CPU_KERNELMODE, CPU_ONLINE, CPU_THROTTLE_PERIODS, CPU_THROTTLE_THROTTLED_PERIODS,
+    CPU_THROTTLE_THROTTLED_TIME, CPU_USAGE_RATIO, CPU_USAGE_RATIO_SPREAD, CPU_USAGE_VCPU,
+    CPU_USAGE_VCPU_SPREAD, CPU_USERMODE, PERCPU_USAGE_RATIO,
+};
+use super::{
+    CPU_UNITS_PER_VCPU, Definition, Measured, Metric, TagSet, Tagger, counter_delta, cpu_baseline,
+    push_spread,
+};
 use crate::ecs::Task;
 use crate::ecs::stats::{ContainerStats, CpuStats, CpuUsage, ThrottlingData};
 
@@ -25,9 +33,6 @@ use crate::ecs::stats::{ContainerStats, CpuStats, CpuUsage, ThrottlingData};
 /// ancestor divided by 2 and reported values ~500× too high.
 const UNSET_CONTAINER_CPU_UNITS: f64 = 2.0;
 
-/// CPU units per vCPU (ECS task definition docs).
-const UNITS_PER_VCPU: f64 = 1024.0;
-
 /// The interval figures of one container between two samples.
 #[derive(Debug, Default, Clone, Copy)]
 struct Figures {
@@ -35,6 +40,8 @@ struct Figures {
     host_ratio: Option<f64>,
     /// Cores in use.
     vcpu: Option<f64>,
+    /// Δ`system_cpu_usage`, when it grew.
+    system_delta: Option<u64>,
     /// Host CPUs implied by the samples: Δ`system_cpu_usage` / Δ`read` (docker's system usage
     /// is the host's CPU time over all CPUs, so it grows by CPUs × wall time).
     host_cpus: Option<u64>,
@@ -57,6 +64,7 @@ fn figures(prev: &CpuStats, cur: &CpuStats, seconds: Option<f64>, unit_ns: u64) 
         .map(|n| n as u64);
     Figures {
         host_ratio: usage.zip(system).map(|(u, s)| u as f64 / s as f64),
+        system_delta: system,
         vcpu: usage.zip(seconds).map(|(u, s)| u as f64 / (s * 1e9)),
         host_cpus,
     }
@@ -108,31 +116,62 @@ pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Ve
         .as_ref()
         .and_then(|l| l.cpu)
         .filter(|&vcpu| vcpu > 0.0)
-        .map(|vcpu| vcpu * UNITS_PER_VCPU);
-    let mut task_sums = TaskSums::default();
-    let mut task_online: Option<u64> = None;
+        .map(|vcpu| vcpu * CPU_UNITS_PER_VCPU);
+    let mut totals = TaskCpu {
+        units: task_units,
+        ..TaskCpu::default()
+    };
     let pairs = measured
         .first()
         .map_or(0, |m| m.history.len().saturating_sub(1));
-    let spread = pairs >= 2;
-    let mut task_pairs: Vec<TaskSums> = vec![TaskSums::default(); pairs];
+    // With three samples or more, the figures of each consecutive pair.
+    let mut task_pairs = (pairs >= 2).then(|| vec![TaskSums::default(); pairs]);
 
     for m in measured {
-        let Some(cur) = m.cur.cpu_stats.as_ref() else {
+        let Some(reading) = Reading::of(m, task_units, ns_per_unit(task, m.cur)) else {
             continue;
         };
-        let unit_ns = ns_per_unit(task, m.cur);
-        let baseline = cpu_baseline(m.prev, m.cur).filter(|(prev, _)| is_real_sample(prev));
-        let f = baseline.map_or_else(Figures::default, |(prev, seconds)| {
-            figures(prev, cur, seconds, unit_ns)
-        });
-        let online = online_cpus(m.cur, cur, &f);
         if m.included {
-            throttle_metrics(m, cur, out);
-            if let Some(online) = online {
-                out.push(Metric::new("cpu_online", Value::Int(online), m.tags()));
+            throttle_metrics(m, reading.cur, out);
+            if let Some(online) = reading.online {
+                out.push(Metric::int(&CPU_ONLINE, online, m.tags()));
             }
         }
+        if let Some(task_pairs) = task_pairs.as_deref_mut() {
+            spread_metrics(m, &reading, task_pairs, out);
+        }
+        let Some(prev) = reading.prev else { continue };
+        totals.online = totals.online.max(reading.online);
+        totals.sums.add(&reading.figures);
+        if m.included {
+            interval_metrics(m, &reading, prev, out);
+        }
+    }
+    totals.metrics(task_pairs.as_deref(), tagger, out);
+}
+
+/// One container's CPU figures for the run, worked out once.
+struct Reading<'a> {
+    cur: &'a CpuStats,
+    /// The baseline (the first sample's `cpu_stats`, or `precpu_stats`) when it is a real
+    /// sample; without one there are no interval figures.
+    prev: Option<&'a CpuStats>,
+    /// Nanoseconds per CPU time unit.
+    unit_ns: u64,
+    /// Between the baseline and the last sample.
+    figures: Figures,
+    online: Option<u64>,
+    /// The limit the ratio is scaled to, in CPU units.
+    limit_units: Option<f64>,
+}
+
+impl<'a> Reading<'a> {
+    fn of(m: &Measured<'a>, task_units: Option<f64>, unit_ns: u64) -> Option<Reading<'a>> {
+        let cur = m.cur.cpu_stats.as_ref()?;
+        let baseline = cpu_baseline(m.prev, m.cur).filter(|(prev, _)| is_real_sample(prev));
+        let figures = baseline.map_or_else(Figures::default, |(prev, seconds)| {
+            figures(prev, cur, seconds, unit_ns)
+        });
         let limit_units = m
             .container
             .limits
@@ -140,111 +179,109 @@ pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Ve
             .and_then(|l| l.cpu)
             .filter(|&units| units > UNSET_CONTAINER_CPU_UNITS)
             .or(task_units);
-
-        if spread {
-            let (mut ratios, mut vcpus) = (Vec::new(), Vec::new());
-            for (i, pair) in m.history.windows(2).enumerate() {
-                let (Some(a), Some(b)) = (pair[0], pair[1]) else {
-                    continue;
-                };
-                let pf = pair_figures(a, b, unit_ns);
-                task_pairs[i].add(&pf);
-                ratios.extend(container_ratio(&pf, online, limit_units));
-                vcpus.extend(pf.vcpu);
-            }
-            if m.included {
-                push_spread(
-                    ("cpu_usage_ratio_median", "cpu_usage_ratio_max"),
-                    ratios,
-                    m.tags(),
-                    out,
-                );
-                push_spread(
-                    ("cpu_usage_vcpu_median", "cpu_usage_vcpu_max"),
-                    vcpus,
-                    m.tags(),
-                    out,
-                );
-            }
-        }
-
-        let Some((prev, _)) = baseline else {
-            continue;
-        };
-        task_online = task_online.max(online);
-        task_sums.add(&f);
-        if !m.included {
-            continue;
-        }
-        if let Some(ratio) = container_ratio(&f, online, limit_units) {
-            out.push(ratio_metric("cpu_usage_ratio", ratio, m.tags()));
-        }
-        if let Some(vcpu) = f.vcpu {
-            out.extend(Metric::derived("cpu_usage_vcpu", vcpu, m.tags()));
-        }
-        let (cur_usage, prev_usage) = (cur.cpu_usage.as_ref(), prev.cpu_usage.as_ref());
-        let system_delta =
-            counter_delta(cur.system_cpu_usage, prev.system_cpu_usage).filter(|&d| d > 0);
-        if let Some(system_delta) = system_delta {
-            percpu_metrics(
-                m,
-                (cur_usage, prev_usage),
-                system_delta,
-                unit_ns,
-                online,
-                limit_units,
-                out,
-            );
-        }
-        for (name, field) in MODE_TIME {
-            let delta = counter_delta(cur_usage.and_then(field), prev_usage.and_then(field));
-            if let Some(delta) = delta {
-                out.push(Metric::new(
-                    name,
-                    Value::Int(delta.saturating_mul(unit_ns)),
-                    m.tags(),
-                ));
-            }
-        }
+        Some(Reading {
+            cur,
+            prev: baseline.map(|(prev, _)| prev),
+            unit_ns,
+            online: online_cpus(m.cur, cur, &figures),
+            figures,
+            limit_units,
+        })
     }
 
-    let task_ratio = |sums: &TaskSums| match (sums.host_ratio, task_units) {
-        (Some(ratio), Some(units)) if !sums.host_missing => scale(ratio, task_online, Some(units)),
-        (Some(ratio), None) if !sums.host_missing => Some(ratio),
-        // No system_cpu_usage: cores in use over the task limit; nothing without one.
-        _ => Some(sums.vcpu? * UNITS_PER_VCPU / task_units?),
-    };
-    if let Some(value) = task_ratio(&task_sums) {
-        out.push(ratio_metric("cpu_usage_ratio", value, tagger.task()));
-    }
-    if let Some(vcpu) = task_sums.vcpu {
-        out.extend(Metric::derived("cpu_usage_vcpu", vcpu, tagger.task()));
-    }
-    if spread {
-        let ratios = task_pairs.iter().filter_map(task_ratio).collect();
-        let vcpus = task_pairs.iter().filter_map(|p| p.vcpu).collect();
-        push_spread(
-            ("cpu_usage_ratio_median", "cpu_usage_ratio_max"),
-            ratios,
-            tagger.task(),
-            out,
-        );
-        push_spread(
-            ("cpu_usage_vcpu_median", "cpu_usage_vcpu_max"),
-            vcpus,
-            tagger.task(),
-            out,
-        );
+    /// The container's `cpu_usage_ratio` for `figures`: the host fraction scaled to the
+    /// limit (docker CLI), or, without `system_cpu_usage`, cores in use × 1024 / the limit in
+    /// CPU units. `None` without a limit in the second case: a host fraction cannot be had
+    /// there.
+    fn ratio(&self, figures: &Figures) -> Option<f64> {
+        match figures.host_ratio {
+            Some(ratio) => scale(ratio, self.online, self.limit_units),
+            None => Some(figures.vcpu? * CPU_UNITS_PER_VCPU / self.limit_units?),
+        }
     }
 }
 
-/// A container's `cpu_usage_ratio`: the host fraction scaled to the limit (docker CLI), or,
-/// without `system_cpu_usage`, cores in use × 1024 / the limit in CPU units. `None` without
-/// a limit in the second case: a host fraction cannot be had there.
-fn container_ratio(f: &Figures, online: Option<u64>, limit_units: Option<f64>) -> Option<f64> {
-    match f.host_ratio {
-        Some(ratio) => scale(ratio, online, limit_units),
-        None => Some(f.vcpu? * UNITS_PER_VCPU / limit_units?),
+/// `cpu_usage_ratio` and `cpu_usage_vcpu` `_median`/`_max` over consecutive sample pairs;
+/// each pair's figures are added to the task's.
+fn spread_metrics(
+    m: &Measured,
+    reading: &Reading,
+    task_pairs: &mut [TaskSums],
+    out: &mut Vec<Metric>,
+) {
+    let (mut ratios, mut vcpus) = (Vec::new(), Vec::new());
+    for (i, pair) in m.history.windows(2).enumerate() {
+        let (Some(a), Some(b)) = (pair[0], pair[1]) else {
+            continue;
+        };
+        let figures = pair_figures(a, b, reading.unit_ns);
+        task_pairs[i].add(&figures);
+        ratios.extend(reading.ratio(&figures));
+        vcpus.extend(figures.vcpu);
+    }
+    if m.included {
+        push_spread(&CPU_USAGE_RATIO_SPREAD, ratios, m.tags(), out);
+        push_spread(&CPU_USAGE_VCPU_SPREAD, vcpus, m.tags(), out);
+    }
+}
+
+/// A container's series over the interval from `prev` (the baseline) to the last sample.
+fn interval_metrics(m: &Measured, reading: &Reading, prev: &CpuStats, out: &mut Vec<Metric>) {
+    let f = &reading.figures;
+    if let Some(ratio) = reading.ratio(f) {
+        out.extend(ratio_metric(&CPU_USAGE_RATIO, ratio, m.tags()));
+    }
+    if let Some(vcpu) = f.vcpu {
+        out.extend(Metric::derived(&CPU_USAGE_VCPU, vcpu, m.tags()));
+    }
+    let usage = (reading.cur.cpu_usage.as_ref(), prev.cpu_usage.as_ref());
+    if let Some(system_delta) = f.system_delta {
+        percpu_metrics(m, usage, system_delta, reading, out);
+    }
+    for (definition, field) in MODE_TIME {
+        let delta = counter_delta(usage.0.and_then(field), usage.1.and_then(field));
+        if let Some(delta) = delta {
+            let ns = delta.saturating_mul(reading.unit_ns);
+            out.push(Metric::int(definition, ns, m.tags()));
+        }
+    }
+}
+
+/// The task's figures, summed over its containers.
+#[derive(Default)]
+struct TaskCpu {
+    /// The task's `Limits.CPU` in CPU units.
+    units: Option<f64>,
+    /// The largest host CPU count among the containers with interval figures.
+    online: Option<u64>,
+    sums: TaskSums,
+}
+
+impl TaskCpu {
+    fn ratio(&self, sums: &TaskSums) -> Option<f64> {
+        match (sums.host_ratio, self.units) {
+            (Some(ratio), Some(units)) if !sums.host_missing => {
+                scale(ratio, self.online, Some(units))
+            }
+            (Some(ratio), None) if !sums.host_missing => Some(ratio),
+            // No system_cpu_usage: cores in use over the task limit; nothing without one.
+            _ => Some(sums.vcpu? * CPU_UNITS_PER_VCPU / self.units?),
+        }
+    }
+
+    fn metrics(&self, pairs: Option<&[TaskSums]>, tagger: &Tagger, out: &mut Vec<Metric>) {
+        if let Some(ratio) = self.ratio(&self.sums) {
+            out.extend(ratio_metric(&CPU_USAGE_RATIO, ratio, tagger.task()));
+        }
+        if let Some(vcpu) = self.sums.vcpu {
+            out.extend(Metric::derived(&CPU_USAGE_VCPU, vcpu, tagger.task()));
+        }
+        if let Some(pairs) = pairs {
+            let ratios = pairs.iter().filter_map(|p| self.ratio(p)).collect();
+            let vcpus = pairs.iter().filter_map(|p| p.vcpu).collect();
+            push_spread(&CPU_USAGE_RATIO_SPREAD, ratios, tagger.task(), out);
+            push_spread(&CPU_USAGE_VCPU_SPREAD, vcpus, tagger.task(), out);
+        }
     }
 }
 
@@ -260,9 +297,7 @@ fn percpu_metrics(
     m: &Measured,
     (cur, prev): (Option<&CpuUsage>, Option<&CpuUsage>),
     system_delta: u64,
-    unit_ns: u64,
-    online: Option<u64>,
-    limit_units: Option<f64>,
+    reading: &Reading,
     out: &mut Vec<Metric>,
 ) {
     let cur_percpu = cur.and_then(|u| u.percpu_usage.as_deref());
@@ -278,13 +313,10 @@ fn percpu_metrics(
         let Some(delta) = c.checked_sub(p) else {
             continue;
         };
-        let ratio = delta.saturating_mul(unit_ns) as f64 / system_delta as f64;
-        if let Some(scaled) = scale(ratio, online, limit_units) {
-            out.push(ratio_metric(
-                "percpu_usage_ratio",
-                scaled,
-                m.tags_with("cpu", cpu.to_string()),
-            ));
+        let ratio = delta.saturating_mul(reading.unit_ns) as f64 / system_delta as f64;
+        if let Some(scaled) = scale(ratio, reading.online, reading.limit_units) {
+            let tags = m.tags_with("cpu", cpu.to_string());
+            out.extend(ratio_metric(&PERCPU_USAGE_RATIO, scaled, tags));
         }
     }
 }
@@ -292,27 +324,27 @@ fn percpu_metrics(
 type UsageField = fn(&CpuUsage) -> Option<u64>;
 
 /// Nanoseconds spent in each mode during the interval.
-const MODE_TIME: [(&str, UsageField); 2] = [
-    ("cpu_kernelmode", |u| u.usage_in_kernelmode),
-    ("cpu_usermode", |u| u.usage_in_usermode),
+const MODE_TIME: [(&Definition, UsageField); 2] = [
+    (&CPU_KERNELMODE, |u| u.usage_in_kernelmode),
+    (&CPU_USERMODE, |u| u.usage_in_usermode),
 ];
 
 type ThrottleField = fn(&ThrottlingData) -> Option<u64>;
 
 /// Cumulative CFS throttling counters of the last sample, as read (the ancestor's meaning).
-const THROTTLE: [(&str, ThrottleField); 3] = [
-    ("cpu_throttle_periods", |t| t.periods),
-    ("cpu_throttle_throttled_periods", |t| t.throttled_periods),
-    ("cpu_throttle_throttled_time", |t| t.throttled_time),
+const THROTTLE: [(&Definition, ThrottleField); 3] = [
+    (&CPU_THROTTLE_PERIODS, |t| t.periods),
+    (&CPU_THROTTLE_THROTTLED_PERIODS, |t| t.throttled_periods),
+    (&CPU_THROTTLE_THROTTLED_TIME, |t| t.throttled_time),
 ];
 
 fn throttle_metrics(m: &Measured, cur: &CpuStats, out: &mut Vec<Metric>) {
     let Some(throttling) = cur.throttling_data.as_ref() else {
         return;
     };
-    for (name, field) in THROTTLE {
+    for (definition, field) in THROTTLE {
         if let Some(value) = field(throttling) {
-            out.push(Metric::new(name, Value::Int(value), m.tags()));
+            out.push(Metric::int(definition, value, m.tags()));
         }
     }
 }
@@ -351,19 +383,60 @@ fn online_cpus(stats: &ContainerStats, cpu: &CpuStats, f: &Figures) -> Option<u6
 fn scale(ratio: f64, online_cpus: Option<u64>, limit_units: Option<f64>) -> Option<f64> {
     match limit_units {
         None => Some(ratio),
-        Some(units) => Some(ratio * online_cpus? as f64 * UNITS_PER_VCPU / units),
+        Some(units) => Some(ratio * online_cpus? as f64 * CPU_UNITS_PER_VCPU / units),
     }
 }
 
-/// Ratios are rounded to 4 decimals, as the ancestor sends them.
-fn ratio_metric(name: &'static str, value: f64, tags: super::TagSet) -> Metric {
-    let rounded = (value * 10_000.0).round() / 10_000.0;
-    Metric::new(name, Value::Float(rounded), tags)
+/// Ratios are rounded to 4 decimals, as the ancestor sends them. `None` when the value is
+/// not finite: a `Limits.CPU` of 1e-320 units makes the ratio `inf`.
+fn ratio_metric(definition: &'static Definition, value: f64, tags: TagSet) -> Option<Metric> {
+    Metric::rounded(definition, value, 10_000.0, tags)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task `Limits.CPU` of 1e-320 vCPU (subnormal, above 0) scales every ratio to `inf`:
+    /// no ratio series leaves compute, and the series that need no limit still do.
+    #[test]
+    fn a_ratio_past_f64_is_not_sent() {
+        use crate::ecs::StatsSample;
+        use crate::metrics::{Input, TagOptions, Value, compute};
+        let task = Task::parse(
+            br#"{"Limits": {"CPU": 1e-320}, "Containers": [{"DockerId": "a", "Name": "web"}]}"#,
+        )
+        .unwrap();
+        let sample = |read: &str, total: u64, system: u64| {
+            let body = serde_json::json!({"a": {"read": read, "cpu_stats": {
+                "cpu_usage": {"total_usage": total, "percpu_usage": [total]},
+                "system_cpu_usage": system, "online_cpus": 1}}});
+            StatsSample::parse(body.to_string().as_bytes()).unwrap()
+        };
+        let samples = [
+            sample("2026-01-01T00:00:00Z", 1_000_000, 1_000_000_000),
+            sample("2026-01-01T00:00:01Z", 501_000_000, 2_000_000_000),
+        ];
+        let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+        let out = compute(&Input {
+            task: &task,
+            samples: &samples,
+            included: &|_| true,
+            tagger: &tagger,
+        });
+        let names: Vec<&str> = out.iter().map(Metric::name).collect();
+        assert!(
+            !names.contains(&"cpu_usage_ratio") && !names.contains(&"percpu_usage_ratio"),
+            "{names:?}"
+        );
+        // 0.5 s of CPU in 1 s, for the container and the task.
+        let vcpu: Vec<Value> = out
+            .iter()
+            .filter(|m| m.name() == "cpu_usage_vcpu")
+            .map(|m| m.value)
+            .collect();
+        assert_eq!(vcpu, [Value::float(0.5).unwrap(); 2]);
+    }
 
     #[test]
     fn scaling_follows_the_limit_table() {

@@ -15,37 +15,49 @@
 //! counted once per layer; the payload cannot tell a stacked device from a second disk, so
 //! the sum stays and the metrics reference says what to expect.
 
-use super::{Measured, Metric, Tagger, Value, add};
+use super::catalog::{
+    DISK_READ_BYTES_PER_SEC, DISK_READ_BYTES_TOTAL, DISK_READ_IOPS_TOTAL,
+    DISK_WRITTEN_BYTES_PER_SEC, DISK_WRITTEN_BYTES_TOTAL, DISK_WRITTEN_IOPS_TOTAL,
+};
+use super::{Definition, Measured, Metric, Tagger, add};
 use crate::ecs::stats::{BlkioEntry, BlkioOp, BlkioStats, ContainerStats, StorageStats};
 
 type BlkioList = fn(&BlkioStats) -> Option<&Vec<BlkioEntry>>;
 type StorageField = fn(&StorageStats) -> Option<u64>;
 
-/// (cumulative name, rate name, blkio list, op, Windows storage_stats field).
-const IO: [(&str, Option<&str>, BlkioList, BlkioOp, StorageField); 4] = [
+/// (cumulative series, rate series, blkio list, op, Windows storage_stats field).
+type IoRow = (
+    &'static Definition,
+    Option<&'static Definition>,
+    BlkioList,
+    BlkioOp,
+    StorageField,
+);
+
+const IO: [IoRow; 4] = [
     (
-        "disk_read_bytes_total",
-        Some("disk_read_bytes_per_sec"),
+        &DISK_READ_BYTES_TOTAL,
+        Some(&DISK_READ_BYTES_PER_SEC),
         |b| b.io_service_bytes_recursive.as_ref(),
         BlkioOp::Read,
         |s| s.read_size_bytes,
     ),
     (
-        "disk_written_bytes_total",
-        Some("disk_written_bytes_per_sec"),
+        &DISK_WRITTEN_BYTES_TOTAL,
+        Some(&DISK_WRITTEN_BYTES_PER_SEC),
         |b| b.io_service_bytes_recursive.as_ref(),
         BlkioOp::Write,
         |s| s.write_size_bytes,
     ),
     (
-        "disk_read_iops_total",
+        &DISK_READ_IOPS_TOTAL,
         None,
         |b| b.io_serviced_recursive.as_ref(),
         BlkioOp::Read,
         |s| s.read_count_normalized,
     ),
     (
-        "disk_written_iops_total",
+        &DISK_WRITTEN_IOPS_TOTAL,
         None,
         |b| b.io_serviced_recursive.as_ref(),
         BlkioOp::Write,
@@ -54,7 +66,7 @@ const IO: [(&str, Option<&str>, BlkioList, BlkioOp, StorageField); 4] = [
 ];
 
 pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
-    for (name, rate_name, list, op, storage) in IO {
+    for (counter, rate_series, list, op, storage) in IO {
         let read = |stats: &ContainerStats| {
             stats
                 .storage_stats
@@ -68,9 +80,11 @@ pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
             let Some(value) = read(m.cur) else { continue };
             add(&mut total, value);
             if m.included {
-                out.push(Metric::new(name, Value::Int(value), m.tags()));
+                out.push(Metric::int(counter, value, m.tags()));
             }
-            let Some(rate_name) = rate_name else { continue };
+            let Some(rate_series) = rate_series else {
+                continue;
+            };
             // A counter that went backwards (restart) drops the rate.
             let delta = m.prev.and_then(read).and_then(|p| value.checked_sub(p));
             let Some(rate) = delta.zip(m.elapsed).map(|(d, s)| d as f64 / s) else {
@@ -78,14 +92,14 @@ pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
             };
             *total_rate.get_or_insert(0.0) += rate;
             if m.included {
-                out.extend(Metric::derived(rate_name, rate, m.tags()));
+                out.extend(Metric::derived(rate_series, rate, m.tags()));
             }
         }
         if let Some(total) = total {
-            out.push(Metric::new(name, Value::Int(total), tagger.task()));
+            out.push(Metric::int(counter, total, tagger.task()));
         }
-        if let (Some(rate_name), Some(rate)) = (rate_name, total_rate) {
-            out.extend(Metric::derived(rate_name, rate, tagger.task()));
+        if let (Some(rate_series), Some(rate)) = (rate_series, total_rate) {
+            out.extend(Metric::derived(rate_series, rate, tagger.task()));
         }
     }
 }

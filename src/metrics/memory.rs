@@ -5,24 +5,28 @@
 //! has no cgroup: memory in use is `privateworkingset` (ECS agent `utils_windows.go`), usage
 //! is `usage` (Fargate) else `commitbytes` (Docker), and the limit comes from the metadata.
 
-use super::{Measured, Metric, NO_VALUE_THRESHOLD, Tagger, Value, add, push_spread};
+use super::catalog::{
+    MEM_AVAILABLE_BYTES, MEM_CACHE, MEM_LIMIT_BYTES, MEM_MAX_USAGE_BYTES, MEM_RSS_BYTES, MEM_USAGE,
+    MEM_UTILIZATION_RATIO, MEM_WORKING_SET_BYTES, MEM_WORKING_SET_BYTES_SPREAD,
+};
+use super::{
+    Definition, MIB, Measured, Metric, NO_VALUE_THRESHOLD, TagSet, Tagger, add, push_spread,
+};
 use crate::ecs::Task;
 use crate::ecs::stats::{ContainerStats, MemoryStats};
 
-const MIB: u64 = 1024 * 1024;
-
 type MemoryField = fn(&MemoryStats) -> Option<u64>;
 
-/// (name, source) of the values read as they are, summed for the task.
+/// (definition, source) of the values read as they are, summed for the task.
 /// `mem_usage` is `memory_stats.usage` (includes page cache, as the ancestor reported it), on
 /// Docker for Windows `commitbytes`; `mem_cache` is cgroup v1 `stats.cache`, or cgroup v2
 /// `stats.file`.
-const LEVELS: [(&str, MemoryField); 4] = [
-    ("mem_usage", |m| m.usage.or(m.commitbytes)),
-    ("mem_cache", |m| m.stat("cache").or_else(|| m.stat("file"))),
-    ("mem_working_set_bytes", working_set),
+const LEVELS: [(&Definition, MemoryField); 4] = [
+    (&MEM_USAGE, |m| m.usage.or(m.commitbytes)),
+    (&MEM_CACHE, |m| m.stat("cache").or_else(|| m.stat("file"))),
+    (&MEM_WORKING_SET_BYTES, working_set),
     // cgroup v1 `rss` (or `total_rss`), cgroup v2 `anon`.
-    ("mem_rss_bytes", |m| {
+    (&MEM_RSS_BYTES, |m| {
         m.stat("rss")
             .or_else(|| m.stat("total_rss"))
             .or_else(|| m.stat("anon"))
@@ -50,84 +54,108 @@ pub fn working_set(m: &MemoryStats) -> Option<u64> {
 }
 
 pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Vec<Metric>) {
-    for (name, field) in LEVELS {
-        let mut total = None;
-        for m in measured {
-            let Some(value) = memory(m.cur)
-                .and_then(field)
-                .filter(|&v| v < NO_VALUE_THRESHOLD)
-            else {
-                continue;
-            };
-            add(&mut total, value);
-            if m.included {
-                out.push(Metric::new(name, Value::Int(value), m.tags()));
-            }
-        }
+    let mut task_working_set = None;
+    for (definition, field) in LEVELS {
+        let total = level_metrics(measured, definition, field, out);
         if let Some(total) = total {
-            out.push(Metric::new(name, Value::Int(total), tagger.task()));
+            out.push(Metric::int(definition, total, tagger.task()));
+        }
+        if *definition == MEM_WORKING_SET_BYTES {
+            task_working_set = total;
         }
     }
 
-    let mut task_working_set = None;
-    for m in measured {
-        let Some(stats) = memory(m.cur) else { continue };
-        let ws = working_set(stats);
-        if let Some(ws) = ws {
-            add(&mut task_working_set, ws);
-        }
-        if !m.included {
-            continue;
-        }
-        let max = stats.max_usage.or(stats.commitpeakbytes);
-        if let Some(max) = max.filter(|&v| v < NO_VALUE_THRESHOLD) {
-            out.push(Metric::new(
-                "mem_max_usage_bytes",
-                Value::Int(max),
-                m.tags(),
-            ));
-        }
-        let container_limit = m
-            .container
-            .limits
-            .as_ref()
-            .and_then(|l| l.memory)
-            .and_then(mib_to_bytes);
-        let limit = effective_limit(stats, [container_limit, task_limit(task)]);
-        headroom(limit, ws, m.tags(), out);
-        if m.history.len() > 2 {
-            let samples = m
-                .history
-                .iter()
-                .flatten()
-                .filter_map(|s| memory(s).and_then(working_set));
-            push_spread(
-                ("mem_working_set_bytes_median", "mem_working_set_bytes_max"),
-                samples.map(|v| v as f64).collect(),
-                m.tags(),
-                out,
-            );
+    // Each container's working set in every sample (`None` where it had none), read once.
+    let working_sets: Vec<Vec<Option<u64>>> = measured
+        .iter()
+        .map(|m| {
+            let samples = m.history.iter();
+            samples
+                .map(|s| s.and_then(memory).and_then(working_set))
+                .collect()
+        })
+        .collect();
+    let task_limit = task_limit(task);
+    for (m, history) in measured.iter().zip(&working_sets) {
+        if let Some(stats) = memory(m.cur).filter(|_| m.included) {
+            container_metrics(m, stats, history, task_limit, out);
         }
     }
-    headroom(task_limit(task), task_working_set, tagger.task(), out);
+    headroom(task_limit, task_working_set, tagger.task(), out);
     let samples = measured.first().map_or(0, |m| m.history.len());
     if samples > 2 {
         // The task's working set in each sample: the sum over the containers read in it.
         let per_sample = (0..samples)
             .filter_map(|i| {
                 let mut sum = None;
-                for m in measured {
-                    if let Some(ws) = m.history[i].and_then(memory).and_then(working_set) {
-                        add(&mut sum, ws);
-                    }
+                for ws in working_sets.iter().filter_map(|history| history[i]) {
+                    add(&mut sum, ws);
                 }
                 sum.map(|v| v as f64)
             })
             .collect();
         push_spread(
-            ("mem_working_set_bytes_median", "mem_working_set_bytes_max"),
+            &MEM_WORKING_SET_BYTES_SPREAD,
             per_sample,
             tagger.task(),
+            out,
+        );
+    }
+}
+
+/// One row of [`LEVELS`]: each container's value, pushed when it is included; the task total
+/// (over every measured container) is returned.
+fn level_metrics(
+    measured: &[Measured],
+    definition: &'static Definition,
+    field: MemoryField,
+    out: &mut Vec<Metric>,
+) -> Option<u64> {
+    let mut total = None;
+    for m in measured {
+        let Some(value) = memory(m.cur)
+            .and_then(field)
+            .filter(|&v| v < NO_VALUE_THRESHOLD)
+        else {
+            continue;
+        };
+        add(&mut total, value);
+        if m.included {
+            out.push(Metric::int(definition, value, m.tags()));
+        }
+    }
+    total
+}
+
+/// An included container's peak, limit and headroom, and with three samples or more its
+/// working set `_median`/`_max`. `working_sets`: its working set in every sample, the last
+/// one being `stats`'.
+fn container_metrics(
+    m: &Measured,
+    stats: &MemoryStats,
+    working_sets: &[Option<u64>],
+    task_limit: Option<u64>,
+    out: &mut Vec<Metric>,
+) {
+    let max = stats.max_usage.or(stats.commitpeakbytes);
+    if let Some(max) = max.filter(|&v| v < NO_VALUE_THRESHOLD) {
+        out.push(Metric::int(&MEM_MAX_USAGE_BYTES, max, m.tags()));
+    }
+    let container_limit = m
+        .container
+        .limits
+        .as_ref()
+        .and_then(|l| l.memory)
+        .and_then(mib_to_bytes);
+    let limit = effective_limit(stats, [container_limit, task_limit]);
+    let working_set = working_sets.last().copied().flatten();
+    headroom(limit, working_set, m.tags(), out);
+    if working_sets.len() > 2 {
+        let samples = working_sets.iter().flatten().map(|&v| v as f64);
+        push_spread(
+            &MEM_WORKING_SET_BYTES_SPREAD,
+            samples.collect(),
+            m.tags(),
             out,
         );
     }
@@ -163,27 +191,19 @@ fn mib_to_bytes(mib: f64) -> Option<u64> {
 
 /// `mem_limit_bytes`, and where a working set is known `mem_utilization_ratio` (the CloudWatch
 /// agent's `mem_used_percent` / 100) and `mem_available_bytes`.
-fn headroom(
-    limit: Option<u64>,
-    working_set: Option<u64>,
-    tags: super::TagSet,
-    out: &mut Vec<Metric>,
-) {
+fn headroom(limit: Option<u64>, working_set: Option<u64>, tags: TagSet, out: &mut Vec<Metric>) {
     let Some(limit) = limit else { return };
-    out.push(Metric::new(
-        "mem_limit_bytes",
-        Value::Int(limit),
-        tags.clone(),
-    ));
+    out.push(Metric::int(&MEM_LIMIT_BYTES, limit, tags.clone()));
     if let Some(ws) = working_set {
+        let utilization = ws as f64 / limit as f64;
         out.extend(Metric::derived(
-            "mem_utilization_ratio",
-            ws as f64 / limit as f64,
+            &MEM_UTILIZATION_RATIO,
+            utilization,
             tags.clone(),
         ));
-        out.push(Metric::new(
-            "mem_available_bytes",
-            Value::Int(limit.saturating_sub(ws)),
+        out.push(Metric::int(
+            &MEM_AVAILABLE_BYTES,
+            limit.saturating_sub(ws),
             tags,
         ));
     }

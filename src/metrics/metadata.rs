@@ -4,11 +4,12 @@
 //! task `cpu_limit` = task vCPU × 1024; `mem_limit` in MiB. A limit that is absent from the
 //! metadata is not sent (the ancestor sent 0).
 
-use super::{Metric, TagSet, Tagger, Value};
+use super::catalog::{
+    CPU_LIMIT, EPHEMERAL_STORAGE_RESERVED_BYTES, EPHEMERAL_STORAGE_USED_BYTES, MEM_LIMIT, RESTARTS,
+};
+use super::{CPU_UNITS_PER_VCPU, Finite, MIB, Metric, TagSet, Tagger, Value};
 use crate::ecs::Task;
 use crate::ecs::task::{Container, Limits};
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn metrics(
     task: &Task,
@@ -16,23 +17,23 @@ pub fn metrics(
     tagger: &Tagger,
     out: &mut Vec<Metric>,
 ) {
-    limits(task.limits.as_ref(), 1024.0, tagger.task(), out);
+    limits(task.limits.as_ref(), CPU_UNITS_PER_VCPU, tagger.task(), out);
     if let Some(storage) = task.ephemeral_storage_metrics.as_ref() {
         // The payload gives MiB.
         let series = [
-            ("ephemeral_storage_used_bytes", storage.utilized),
-            ("ephemeral_storage_reserved_bytes", storage.reserved),
+            (&EPHEMERAL_STORAGE_USED_BYTES, storage.utilized),
+            (&EPHEMERAL_STORAGE_RESERVED_BYTES, storage.reserved),
         ];
-        for (name, mib) in series {
-            if let Some(bytes) = mib.and_then(|mib| number(mib * MIB)) {
-                out.push(Metric::new(name, bytes, tagger.task()));
+        for (definition, mib) in series {
+            if let Some(bytes) = mib.and_then(|mib| number(mib * MIB as f64)) {
+                out.push(Metric::new(definition, bytes, tagger.task()));
             }
         }
     }
     for container in task.containers().iter().filter(|c| included(c)) {
         let tags = tagger.container(container, container.docker_id.as_deref().unwrap_or(""));
         if let Some(restarts) = container.restart_count {
-            out.push(Metric::new("restarts", Value::Int(restarts), tags.clone()));
+            out.push(Metric::int(&RESTARTS, restarts, tags.clone()));
         }
         limits(container.limits.as_ref(), 1.0, tags, out);
     }
@@ -41,10 +42,10 @@ pub fn metrics(
 fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: TagSet, out: &mut Vec<Metric>) {
     let Some(limits) = limits else { return };
     if let Some(cpu) = limits.cpu.and_then(|cpu| number(cpu * cpu_factor)) {
-        out.push(Metric::new("cpu_limit", cpu, tags.clone()));
+        out.push(Metric::new(&CPU_LIMIT, cpu, tags.clone()));
     }
     if let Some(memory) = limits.memory.and_then(number) {
-        out.push(Metric::new("mem_limit", memory, tags));
+        out.push(Metric::new(&MEM_LIMIT, memory, tags));
     }
 }
 
@@ -52,10 +53,9 @@ fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: TagSet, out: &mut Vec<
 /// negative or not finite (including one a unit conversion pushed past f64: found by the
 /// property tests with `Limits.CPU` 1e308).
 fn number(v: f64) -> Option<Value> {
-    if !v.is_finite() || v < 0.0 {
-        None
-    } else if v.fract() == 0.0 && v < 9.0e15 {
-        Some(Value::Int(v as u64))
+    let v = Finite::new(v).filter(|v| v.get() >= 0.0)?;
+    if v.get().fract() == 0.0 && v.get() < 9.0e15 {
+        Some(Value::Int(v.get() as u64))
     } else {
         Some(Value::Float(v))
     }
@@ -77,10 +77,10 @@ mod tests {
         let tagger = Tagger::new(&task, TagOptions::default(), &[]);
         let mut out = Vec::new();
         metrics(&task, &|_| true, &tagger, &mut out);
-        let names: Vec<&str> = out.iter().map(|m| m.name).collect();
+        let names: Vec<&str> = out.iter().map(Metric::name).collect();
         assert_eq!(names, ["mem_limit", "ephemeral_storage_reserved_bytes"]);
         assert_eq!(number(-1.0), None);
         assert_eq!(number(0.25 * 1024.0), Some(Value::Int(256)));
-        assert_eq!(number(0.5), Some(Value::Float(0.5)));
+        assert_eq!(number(0.5), Value::float(0.5));
     }
 }

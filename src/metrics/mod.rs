@@ -1,8 +1,10 @@
-//! Pure metric computation: task metadata + two stats samples → tagged gauge values.
+//! Pure metric computation: task metadata + stats samples (two or more; one gives levels only)
+//! → tagged series, each naming its [`catalog`] definition.
 //!
 //! No I/O and no clocks: everything arrives as data, so every formula is unit-testable on
-//! real captures. One module per family (cpu, memory, io, network, limits); each maps its part
-//! of the payload to metrics through a small table and adds the task totals.
+//! real captures. One module per family (cpu, memory, io, network, pids, and metadata for the
+//! limits); each maps its part of the payload to metrics through a small table and adds the
+//! task totals.
 
 pub mod catalog;
 pub mod cpu;
@@ -16,10 +18,17 @@ pub mod tags;
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
+pub use catalog::{Definition, Spread};
 pub use tags::{TagKey, TagOptions, TagSet, Tagger, Tags};
 
 /// `container_name` tag value of task-level totals (the ancestor's convention).
 pub const TASK_CONTAINER_NAME: &str = "_task_";
+
+/// CPU units per vCPU (ECS task definition parameters: "1 vCPU is 1024 CPU units").
+pub const CPU_UNITS_PER_VCPU: f64 = 1024.0;
+
+/// Bytes per MiB: the metadata gives `Limits.Memory` and ephemeral storage in MiB.
+pub const MIB: u64 = 1 << 20;
 
 /// Values at or above this are cgroup "no value / no limit" sentinels (Fargate reports
 /// 9223372036854771712, some hosts u64::MAX), never real usage.
@@ -29,37 +38,90 @@ pub const NO_VALUE_THRESHOLD: u64 = 1 << 62;
 pub enum Value {
     /// Counters and byte counts, kept exact (they may exceed 2^53).
     Int(u64),
-    Float(f64),
+    Float(Finite),
+}
+
+/// A finite `f64`: NaN and ±Inf cannot be written in DogStatsD, EMF (JSON) or a useful
+/// Prometheus sample, so no float becomes a [`Value`] without passing [`Finite::new`].
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Finite(f64);
+
+impl Finite {
+    /// `None` for NaN and ±Inf: the one way in.
+    pub fn new(value: f64) -> Option<Finite> {
+        value.is_finite().then_some(Finite(value))
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl Value {
+    /// A float value; `None` when it is not finite.
+    pub fn float(value: f64) -> Option<Value> {
+        Finite::new(value).map(Value::Float)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
-    /// Name without the prefix, e.g. `mem_usage`.
-    pub name: &'static str,
+    /// What the series is: name (without the prefix), kind, unit, help text.
+    pub definition: &'static Definition,
     pub value: Value,
     /// Ordered `key:value` tags; values are already sanitized.
     pub tags: TagSet,
 }
 
 impl Metric {
-    pub fn new(name: &'static str, value: Value, tags: impl Into<TagSet>) -> Metric {
+    pub fn new(definition: &'static Definition, value: Value, tags: impl Into<TagSet>) -> Metric {
         Metric {
-            name,
+            definition,
             value,
             tags: tags.into(),
         }
     }
 
-    /// A derived (non-counter) value, rounded to 6 decimals to keep lines short; `None` when
-    /// the value is not finite or negative.
-    pub fn derived(name: &'static str, value: f64, tags: impl Into<TagSet>) -> Option<Metric> {
-        (value.is_finite() && value >= 0.0)
-            .then(|| Metric::new(name, Value::Float((value * 1e6).round() / 1e6), tags))
+    pub fn int(definition: &'static Definition, value: u64, tags: impl Into<TagSet>) -> Metric {
+        Metric::new(definition, Value::Int(value), tags)
+    }
+
+    /// The name without the prefix, e.g. `mem_usage`.
+    pub fn name(&self) -> &'static str {
+        self.definition.name
+    }
+
+    /// A derived (non-counter) value rounded to `1 / steps` (`1e6`: 6 decimals), to keep lines
+    /// short; `None` when the rounded value is not finite (a ratio over a limit that rounds
+    /// to zero) or negative.
+    pub fn rounded(
+        definition: &'static Definition,
+        value: f64,
+        steps: f64,
+        tags: impl Into<TagSet>,
+    ) -> Option<Metric> {
+        let Some(finite) = Finite::new((value * steps).round() / steps) else {
+            log::debug!(
+                "{} not sent: its value {value} could not be computed",
+                definition.name
+            );
+            return None;
+        };
+        (finite.get() >= 0.0).then(|| Metric::new(definition, Value::Float(finite), tags))
+    }
+
+    /// [`rounded`](Metric::rounded) to 6 decimals.
+    pub fn derived(
+        definition: &'static Definition,
+        value: f64,
+        tags: impl Into<TagSet>,
+    ) -> Option<Metric> {
+        Metric::rounded(definition, value, 1e6, tags)
     }
 
     /// `exporter_status`: 1 when both samples were read and parsed, else 0.
     pub fn exporter_status(healthy: bool, tags: TagSet) -> Metric {
-        Metric::new("exporter_status", Value::Int(u64::from(healthy)), tags)
+        Metric::int(&catalog::EXPORTER_STATUS, u64::from(healthy), tags)
     }
 }
 
@@ -132,7 +194,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     io::metrics(&measured, input.tagger, &mut out);
     network::metrics(
         &measured,
-        network::TaskTotal::of(input.task, &measured),
+        network::TaskTotal::of(input.task),
         input.tagger,
         &mut out,
     );
@@ -184,18 +246,13 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 }
 
 /// Push `<name>_median` and `<name>_max` of `values` (used with three or more samples).
-pub fn push_spread(
-    names: (&'static str, &'static str),
-    mut values: Vec<f64>,
-    tags: TagSet,
-    out: &mut Vec<Metric>,
-) {
+pub fn push_spread(spread: &Spread, mut values: Vec<f64>, tags: TagSet, out: &mut Vec<Metric>) {
     let max = values.iter().copied().reduce(f64::max);
     if let Some(median) = median(&mut values) {
-        out.extend(Metric::derived(names.0, median, tags.clone()));
+        out.extend(Metric::derived(spread.median, median, tags.clone()));
     }
     if let Some(max) = max {
-        out.extend(Metric::derived(names.1, max, tags));
+        out.extend(Metric::derived(spread.max, max, tags));
     }
 }
 
@@ -247,6 +304,29 @@ mod tests {
         assert_eq!(sanitize_tag_value("a|b,c#d e\nf"), "a_b_c_d_e_f");
         assert_eq!(sanitize_tag_value("web-1.2/x:y_z"), "web-1.2/x:y_z");
         assert_eq!(sanitize_tag_value(&"x".repeat(500)).len(), 200);
+    }
+
+    #[test]
+    fn no_float_value_is_ever_non_finite() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(Finite::new(bad), None);
+            assert_eq!(Value::float(bad), None);
+            assert_eq!(Metric::derived(&catalog::CPU_USAGE_VCPU, bad, vec![]), None);
+        }
+        assert_eq!(Finite::new(0.5).map(Finite::get), Some(0.5));
+        // Finite before rounding, not after: 1e303 × 1e6 overflows.
+        assert_eq!(
+            Metric::derived(&catalog::CPU_USAGE_VCPU, 1e303, vec![]),
+            None
+        );
+        assert_eq!(
+            Metric::rounded(&catalog::CPU_USAGE_RATIO, 0.123_456, 1e4, vec![]).map(|m| m.value),
+            Value::float(0.1235)
+        );
+        assert_eq!(
+            Metric::derived(&catalog::CPU_USAGE_VCPU, -1.0, vec![]),
+            None
+        );
     }
 
     #[test]

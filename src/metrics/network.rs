@@ -7,19 +7,31 @@
 //! namespace and the totals sum across containers. The ancestor always summed, reporting N
 //! times the task's traffic.
 //!
-//! Exception: on EC2 Windows in `awsvpc` mode the ECS agent reads the task ENI's counters
-//! (`Get-NetAdapterStatistics`) and gives every container that counter divided by the number
-//! of containers (amazon-ecs-agent `agent/stats/task_windows.go`,
-//! `getNetworkAdaptorStatistics`; `engine.go` then replaces each container's `networks` with
-//! the task's). The divisor is the task's container count less the pause container
-//! (`addToStatsTaskMapUnsafe`), and the pause container is handed the same share, so the task
-//! total is the sum over the containers other than the pause container.
+//! Exception: on EC2 (Linux and Windows, and any other launch type the ECS agent runs on) in
+//! `awsvpc` mode, Docker reports no counters for containers joined to the pause container's
+//! namespace, so the ECS agent reads the task ENI's counters itself (netlink in
+//! amazon-ecs-agent `agent/stats/task_linux.go`, `Get-NetAdapterStatistics` in
+//! `task_windows.go`) and gives every container that counter divided by the number of
+//! containers (`linkStatsToDockerStats`, `getNetworkAdaptorStatistics`); `engine.go`
+//! (`ContainerDockerStats`) then replaces each container's `networks` with that share. The
+//! divisor is the task's container count less the pause container (`addToStatsTaskMapUnsafe`),
+//! and the pause container is handed the same share, so the task total is the sum over the
+//! containers other than the pause container. Fargate runs its own agent, whose containers
+//! each read the whole ENI (the bundled Fargate captures differ between containers by the
+//! traffic between their reads): once per interface. Without a `LaunchType` (v2 and early
+//! v3/v4 payloads) the platform is unknown and each interface is counted once, as before.
 //! Interface names are Windows adapter names ("Ethernet 3") or endpoint GUIDs there; they
 //! stay one `interface` tag value, sanitized like every tag.
 
 use std::collections::BTreeMap;
 
-use super::{Measured, Metric, Tagger, Value, sanitize_tag_value};
+use super::catalog::{
+    NETWORK_RX_BYTES_PER_SEC, NETWORK_RX_BYTES_TOTAL, NETWORK_RX_DROPPED_TOTAL,
+    NETWORK_RX_ERRORS_TOTAL, NETWORK_RX_PACKETS_TOTAL, NETWORK_TX_BYTES_PER_SEC,
+    NETWORK_TX_BYTES_TOTAL, NETWORK_TX_DROPPED_TOTAL, NETWORK_TX_ERRORS_TOTAL,
+    NETWORK_TX_PACKETS_TOTAL,
+};
+use super::{Definition, Measured, Metric, Tagger, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
 use crate::ecs::task::PAUSE_CONTAINER_NAME;
@@ -31,17 +43,16 @@ pub enum TaskTotal {
     Sum,
     /// Every container reports the whole shared interface: each interface once.
     OncePerInterface,
-    /// EC2 Windows `awsvpc`: each container reports its share; the sum without the pause
-    /// container.
+    /// `awsvpc` outside Fargate: each container reports the ECS agent's share of the task
+    /// ENI; the sum without the pause container.
     SumOfShares,
 }
 
 impl TaskTotal {
-    pub fn of(task: &Task, measured: &[Measured]) -> TaskTotal {
-        let windows_share = !task.is_fargate()
-            && task.has_network_mode("awsvpc")
-            && measured.iter().any(|m| m.cur.is_windows());
-        if windows_share {
+    pub fn of(task: &Task) -> TaskTotal {
+        let agent_shares =
+            task.launch_type.is_some() && !task.is_fargate() && task.has_network_mode("awsvpc");
+        if agent_shares {
             TaskTotal::SumOfShares
         } else if task.shares_network_namespace() {
             TaskTotal::OncePerInterface
@@ -58,24 +69,24 @@ fn is_pause(m: &Measured) -> bool {
 
 type NetworkField = fn(&NetworkStats) -> Option<u64>;
 
-/// (cumulative name, rate name, field).
-const NETWORK: [(&str, Option<&str>, NetworkField); 8] = [
+/// (cumulative series, rate series, field).
+const NETWORK: [(&Definition, Option<&Definition>, NetworkField); 8] = [
     (
-        "network_rx_bytes_total",
-        Some("network_rx_bytes_per_sec"),
+        &NETWORK_RX_BYTES_TOTAL,
+        Some(&NETWORK_RX_BYTES_PER_SEC),
         |n| n.rx_bytes,
     ),
-    ("network_rx_packets_total", None, |n| n.rx_packets),
-    ("network_rx_errors_total", None, |n| n.rx_errors),
-    ("network_rx_dropped_total", None, |n| n.rx_dropped),
+    (&NETWORK_RX_PACKETS_TOTAL, None, |n| n.rx_packets),
+    (&NETWORK_RX_ERRORS_TOTAL, None, |n| n.rx_errors),
+    (&NETWORK_RX_DROPPED_TOTAL, None, |n| n.rx_dropped),
     (
-        "network_tx_bytes_total",
-        Some("network_tx_bytes_per_sec"),
+        &NETWORK_TX_BYTES_TOTAL,
+        Some(&NETWORK_TX_BYTES_PER_SEC),
         |n| n.tx_bytes,
     ),
-    ("network_tx_packets_total", None, |n| n.tx_packets),
-    ("network_tx_errors_total", None, |n| n.tx_errors),
-    ("network_tx_dropped_total", None, |n| n.tx_dropped),
+    (&NETWORK_TX_PACKETS_TOTAL, None, |n| n.tx_packets),
+    (&NETWORK_TX_ERRORS_TOTAL, None, |n| n.tx_errors),
+    (&NETWORK_TX_DROPPED_TOTAL, None, |n| n.tx_dropped),
 ];
 
 pub fn metrics(
@@ -85,7 +96,7 @@ pub fn metrics(
     out: &mut Vec<Metric>,
 ) {
     let shared_namespace = task_total == TaskTotal::OncePerInterface;
-    for (name, rate_name, field) in NETWORK {
+    for (counter, rate_series, field) in NETWORK {
         let mut total: Option<u64> = None;
         let mut shared_total: BTreeMap<&str, u64> = BTreeMap::new();
         let mut rates: BTreeMap<&str, f64> = BTreeMap::new();
@@ -107,13 +118,12 @@ pub fn metrics(
                 }
                 let interface_tag = || sanitize_tag_value(interface);
                 if m.included {
-                    out.push(Metric::new(
-                        name,
-                        Value::Int(value),
-                        m.tags_with("interface", interface_tag()),
-                    ));
+                    let tags = m.tags_with("interface", interface_tag());
+                    out.push(Metric::int(counter, value, tags));
                 }
-                let Some(rate_name) = rate_name else { continue };
+                let Some(rate_series) = rate_series else {
+                    continue;
+                };
                 let previous = m
                     .prev
                     .and_then(|p| p.networks.as_ref()?.get(interface))
@@ -133,11 +143,8 @@ pub fn metrics(
                     *summed_rate.get_or_insert(0.0) += rate;
                 }
                 if m.included {
-                    out.extend(Metric::derived(
-                        rate_name,
-                        rate,
-                        m.tags_with("interface", interface_tag()),
-                    ));
+                    let tags = m.tags_with("interface", interface_tag());
+                    out.extend(Metric::derived(rate_series, rate, tags));
                 }
             }
         }
@@ -147,15 +154,15 @@ pub fn metrics(
             total
         };
         if let Some(total) = total {
-            out.push(Metric::new(name, Value::Int(total), tagger.task()));
+            out.push(Metric::int(counter, total, tagger.task()));
         }
         let task_rate = if shared_namespace {
             rates.values().copied().reduce(|a, b| a + b)
         } else {
             summed_rate
         };
-        if let (Some(rate_name), Some(rate)) = (rate_name, task_rate) {
-            out.extend(Metric::derived(rate_name, rate, tagger.task()));
+        if let (Some(rate_series), Some(rate)) = (rate_series, task_rate) {
+            out.extend(Metric::derived(rate_series, rate, tagger.task()));
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Processes: `pids_stats.current` per container, summed for the task (the Prometheus ECS
 //! exporter's `num_procs`).
 
-use super::{Measured, Metric, Tagger, Value, add};
+use super::catalog::PIDS;
+use super::{Measured, Metric, Tagger, add};
 
 pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
     let mut total = None;
@@ -11,10 +12,10 @@ pub fn metrics(measured: &[Measured], tagger: &Tagger, out: &mut Vec<Metric>) {
         };
         add(&mut total, pids);
         if m.included {
-            out.push(Metric::new("pids", Value::Int(pids), m.tags()));
+            out.push(Metric::int(&PIDS, pids, m.tags()));
         }
     }
     if let Some(total) = total {
-        out.push(Metric::new("pids", Value::Int(total), tagger.task()));
+        out.push(Metric::int(&PIDS, total, tagger.task()));
     }
 }

@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Number, Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 
-use crate::metrics::catalog;
 use crate::metrics::{Metric, TASK_CONTAINER_NAME, TagKey, Value};
 
 /// The spec's limit on MetricDefinitions per directive.
@@ -37,6 +36,15 @@ const MAX_DIMENSION_VALUE: usize = 1024;
 ///
 /// `namespace` is used as given; checking it (1 to 255 characters) is the caller's job.
 pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String {
+    let mut out = String::new();
+    for group in groups(metrics) {
+        group.write(namespace, timestamp_ms, &mut out);
+    }
+    out
+}
+
+/// The metrics grouped by tag set, groups in first-appearance order (see [`render`]).
+fn groups(metrics: &[Metric]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: HashMap<Vec<(TagKey, String)>, usize> = HashMap::new();
     // Task-level metrics are placed after the others, so which task group they join does not
@@ -44,9 +52,9 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
     let (with_container, task_level): (Vec<_>, Vec<_>) = metrics
         .iter()
         .enumerate()
-        .partition(|(_, m)| m.tags.iter().any(|(k, _)| *k == "container_name"));
+        .partition(|(_, m)| m.tags.get("container_name").is_some());
     for (index, metric) in with_container {
-        let tags = unique_keys(&metric.tags.to_vec());
+        let tags = unique_keys(metric);
         let key = sorted(&tags);
         let i = *by_key.entry(key.clone()).or_insert_with(|| {
             groups.push(Group::new(tags, key));
@@ -55,12 +63,12 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
         groups[i].add(index, metric);
     }
     for (index, metric) in task_level {
-        let tags = unique_keys(&metric.tags.to_vec());
+        let tags = unique_keys(metric);
         let wanted = sorted(&tags);
         let home = groups
             .iter()
             .enumerate()
-            .filter(|(_, g)| g.container_name() == Some(TASK_CONTAINER_NAME))
+            .filter(|(_, g)| g.is_task)
             .filter(|(_, g)| wanted.iter().all(|t| g.key.contains(t)))
             .min_by_key(|(i, g)| (g.key.len(), *i))
             .map(|(i, _)| i);
@@ -77,21 +85,57 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
         groups[i].add(index, metric);
     }
     groups.sort_by_key(|g| g.first);
+    groups
+}
 
-    let mut out = String::new();
-    for group in &mut groups {
-        // A group whose every value was non-finite prints nothing.
-        if group.metrics.is_empty() {
-            continue;
+struct Group<'a> {
+    /// Input index of its first metric: documents keep first-appearance order.
+    first: usize,
+    /// The tags of its first metric (keys unique), in their order.
+    tags: Vec<(TagKey, String)>,
+    /// The tag set, sorted: metrics whose tags are the same set share the group.
+    key: Vec<(TagKey, String)>,
+    /// A task group (`container_name` `_task_`), where task-level metrics may go.
+    is_task: bool,
+    /// (input index, metric) of its metrics.
+    metrics: Vec<(usize, &'a Metric)>,
+}
+
+impl<'a> Group<'a> {
+    fn new(tags: Vec<(TagKey, String)>, key: Vec<(TagKey, String)>) -> Group<'a> {
+        let is_task = tags
+            .iter()
+            .any(|(k, v)| *k == "container_name" && v == TASK_CONTAINER_NAME);
+        Group {
+            first: usize::MAX,
+            tags,
+            key,
+            is_task,
+            metrics: Vec::new(),
         }
-        group.metrics.sort_by_key(|m| m.0);
+    }
+
+    /// Adds a metric under a name the group does not hold yet: a second value under one name
+    /// would be a duplicate JSON member, so the first one wins.
+    fn add(&mut self, index: usize, metric: &'a Metric) {
+        let name = metric.name();
+        if name != "_aws" && self.metrics.iter().all(|(_, m)| m.name() != name) {
+            self.metrics.push((index, metric));
+            // Task-level metrics are added last but may come first.
+            self.first = self.first.min(index);
+        }
+    }
+
+    /// The group's documents, at most [`MAX_METRICS`] metrics each.
+    fn write(mut self, namespace: &str, timestamp_ms: u64, out: &mut String) {
+        self.metrics.sort_by_key(|m| m.0);
         // A tag property is skipped when a metric of the group has its name (a JSON object
         // has one member per name, and the number must win). Decided per group, not per
         // document, so every document of a split group has the same dimensions.
-        let properties: Vec<&(TagKey, String)> = group
+        let properties: Vec<&(TagKey, String)> = self
             .tags
             .iter()
-            .filter(|(k, _)| *k != "_aws" && group.metrics.iter().all(|m| m.1 != *k))
+            .filter(|(k, _)| *k != "_aws" && self.metrics.iter().all(|(_, m)| m.name() != *k))
             .collect();
         let dimensions: Vec<&str> = DIMENSION_KEYS
             .iter()
@@ -104,16 +148,17 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
                 })
             })
             .collect();
-        for chunk in group.metrics.chunks(MAX_METRICS) {
+        for chunk in self.metrics.chunks(MAX_METRICS) {
             let mut root = Map::new();
             for (key, value) in &properties {
                 root.insert(key.to_string(), Json::String(value.clone()));
             }
             let mut definitions = Vec::with_capacity(chunk.len());
-            for (_, name, number) in chunk {
-                root.insert(name.to_string(), Json::Number(number.clone()));
-                let unit = catalog::describe(name).map_or("None", |d| d.unit.cloudwatch());
-                definitions.push(json!({ "Name": name, "Unit": unit }));
+            for (_, metric) in chunk {
+                let definition = metric.definition;
+                root.insert(definition.name.to_string(), number(metric.value));
+                let unit = definition.unit.cloudwatch();
+                definitions.push(json!({ "Name": definition.name, "Unit": unit }));
             }
             root.insert(
                 "_aws".to_string(),
@@ -130,64 +175,21 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
             out.push('\n');
         }
     }
-    out
 }
 
-struct Group {
-    /// Input index of its first (finite) metric: documents keep first-appearance order.
-    first: usize,
-    /// The tags of its first metric (keys unique), in their order.
-    tags: Vec<(TagKey, String)>,
-    /// The tag set, sorted: metrics whose tags are the same set share the group.
-    key: Vec<(TagKey, String)>,
-    /// (input index, name, value) of its finite metrics.
-    metrics: Vec<(usize, &'static str, Number)>,
-}
-
-impl Group {
-    fn new(tags: Vec<(TagKey, String)>, key: Vec<(TagKey, String)>) -> Group {
-        Group {
-            first: usize::MAX,
-            tags,
-            key,
-            metrics: Vec::new(),
-        }
-    }
-
-    fn container_name(&self) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|(k, _)| *k == "container_name")
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Adds a finite metric under a name the group does not hold yet: a second value under
-    /// one name would be a duplicate JSON member, so the first one wins.
-    fn add(&mut self, index: usize, metric: &Metric) {
-        let Some(number) = number(metric.value) else {
-            return;
-        };
-        if metric.name != "_aws" && self.metrics.iter().all(|m| m.1 != metric.name) {
-            self.metrics.push((index, metric.name, number));
-            // Task-level metrics are added last but may come first.
-            self.first = self.first.min(index);
-        }
-    }
-}
-
-/// JSON numbers: a u64 exactly (serde_json writes its digits, even above 2^53); a finite f64
-/// in its shortest round-trip form. NaN and ±Inf have no JSON form: `None`.
-fn number(value: Value) -> Option<Number> {
+/// JSON numbers: a u64 exactly (serde_json writes its digits, even above 2^53); a float in
+/// its shortest round-trip form (always finite, so always a JSON number).
+fn number(value: Value) -> Json {
     match value {
-        Value::Int(v) => Some(Number::from(v)),
-        Value::Float(v) => Number::from_f64(v),
+        Value::Int(v) => Json::from(v),
+        Value::Float(v) => Json::from(v.get()),
     }
 }
 
 /// The first tag of each key: a JSON object holds one member per name.
-fn unique_keys(tags: &[(TagKey, String)]) -> Vec<(TagKey, String)> {
-    let mut out: Vec<(TagKey, String)> = Vec::with_capacity(tags.len());
-    for (key, value) in tags {
+fn unique_keys(metric: &Metric) -> Vec<(TagKey, String)> {
+    let mut out: Vec<(TagKey, String)> = Vec::new();
+    for (key, value) in metric.tags.iter() {
         if out.iter().all(|(k, _)| k != key) {
             out.push((key.clone(), value.clone()));
         }
@@ -205,12 +207,38 @@ fn sorted(tags: &[(TagKey, String)]) -> Vec<(TagKey, String)> {
 mod tests {
     use super::*;
 
-    fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
-        let tags: Vec<(TagKey, String)> = pairs
+    use crate::metrics::catalog::{CATALOG, Definition, Kind, Unit};
+
+    /// The catalog's definition of `name`, or (for names the tests need that no series has:
+    /// a tag's name, `_aws`) a made-up gauge.
+    fn definition(name: &'static str) -> &'static Definition {
+        CATALOG
+            .iter()
+            .copied()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| {
+                Box::leak(Box::new(Definition {
+                    name,
+                    kind: Kind::Gauge,
+                    unit: Unit::Count,
+                    help: "",
+                }))
+            })
+    }
+
+    fn tags(pairs: &[(&'static str, &str)]) -> Vec<(TagKey, String)> {
+        pairs
             .iter()
             .map(|(k, v)| ((*k).into(), v.to_string()))
-            .collect();
-        Metric::new(name, value, tags)
+            .collect()
+    }
+
+    fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
+        Metric::new(definition(name), value, tags(pairs))
+    }
+
+    fn float(v: f64) -> Value {
+        Value::float(v).unwrap()
     }
 
     /// Every line parsed; each must be one JSON object and pass the spec check.
@@ -260,7 +288,7 @@ mod tests {
         for c in ["app", "envoy"] {
             out.push(metric(
                 "cpu_usage_ratio",
-                Value::Float(0.25),
+                float(0.25),
                 &with(&[("container_name", c)]),
             ));
             out.push(metric(
@@ -270,13 +298,13 @@ mod tests {
             ));
             for cpu in ["0", "1"] {
                 let tags = with(&[("container_name", c), ("cpu", cpu)]);
-                out.push(metric("percpu_usage_ratio", Value::Float(0.5), &tags));
+                out.push(metric("percpu_usage_ratio", float(0.5), &tags));
             }
             let tags = with(&[("container_name", c), ("interface", "eth0")]);
             out.push(metric("network_rx_bytes_total", Value::Int(7), &tags));
         }
         let task = with(&[("container_name", "_task_")]);
-        out.push(metric("cpu_limit", Value::Float(2048.0), &task));
+        out.push(metric("cpu_limit", float(2048.0), &task));
         out.push(metric("mem_limit", Value::Int(4096), &task));
         out.push(metric("exporter_status", Value::Int(1), &[]));
         out
@@ -292,7 +320,7 @@ mod tests {
             ),
             metric(
                 "cpu_usage_ratio",
-                Value::Float(0.25),
+                float(0.25),
                 &[("image_tag", "1.2"), ("container_name", "web")],
             ),
             metric("exporter_status", Value::Int(1), &[]),
@@ -438,32 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_values_are_skipped_and_empty_groups_vanish() {
-        let metrics = [
-            metric(
-                "cpu_usage_ratio",
-                Value::Float(f64::NAN),
-                &[("container_name", "a")],
-            ),
-            metric("mem_usage", Value::Int(3), &[("container_name", "b")]),
-            metric(
-                "cpu_usage_ratio",
-                Value::Float(f64::INFINITY),
-                &[("container_name", "b")],
-            ),
-            metric(
-                "cpu_usage_ratio",
-                Value::Float(1e-7),
-                &[("container_name", "b")],
-            ),
-        ];
-        let text = render(&metrics, "ECS", 1);
-        let docs = documents(&text);
-        assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0]["container_name"], "b");
-        // The infinite one was skipped, so the later finite one is kept.
-        assert_eq!(metric_names(&docs[0]), ["mem_usage", "cpu_usage_ratio"]);
-        assert_eq!(docs[0]["cpu_usage_ratio"].as_f64(), Some(1e-7));
+    fn no_metrics_no_documents() {
         assert_eq!(render(&[], "ECS", 1), "");
     }
 
@@ -541,9 +544,9 @@ mod tests {
 
     #[test]
     fn every_catalog_metric_has_a_valid_unit() {
-        let metrics: Vec<Metric> = catalog::CATALOG
+        let metrics: Vec<Metric> = CATALOG
             .iter()
-            .map(|d| metric(d.name, Value::Int(1), &[("container_name", "a")]))
+            .map(|d| Metric::new(d, Value::Int(1), tags(&[("container_name", "a")])))
             .collect();
         let docs = documents(&render(&metrics, "ECS", 1));
         let units: Vec<&str> = docs
@@ -555,7 +558,7 @@ mod tests {
             })
             .map(|m| m["Unit"].as_str().unwrap())
             .collect();
-        assert_eq!(units.len(), catalog::CATALOG.len());
+        assert_eq!(units.len(), CATALOG.len());
         assert!(units.contains(&"Bytes") && units.contains(&"Megabytes"));
     }
 

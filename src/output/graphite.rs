@@ -23,7 +23,7 @@ pub fn name(metric: &Metric) -> String {
             out.push('.');
         }
     }
-    out.push_str(metric.name);
+    out.push_str(metric.name());
     out
 }
 
@@ -45,14 +45,17 @@ fn push_segment(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{TagKey, Value};
+    use crate::metrics::catalog::{
+        EXPORTER_STATUS, MEM_USAGE, NETWORK_RX_BYTES_TOTAL, PERCPU_USAGE_RATIO,
+    };
+    use crate::metrics::{Definition, TagKey};
 
-    fn metric(name: &'static str, pairs: &[(&'static str, &str)]) -> Metric {
+    fn metric(definition: &'static Definition, pairs: &[(&'static str, &str)]) -> Metric {
         let tags: Vec<(TagKey, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).into(), v.to_string()))
             .collect();
-        Metric::new(name, Value::Int(1), tags)
+        Metric::int(definition, 1, tags)
     }
 
     #[test]
@@ -63,44 +66,41 @@ mod tests {
         };
         let cases = [
             (
-                metric("mem_usage", &with(&[("container_name", "web")])),
+                metric(&MEM_USAGE, &with(&[("container_name", "web")])),
                 "web.mem_usage",
             ),
             (
-                metric("mem_usage", &with(&[("container_name", "_task_")])),
+                metric(&MEM_USAGE, &with(&[("container_name", "_task_")])),
                 "_task_.mem_usage",
             ),
             (
                 // The order is fixed, whatever the tag order.
                 metric(
-                    "network_rx_bytes_total",
+                    &NETWORK_RX_BYTES_TOTAL,
                     &with(&[("interface", "eth0"), ("container_name", "web")]),
                 ),
                 "web.eth0.network_rx_bytes_total",
             ),
             (
                 metric(
-                    "percpu_usage_ratio",
+                    &PERCPU_USAGE_RATIO,
                     &with(&[("container_name", "web"), ("cpu", "0")]),
                 ),
                 "web.cpu0.percpu_usage_ratio",
             ),
             (
                 metric(
-                    "mem_usage",
+                    &MEM_USAGE,
                     &with(&[("container_name", "web"), ("container_id", "abc")]),
                 ),
                 "web.abc.mem_usage",
             ),
-            (metric("exporter_status", &with(&[])), "exporter_status"),
+            (metric(&EXPORTER_STATUS, &with(&[])), "exporter_status"),
             (
-                metric("mem_usage", &[("container_name", "a.b:c|d@e/f é#g")]),
+                metric(&MEM_USAGE, &[("container_name", "a.b:c|d@e/f é#g")]),
                 "a_b_c_d_e_f___g.mem_usage",
             ),
-            (
-                metric("mem_usage", &[("container_name", "")]),
-                "_.mem_usage",
-            ),
+            (metric(&MEM_USAGE, &[("container_name", "")]), "_.mem_usage"),
         ];
         for (metric, expected) in cases {
             assert_eq!(name(&metric), expected);

@@ -5,34 +5,30 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 
-use crate::metrics::catalog;
-use crate::metrics::{Metric, TagKey, Value};
+use crate::metrics::catalog::Kind;
+use crate::metrics::{Definition, Metric, TagKey, Value};
 
 /// The whole exposition: one family per metric name (first-appearance order), each with one
-/// `# HELP` and one `# TYPE` line (`counter` for the cumulative `_total` series, else
-/// `gauge`), then its samples. Every line ends with `\n`; no
-/// metrics (or only non-finite ones) gives an empty string.
+/// `# HELP` and one `# TYPE` line (from the series' definition: its help text, `counter` or
+/// `gauge`), then its samples. Every line ends with `\n`; no metrics gives an empty string.
 ///
 /// The family name is `prefix` with `.` → `_`, then `_`, then the metric name (no separator
-/// when `prefix` is empty). Samples that Prometheus would reject are left out rather than
-/// poisoning the whole scrape: non-finite values, and a second sample with the same label set
-/// as an earlier one of its family.
+/// when `prefix` is empty). A second sample with the same label set as an earlier one of its
+/// family is left out rather than poisoning the whole scrape.
 pub fn render(metrics: &[Metric], prefix: &str) -> String {
     let prefix = prefix.replace('.', "_");
     let mut families: Vec<Family> = Vec::new();
     let mut renamed = BTreeSet::new();
     for metric in metrics {
-        let Some(value) = format_value(metric.value) else {
-            continue;
-        };
-        let name = family_name(&prefix, metric.name);
+        let value = format_value(metric.value);
+        let name = family_name(&prefix, metric.name());
         let labels = labels(&metric.tags.to_vec(), &mut renamed);
         let index = match families.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
                 families.push(Family {
                     name,
-                    metric: metric.name,
+                    definition: metric.definition,
                     series: HashSet::new(),
                     samples: Vec::new(),
                 });
@@ -56,15 +52,18 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
     }
     let mut out = String::new();
     for family in &families {
-        let help = catalog::describe(family.metric).map_or(family.metric, |d| d.help);
+        let definition = family.definition;
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(help));
-        // The `_total` series are cumulative counters (the ancestor's names); typing them
-        // `counter` lets rate() work and keeps promtool's lint quiet.
-        let kind = if family.name.ends_with("_total") {
-            "counter"
-        } else {
-            "gauge"
+        let _ = writeln!(
+            out,
+            "# HELP {} {}",
+            family.name,
+            escape_help(definition.help)
+        );
+        // Typing the cumulative series `counter` lets rate() work.
+        let kind = match definition.kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
         };
         let _ = writeln!(out, "# TYPE {} {kind}", family.name);
         for sample in &family.samples {
@@ -87,8 +86,8 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
 
 struct Family {
     name: String,
-    /// The unprefixed metric name, the catalog key for the help text.
-    metric: &'static str,
+    /// What its samples are (help text, kind).
+    definition: &'static Definition,
     /// Sorted label sets already printed.
     series: HashSet<Vec<(String, String)>>,
     samples: Vec<Sample>,
@@ -154,16 +153,15 @@ fn sanitize_name(raw: &str, allow_colon: bool) -> String {
     out
 }
 
-/// `None` for NaN and ±Inf: they are valid in the format, but a gauge that reads `NaN` is a
-/// computation failure, and the DogStatsD output refuses them too.
-fn format_value(value: Value) -> Option<String> {
+/// A value is always finite (NaN and ±Inf are valid in the format, but the metrics never
+/// produce them: see [`Finite`](crate::metrics::Finite)).
+fn format_value(value: Value) -> String {
     match value {
         // Exact, even above 2^53; Prometheus parses it as a float, which is its problem.
-        Value::Int(v) => Some(v.to_string()),
+        Value::Int(v) => v.to_string(),
         // `{}` is Rust's shortest round-trip form (`0.25`, `1e-7` as `0.0000001`), which
         // Go's ParseFloat reads back to the same bits.
-        Value::Float(v) if v.is_finite() => Some(format!("{v}")),
-        Value::Float(_) => None,
+        Value::Float(v) => format!("{}", v.get()),
     }
 }
 
@@ -188,6 +186,13 @@ fn escape_label_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::catalog::*;
+    // One strict reader for these unit tests, the integration tests and the fuzz target.
+    use crate::output::prometheus::spec::{parse, parse_float};
+
+    fn float(v: f64) -> Value {
+        Value::float(v).unwrap()
+    }
 
     fn tags(pairs: &[(&'static str, &str)]) -> Vec<(TagKey, String)> {
         pairs
@@ -196,21 +201,25 @@ mod tests {
             .collect()
     }
 
-    fn metric(name: &'static str, value: Value, pairs: &[(&'static str, &str)]) -> Metric {
-        Metric::new(name, value, tags(pairs))
+    fn metric(
+        definition: &'static Definition,
+        value: Value,
+        pairs: &[(&'static str, &str)],
+    ) -> Metric {
+        Metric::new(definition, value, tags(pairs))
     }
 
     #[test]
     fn exact_text_for_a_small_set() {
         let metrics = [
             metric(
-                "network_rx_bytes_total",
+                &NETWORK_RX_BYTES_TOTAL,
                 Value::Int(1234),
                 &[("container_name", "web"), ("interface", "eth0")],
             ),
-            metric("exporter_status", Value::Int(1), &[]),
+            metric(&EXPORTER_STATUS, Value::Int(1), &[]),
             metric(
-                "network_rx_bytes_total",
+                &NETWORK_RX_BYTES_TOTAL,
                 Value::Int(u64::MAX),
                 &[("container_name", "_task_"), ("interface", "eth1")],
             ),
@@ -228,15 +237,12 @@ mod tests {
     }
 
     #[test]
-    fn floats_are_shortest_round_trip_and_non_finite_are_skipped() {
+    fn floats_are_shortest_round_trip() {
         let metrics = [
-            metric("cpu_usage_ratio", Value::Float(0.25), &[("cpu", "0")]),
-            metric("cpu_usage_ratio", Value::Float(f64::NAN), &[("cpu", "1")]),
-            metric("cpu_usage_ratio", Value::Float(1e-7), &[("cpu", "2")]),
-            metric("cpu_usage_ratio", Value::Float(1.0), &[("cpu", "3")]),
-            metric("cpu_usage_ratio", Value::Float(0.1 + 0.2), &[("cpu", "4")]),
-            // A family whose only sample is skipped is not printed at all.
-            metric("mem_usage", Value::Float(f64::INFINITY), &[]),
+            metric(&CPU_USAGE_RATIO, float(0.25), &[("cpu", "0")]),
+            metric(&CPU_USAGE_RATIO, float(1e-7), &[("cpu", "2")]),
+            metric(&CPU_USAGE_RATIO, float(1.0), &[("cpu", "3")]),
+            metric(&CPU_USAGE_RATIO, float(0.1 + 0.2), &[("cpu", "4")]),
         ];
         let text = render(&metrics, "p");
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -249,7 +255,6 @@ mod tests {
                 "p_cpu_usage_ratio{cpu=\"4\"} 0.30000000000000004",
             ]
         );
-        assert!(!text.contains("mem_usage"));
         assert_eq!(render(&[], "p"), "");
     }
 
@@ -258,20 +263,20 @@ mod tests {
         let long = "x".repeat(500);
         let metrics = [
             metric(
-                "mem_usage",
+                &MEM_USAGE,
                 Value::Int(1),
                 &[("container_name", "a\"b\\c\nd")],
             ),
-            metric("mem_usage", Value::Int(2), &[("container_name", "|")]),
-            metric("mem_usage", Value::Int(3), &[("container_name", ",")]),
-            metric("mem_usage", Value::Int(4), &[("container_name", "#")]),
+            metric(&MEM_USAGE, Value::Int(2), &[("container_name", "|")]),
+            metric(&MEM_USAGE, Value::Int(3), &[("container_name", ",")]),
+            metric(&MEM_USAGE, Value::Int(4), &[("container_name", "#")]),
             metric(
-                "mem_usage",
+                &MEM_USAGE,
                 Value::Int(5),
                 &[("container_name", "zürich-日本")],
             ),
-            metric("mem_usage", Value::Int(6), &[("container_name", &long)]),
-            metric("mem_usage", Value::Int(7), &[("container_name", "}{= ")]),
+            metric(&MEM_USAGE, Value::Int(6), &[("container_name", &long)]),
+            metric(&MEM_USAGE, Value::Int(7), &[("container_name", "}{= ")]),
         ];
         let text = render(&metrics, "ecs_task");
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -298,15 +303,9 @@ mod tests {
     }
 
     #[test]
-    fn unknown_metric_uses_its_name_as_help() {
-        let text = render(&[metric("not_in_catalog", Value::Int(0), &[])], "p");
-        assert!(text.starts_with("# HELP p_not_in_catalog not_in_catalog\n"));
-    }
-
-    #[test]
     fn label_and_metric_names_are_sanitized() {
         let metrics = [metric(
-            "mem_usage",
+            &MEM_USAGE,
             Value::Int(1),
             &[
                 ("container-name", "a"),
@@ -332,17 +331,17 @@ mod tests {
     #[test]
     fn duplicate_series_keep_the_first() {
         let metrics = [
-            metric("mem_usage", Value::Int(1), &[("a", "1"), ("b", "2")]),
-            metric("mem_usage", Value::Int(2), &[("b", "2"), ("a", "1")]),
-            metric("mem_usage", Value::Int(3), &[]),
-            metric("mem_usage", Value::Int(4), &[]),
+            metric(&MEM_USAGE, Value::Int(1), &[("a", "1"), ("b", "2")]),
+            metric(&MEM_USAGE, Value::Int(2), &[("b", "2"), ("a", "1")]),
+            metric(&MEM_USAGE, Value::Int(3), &[]),
+            metric(&MEM_USAGE, Value::Int(4), &[]),
             // Same set once the duplicated name is dropped.
             metric(
-                "mem_usage",
+                &MEM_USAGE,
                 Value::Int(5),
                 &[("a", "1"), ("b", "2"), ("a", "9")],
             ),
-            metric("mem_usage", Value::Int(6), &[("a", "1"), ("b", "3")]),
+            metric(&MEM_USAGE, Value::Int(6), &[("a", "1"), ("b", "3")]),
         ];
         let text = render(&metrics, "p");
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
@@ -362,7 +361,7 @@ mod tests {
         let mut metrics = Vec::new();
         // Interleaved, as the metric modules produce them: family by family, but with the
         // task totals and exporter_status in between.
-        for family in ["cpu_usage_ratio", "mem_usage", "network_rx_bytes_total"] {
+        for family in [&CPU_USAGE_RATIO, &MEM_USAGE, &NETWORK_RX_BYTES_TOTAL] {
             for (i, name) in names.iter().enumerate() {
                 metrics.push(metric(
                     family,
@@ -370,9 +369,9 @@ mod tests {
                     &[("container_name", name)],
                 ));
                 metrics.push(metric(
-                    "percpu_usage_ratio",
-                    Value::Float(i as f64 / 8.0),
-                    &[("container_name", name), ("cpu", family)],
+                    &PERCPU_USAGE_RATIO,
+                    float(i as f64 / 8.0),
+                    &[("container_name", name), ("cpu", family.name)],
                 ));
             }
             metrics.push(metric(
@@ -381,7 +380,7 @@ mod tests {
                 &[("container_name", "_task_")],
             ));
         }
-        metrics.push(metric("exporter_status", Value::Int(1), &[]));
+        metrics.push(metric(&EXPORTER_STATUS, Value::Int(1), &[]));
         let text = render(&metrics, "ecs_task");
         let count = |start: &str| text.lines().filter(|l| l.starts_with(start)).count();
         assert_eq!(count("# HELP "), 5);
@@ -410,32 +409,24 @@ mod tests {
     fn parses_back_to_the_input() {
         let metrics = [
             metric(
-                "cpu_usage_ratio",
-                Value::Float(0.123456789012345),
+                &CPU_USAGE_RATIO,
+                float(0.123456789012345),
                 &[("container_name", "web")],
             ),
             metric(
-                "percpu_usage_ratio",
-                Value::Float(3.5e-9),
+                &PERCPU_USAGE_RATIO,
+                float(3.5e-9),
                 &[("container_name", "web"), ("cpu", "11")],
             ),
             metric(
-                "network_tx_bytes_total",
+                &NETWORK_TX_BYTES_TOTAL,
                 Value::Int(9_223_372_036_854_775_807),
                 &[("container_name", "side\"car\\"), ("interface", "eth0\n")],
             ),
-            metric(
-                "cpu_limit",
-                Value::Float(2048.0),
-                &[("container_name", "_task_")],
-            ),
-            metric("mem_limit", Value::Int(0), &[("container_name", "_task_")]),
-            metric(
-                "cpu_usage_ratio",
-                Value::Float(1e300),
-                &[("container_name", "x")],
-            ),
-            metric("exporter_status", Value::Int(0), &[]),
+            metric(&CPU_LIMIT, float(2048.0), &[("container_name", "_task_")]),
+            metric(&MEM_LIMIT, Value::Int(0), &[("container_name", "_task_")]),
+            metric(&CPU_USAGE_RATIO, float(1e300), &[("container_name", "x")]),
+            metric(&EXPORTER_STATUS, Value::Int(0), &[]),
         ];
         assert_round_trip(&metrics, "ecs.task");
     }
@@ -457,20 +448,18 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
+        assert_eq!(parse(""), Ok(Vec::new()));
     }
 
-    /// One parsed sample: (family name, labels in order, value text).
-    type Parsed = (String, Vec<(String, String)>, String);
     /// One sample as sent: (family name, labels in order, value).
     type Triple = (String, Vec<(String, String)>, Value);
 
     /// Renders `metrics`, parses the text back strictly and asserts it holds exactly the
-    /// input's (name, labels, value) triples, computed here without `render`: non-finite
-    /// values dropped, samples grouped by family in first-appearance order.
+    /// input's (name, labels, value) triples, computed here without `render`: samples
+    /// grouped by family in first-appearance order.
     fn assert_round_trip(metrics: &[Metric], prefix: &str) {
         let mut want: Vec<Triple> = metrics
             .iter()
-            .filter(|m| !matches!(m.value, Value::Float(v) if !v.is_finite()))
             .map(|m| {
                 let labels = m
                     .tags
@@ -478,7 +467,7 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.clone()))
                     .collect();
                 (
-                    format!("{}_{}", prefix.replace('.', "_"), m.name),
+                    format!("{}_{}", prefix.replace('.', "_"), m.name()),
                     labels,
                     m.value,
                 )
@@ -503,7 +492,7 @@ mod tests {
             .map(|((name, labels, text), (_, _, sent))| {
                 let value = match sent {
                     Value::Int(_) => Value::Int(text.parse().expect(&text)),
-                    Value::Float(_) => Value::Float(parse_float(&text).unwrap()),
+                    Value::Float(_) => float(parse_float(&text).unwrap()),
                 };
                 (name, labels, value)
             })
@@ -511,194 +500,15 @@ mod tests {
         assert_eq!(got, want);
         for ((_, _, a), (_, _, b)) in got.iter().zip(&want) {
             if let (Value::Float(a), Value::Float(b)) = (a, b) {
-                assert_eq!(a.to_bits(), b.to_bits());
+                assert_eq!(a.get().to_bits(), b.get().to_bits());
             }
-        }
-    }
-
-    fn parse_float(text: &str) -> Result<f64, String> {
-        match text {
-            "NaN" => Ok(f64::NAN),
-            "+Inf" => Ok(f64::INFINITY),
-            "-Inf" => Ok(f64::NEG_INFINITY),
-            _ => text.parse().map_err(|e| format!("{text:?}: {e}")),
-        }
-    }
-
-    /// A strict reader of the text format, 0.0.4: `# HELP`/`# TYPE` at most once per family
-    /// and before its samples, families contiguous, names and escapes exactly as specified,
-    /// no duplicate series, every line `\n`-terminated. Values are checked and kept as text,
-    /// so the caller can read an integer exactly.
-    fn parse(text: &str) -> Result<Vec<Parsed>, String> {
-        let body = text
-            .strip_suffix('\n')
-            .ok_or("the text must end with a newline")?;
-        let mut out: Vec<Parsed> = Vec::new();
-        let mut helped: Vec<String> = Vec::new();
-        let mut typed: Vec<String> = Vec::new();
-        let mut finished: Vec<String> = Vec::new();
-        let mut current: Option<String> = None;
-        for line in body.split('\n') {
-            if let Some(rest) = line.strip_prefix("# HELP ") {
-                let (name, help) = rest.split_once(' ').ok_or("HELP without text")?;
-                check_name(name, true)?;
-                unescape(help, false)?;
-                if helped.iter().any(|n| n == name) || finished.iter().any(|n| n == name) {
-                    return Err(format!("second HELP for {name}"));
-                }
-                helped.push(name.to_string());
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').ok_or("TYPE without type")?;
-                check_name(name, true)?;
-                if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
-                    return Err(format!("bad type {kind:?}"));
-                }
-                if typed.iter().any(|n| n == name) {
-                    return Err(format!("second TYPE for {name}"));
-                }
-                typed.push(name.to_string());
-                continue;
-            }
-            if line.starts_with('#') {
-                continue;
-            }
-            let (name, labels, value) = parse_sample(line)?;
-            if !typed.contains(&name) {
-                return Err(format!("sample of {name} before its TYPE"));
-            }
-            if current.as_ref() != Some(&name) {
-                if finished.contains(&name) {
-                    return Err(format!("family {name} is not contiguous"));
-                }
-                if let Some(done) = current.replace(name.clone()) {
-                    finished.push(done);
-                }
-            }
-            let mut set = labels.clone();
-            set.sort();
-            let duplicate = out.iter().any(|(n, l, _)| {
-                let mut other = l.clone();
-                other.sort();
-                *n == name && other == set
-            });
-            if duplicate {
-                return Err(format!("duplicate series in {line:?}"));
-            }
-            out.push((name, labels, value));
-        }
-        Ok(out)
-    }
-
-    fn parse_sample(line: &str) -> Result<Parsed, String> {
-        let end = line
-            .find(['{', ' '])
-            .ok_or_else(|| format!("no value in {line:?}"))?;
-        let name = &line[..end];
-        check_name(name, true)?;
-        let mut rest = &line[end..];
-        let mut labels: Vec<(String, String)> = Vec::new();
-        if let Some(after) = rest.strip_prefix('{') {
-            rest = after;
-            // `{}` is allowed; after a comma another label must follow.
-            if let Some(after) = rest.strip_prefix('}') {
-                rest = after;
-            } else {
-                loop {
-                    let eq = rest.find('=').ok_or("label without =")?;
-                    let label = &rest[..eq];
-                    check_name(label, false)?;
-                    if labels.iter().any(|(l, _)| l == label) {
-                        return Err(format!("label {label} twice in {line:?}"));
-                    }
-                    let quoted = rest[eq + 1..]
-                        .strip_prefix('"')
-                        .ok_or("label value must be quoted")?;
-                    let (value, after) = take_quoted(quoted)?;
-                    labels.push((label.to_string(), value));
-                    if let Some(after) = after.strip_prefix(',') {
-                        rest = after;
-                        if rest.starts_with('}') {
-                            return Err(format!("trailing comma in {line:?}"));
-                        }
-                    } else if let Some(after) = after.strip_prefix('}') {
-                        rest = after;
-                        break;
-                    } else {
-                        return Err(format!("expected , or }} in {line:?}"));
-                    }
-                }
-            }
-        }
-        let rest = rest
-            .strip_prefix(' ')
-            .ok_or_else(|| format!("no space before the value in {line:?}"))?;
-        let mut fields = rest.split(' ');
-        let value = fields.next().ok_or("no value")?;
-        if let Some(timestamp) = fields.next() {
-            timestamp
-                .parse::<i64>()
-                .map_err(|_| format!("bad timestamp in {line:?}"))?;
-        }
-        if fields.next().is_some() {
-            return Err(format!("junk after the sample in {line:?}"));
-        }
-        // Any float Go's ParseFloat takes (an integer text is one too).
-        parse_float(value)?;
-        Ok((name.to_string(), labels, value.to_string()))
-    }
-
-    /// The escaped text up to the closing `"`, unescaped, and what follows it.
-    fn take_quoted(s: &str) -> Result<(String, &str), String> {
-        let mut chars = s.char_indices();
-        let mut escaped = false;
-        for (i, c) in chars.by_ref() {
-            match (escaped, c) {
-                (false, '\\') => escaped = true,
-                (false, '"') => return Ok((unescape(&s[..i], true)?, &s[i + 1..])),
-                _ => escaped = false,
-            }
-        }
-        Err(format!("unterminated label value {s:?}"))
-    }
-
-    /// Label values know `\\`, `\"` and `\n`; HELP text only `\\` and `\n`.
-    fn unescape(s: &str, quote: bool) -> Result<String, String> {
-        let mut out = String::with_capacity(s.len());
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\n' || (quote && c == '"') {
-                return Err(format!("raw {c:?} in {s:?}"));
-            }
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            match chars.next() {
-                Some('\\') => out.push('\\'),
-                Some('n') => out.push('\n'),
-                Some('"') if quote => out.push('"'),
-                other => return Err(format!("bad escape \\{other:?} in {s:?}")),
-            }
-        }
-        Ok(out)
-    }
-
-    fn check_name(name: &str, metric: bool) -> Result<(), String> {
-        let ok_first = |c: char| c.is_ascii_alphabetic() || c == '_' || (metric && c == ':');
-        let ok = |c: char| ok_first(c) || c.is_ascii_digit();
-        let mut chars = name.chars();
-        match chars.next() {
-            Some(c) if ok_first(c) && chars.all(ok) => Ok(()),
-            _ => Err(format!("invalid name {name:?}")),
         }
     }
 
     #[test]
     fn rates_spell_out_per_second() {
         let text = render(
-            &[metric("network_rx_bytes_per_sec", Value::Float(1.5), &[])],
+            &[metric(&NETWORK_RX_BYTES_PER_SEC, float(1.5), &[])],
             "ecs_task",
         );
         assert!(
@@ -707,3 +517,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "../../tests/integration/common/prometheus_spec.rs"]
+mod spec;

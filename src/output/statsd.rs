@@ -82,8 +82,7 @@ impl Sender {
 }
 
 impl Export for Sender {
-    /// Send every metric, then flush the last datagram. A value that is not finite cannot
-    /// be written as a gauge: it is left out (debug log) and is no send error.
+    /// Send every metric, then flush the last datagram.
     fn export(&self, batch: &Batch) -> SendReport {
         if let Some(tally) = &self.tally {
             *lock(tally) = Tally::default();
@@ -102,15 +101,12 @@ impl Export for Sender {
                 path = graphite::name(metric);
                 path.as_str()
             } else {
-                metric.name
+                metric.name()
             };
+            // Always finite (see `Finite`): every value can be written as a gauge.
             let builder = match metric.value {
                 Value::Int(v) => self.client.gauge_with_tags(name, v),
-                Value::Float(v) if v.is_finite() => self.client.gauge_with_tags(name, v),
-                Value::Float(v) => {
-                    log::debug!("{} not sent: its value {v} is not a number", metric.name);
-                    continue;
-                }
+                Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
             };
             let tags = metric.tags.iter().filter(|_| !graphite);
             let mut builder: MetricBuilder<_> = tags.fold(builder, |b, (key, value)| {
@@ -420,6 +416,7 @@ mod tests {
     use super::*;
     use crate::ecs::Task;
     use crate::ecs::task::Container;
+    use crate::metrics::catalog::{CPU_USAGE_RATIO, MEM_USAGE};
     use crate::metrics::{Metric, TagOptions, Tagger};
     use cadence::{MetricSink, SpyMetricSink};
 
@@ -445,13 +442,12 @@ mod tests {
 
     fn metrics() -> Vec<Metric> {
         vec![
-            Metric::new("mem_usage", Value::Int(u64::MAX), web_tags()),
+            Metric::int(&MEM_USAGE, u64::MAX, web_tags()),
             Metric::new(
-                "cpu_usage_ratio",
-                Value::Float(0.25),
+                &CPU_USAGE_RATIO,
+                Value::float(0.25).unwrap(),
                 vec![("team".into(), String::new())],
             ),
-            Metric::new("bad", Value::Float(f64::NAN), vec![]),
         ]
     }
 
@@ -463,7 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn every_send_error_is_counted_and_non_finite_is_no_error() {
+    fn every_send_error_is_counted() {
         let sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", RefusingSink));
         let report = sender.export(&batch(&metrics()));
         assert_eq!((report.sent, report.failed), (0, 2));
@@ -478,7 +474,7 @@ mod tests {
         assert_eq!((report.sent, report.failed), (2, 0));
         sender.origin_detection = true;
         sender.timestamps = true;
-        sender.export(&batch(&metrics()[..2]));
+        sender.export(&batch(&metrics()));
         let lines: Vec<String> = rx
             .try_iter()
             .map(|b| String::from_utf8(b).unwrap())

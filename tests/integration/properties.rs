@@ -12,7 +12,7 @@ use ecs_statsd::metrics::{self, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
 use ecs_statsd::pipeline::{self, Options, RunReport};
 
-use crate::common::{json_file, parse_line, root};
+use crate::common::{json_file, parse_line, prometheus_spec, root};
 
 /// (task.json, stats bodies) of every two-file capture and the ancestor's example, read once.
 fn captures() -> &'static [(Value, Vec<Value>)] {
@@ -151,15 +151,20 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
     ] {
         let out = pipeline::series(&task, window, &options, &RunReport::default());
         for m in &out {
-            match m.value {
-                metrics::Value::Float(v) => assert!(v.is_finite() && v >= 0.0, "{} = {v}", m.name),
-                metrics::Value::Int(_) => {}
+            // Finite by type (`metrics::Finite`); never negative.
+            if let metrics::Value::Float(v) = m.value {
+                assert!(v.get() >= 0.0, "{} = {v:?}", m.name());
             }
         }
         for line in statsd_lines(&out, "ecs_task") {
             parse_line(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
         }
-        let _ = prometheus::render(&out, "ecs_task");
+        let text = prometheus::render(&out, "ecs_task");
+        let samples = prometheus_spec::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        for (name, _, value) in samples {
+            let value = prometheus_spec::parse_float(&value).unwrap();
+            assert!(value.is_finite() && value >= 0.0, "{name} {value}");
+        }
         for doc in emf::render(&out, "ECS/Test", 0).lines() {
             let doc: Value = serde_json::from_str(doc).unwrap();
             crate::common::emf_spec::validate_emf_document(&doc).unwrap();

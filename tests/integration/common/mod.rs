@@ -10,6 +10,7 @@ pub mod emf_spec;
 pub mod fake_endpoint;
 pub mod fixtures;
 pub mod listener;
+pub mod prometheus_spec;
 
 pub use cmd::{
     RUN_TIMEOUT, Run, SIGHUP, SIGINT, SIGKILL, SIGTERM, TempDir, as_args, as_env, bin, bin_command,
