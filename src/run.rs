@@ -9,13 +9,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cache::{self, CacheEntry};
-use crate::config::{Config, Destination};
+use crate::config::Config;
 use crate::ecs::task::Container;
 use crate::ecs::{FetchError, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::metrics::{self, Input, Metric, Tagger, catalog};
-use crate::output::{Batch, Exporter};
+use crate::output::{Batch, Destination, Exporter};
 use crate::safe_write;
 use crate::signals::Shutdown;
 use crate::state;
@@ -85,7 +85,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         Some(shutdown.interrupt_flag()),
     )
     .map_err(Failure::usage)?;
-    let exporter = Exporter::new(config).map_err(Failure::send)?;
+    let exporter = Exporter::new(&config.output).map_err(Failure::send)?;
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = !source.is_replay();
     let cache_file = config.cache_file.as_deref().filter(|_| live);
@@ -297,7 +297,7 @@ fn store_last_sample(
     let (Some(path), Some(last)) = (state_file, samples.last()) else {
         return;
     };
-    if config.destination == Destination::Stdout {
+    if config.output.destination == Destination::Stdout {
         log::debug!("--dry-run: the previous-sample state is left as it was");
         return;
     }
