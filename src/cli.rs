@@ -74,6 +74,19 @@ macro_rules! settings {
         pub mod setting {
             use super::*;
             $( typed_setting!($field $(, $parse, $ty)?); )*
+
+            /// Each default its own parser rejects (none, as a test checks).
+            #[cfg(test)]
+            pub fn bad_defaults() -> Vec<String> {
+                let mut bad = Vec::new();
+                $($(
+                    let _ = stringify!($parse);
+                    if let Fallback::Value(_) = $field.row.fallback {
+                        bad.extend($field.default_value().err());
+                    }
+                )?)*
+                bad
+            }
         }
     };
 }
@@ -331,4 +344,181 @@ fn wrap(text: &str, indent: usize) -> Vec<String> {
     }
     lines.push(line);
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::collections::HashMap;
+
+    #[test]
+    fn every_default_is_read_by_its_own_parser() {
+        assert_eq!(setting::bad_defaults(), Vec::<String>::new());
+        assert_eq!(
+            setting::interval.default_value(),
+            Ok(Duration::from_secs(60))
+        );
+        assert_eq!(setting::statsd_port.default_value(), Ok(8125));
+    }
+
+    #[test]
+    fn the_table_is_argh_s_flag_list_and_help_shows_every_row() {
+        let argh: Vec<&str> = Cli::get_args_info().flags.iter().map(|f| f.long).collect();
+        let table: Vec<&str> = SETTINGS.iter().map(|row| row.flag).collect();
+        assert_eq!(
+            argh.iter().filter(|f| **f != "--help").collect::<Vec<_>>(),
+            table.iter().collect::<Vec<_>>()
+        );
+        let help = help("ecs-statsd");
+        // Unwrapped, so that a note split over two lines still counts.
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for row in SETTINGS {
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().split([' ', ',']).any(|w| w == row.flag));
+            assert!(line.is_some(), "{} in --help", row.flag);
+            assert!(flat.contains(&row.help()), "{}: {}", row.flag, row.help());
+            if let Some(env) = row.env_list() {
+                assert!(
+                    flat.contains(&format!("env: {env}")),
+                    "{}: env: {env}",
+                    row.flag
+                );
+            }
+            if let Fallback::Value(text) | Fallback::Described(text) = row.fallback {
+                assert!(
+                    flat.contains(&format!("default {text}")),
+                    "{}: default {text}",
+                    row.flag
+                );
+            }
+        }
+        assert!(
+            help.lines()
+                .all(|l| l.starts_with("Usage:") || l.chars().count() <= WRAP),
+            "{help}"
+        );
+    }
+
+    /// docs/configuration.md's flag table has one row per setting, with the same flag, value
+    /// name, variables and default.
+    #[test]
+    fn the_docs_flag_table_agrees_with_the_settings() {
+        let docs = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/configuration.md"
+        ))
+        .unwrap();
+        let start = docs
+            .find("| flag | env | default | meaning |")
+            .expect("the flag table");
+        let plain = |cell: &str| cell.replace("\\|", "|").replace('`', "").trim().to_string();
+        let mut documented: HashMap<String, (String, String)> = HashMap::new();
+        for line in docs[start..]
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+        {
+            // `\|` inside a cell is a pipe, not a column.
+            let cells: Vec<String> = line
+                .replace("\\|", "\u{0}")
+                .split('|')
+                .map(|c| plain(&c.replace('\u{0}', "\\|")))
+                .collect();
+            documented.insert(cells[1].clone(), (cells[2].clone(), cells[3].clone()));
+        }
+        for row in SETTINGS {
+            let flag = match (row.short, row.value) {
+                (Some(short), _) => format!("-{short}, {}", row.flag),
+                (None, Some(value)) => format!("{} {value}", row.flag),
+                (None, None) => row.flag.to_string(),
+            };
+            let Some((env, default)) = documented.remove(&flag) else {
+                panic!("docs/configuration.md has no row for {flag}");
+            };
+            assert_eq!(env, row.env_list().unwrap_or_default(), "{flag}: env");
+            assert_eq!(
+                default,
+                row.default_text().unwrap_or_default(),
+                "{flag}: default"
+            );
+        }
+        assert!(
+            documented.is_empty(),
+            "documented but no setting: {documented:?}"
+        );
+    }
+
+    fn resolve(args: &[(&str, &str)], vars: &[(&str, &str)]) -> Result<Config, String> {
+        let mut cli = Cli::default();
+        for (flag, value) in args {
+            let field = match *flag {
+                "--interval" => &mut cli.interval,
+                "--timeout" => &mut cli.timeout,
+                "--fetch-budget" => &mut cli.fetch_budget,
+                "--max-age" => &mut cli.max_age,
+                "--samples" => &mut cli.samples,
+                "--max-packet-size" => &mut cli.max_packet_size,
+                "--statsd-port" => &mut cli.statsd_port,
+                "--format" => &mut cli.format,
+                "--tag-format" => &mut cli.tag_format,
+                "--prefix" => &mut cli.prefix,
+                "--emf-namespace" => &mut cli.emf_namespace,
+                "--log-level" => &mut cli.log_level,
+                other => panic!("{other}"),
+            };
+            *field = Some(value.to_string());
+        }
+        let mut all: HashMap<&str, &str> = vars.iter().copied().collect();
+        all.insert("ECS_CONTAINER_METADATA_URI", "http://x");
+        Config::resolve(cli, &|name| all.get(name).map(|v| v.to_string()))
+    }
+
+    /// A bad value is reported under the name it was given by: the flag, or the variable.
+    #[test]
+    fn an_error_names_the_source_used() {
+        for (row, bad) in [
+            (&row::interval, "soon"),
+            (&row::timeout, "0"),
+            (&row::fetch_budget, "1e-320"),
+            (&row::max_age, "-1"),
+            (&row::samples, "1"),
+            (&row::max_packet_size, "64"),
+            (&row::statsd_port, "0"),
+            (&row::format, "xml"),
+            (&row::tag_format, "influx"),
+            (&row::prefix, "9z"),
+            (&row::log_level, "loud"),
+        ] {
+            let var = row.env[0];
+            let by_flag = resolve(&[(row.flag, bad)], &[]).unwrap_err();
+            assert!(
+                by_flag.starts_with(&format!("invalid {} {bad:?}: ", row.flag)),
+                "{by_flag}"
+            );
+            assert!(!by_flag.contains(var), "{by_flag}");
+            let by_var = resolve(&[], &[(var, bad)]).unwrap_err();
+            assert!(
+                by_var.starts_with(&format!("invalid {var} {bad:?}: ")),
+                "{by_var}"
+            );
+            assert!(!by_var.contains(row.flag), "{by_var}");
+            // The flag wins over a good variable, and names itself.
+            let both = resolve(&[(row.flag, bad)], &[(var, "1")]);
+            assert_eq!(both.unwrap_err(), by_flag);
+        }
+        let emf = resolve(&[("--format", "emf")], &[("EMF_NAMESPACE", "AWS/x")]).unwrap_err();
+        assert!(
+            emf.starts_with("invalid EMF_NAMESPACE \"AWS/x\": "),
+            "{emf}"
+        );
+        let graphite =
+            resolve(&[], &[("TAG_FORMAT", "graphite"), ("OUTPUT_FORMAT", "emf")]).unwrap_err();
+        assert!(
+            graphite.starts_with("TAG_FORMAT=graphite is plain StatsD"),
+            "{graphite}"
+        );
+        assert!(graphite.contains("OUTPUT_FORMAT=emf"), "{graphite}");
+    }
 }
