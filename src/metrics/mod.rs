@@ -195,7 +195,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     io::metrics(&measured, input.tagger, &mut out);
     network::metrics(
         &measured,
-        network::TaskTotal::of(input.task, &measured),
+        network::TaskTotal::of(input.task),
         input.tagger,
         &mut out,
     );

@@ -7,13 +7,19 @@
 //! namespace and the totals sum across containers. The ancestor always summed, reporting N
 //! times the task's traffic.
 //!
-//! Exception: on EC2 Windows in `awsvpc` mode the ECS agent reads the task ENI's counters
-//! (`Get-NetAdapterStatistics`) and gives every container that counter divided by the number
-//! of containers (amazon-ecs-agent `agent/stats/task_windows.go`,
-//! `getNetworkAdaptorStatistics`; `engine.go` then replaces each container's `networks` with
-//! the task's). The divisor is the task's container count less the pause container
-//! (`addToStatsTaskMapUnsafe`), and the pause container is handed the same share, so the task
-//! total is the sum over the containers other than the pause container.
+//! Exception: on EC2 (Linux and Windows, and any other launch type the ECS agent runs on) in
+//! `awsvpc` mode, Docker reports no counters for containers joined to the pause container's
+//! namespace, so the ECS agent reads the task ENI's counters itself (netlink in
+//! amazon-ecs-agent `agent/stats/task_linux.go`, `Get-NetAdapterStatistics` in
+//! `task_windows.go`) and gives every container that counter divided by the number of
+//! containers (`linkStatsToDockerStats`, `getNetworkAdaptorStatistics`); `engine.go`
+//! (`ContainerDockerStats`) then replaces each container's `networks` with that share. The
+//! divisor is the task's container count less the pause container (`addToStatsTaskMapUnsafe`),
+//! and the pause container is handed the same share, so the task total is the sum over the
+//! containers other than the pause container. Fargate runs its own agent, whose containers
+//! each read the whole ENI (the bundled Fargate captures differ between containers by the
+//! traffic between their reads): once per interface. Without a `LaunchType` (v2 and early
+//! v3/v4 payloads) the platform is unknown and each interface is counted once, as before.
 //! Interface names are Windows adapter names ("Ethernet 3") or endpoint GUIDs there; they
 //! stay one `interface` tag value, sanitized like every tag.
 
@@ -37,17 +43,16 @@ pub enum TaskTotal {
     Sum,
     /// Every container reports the whole shared interface: each interface once.
     OncePerInterface,
-    /// EC2 Windows `awsvpc`: each container reports its share; the sum without the pause
-    /// container.
+    /// `awsvpc` outside Fargate: each container reports the ECS agent's share of the task
+    /// ENI; the sum without the pause container.
     SumOfShares,
 }
 
 impl TaskTotal {
-    pub fn of(task: &Task, measured: &[Measured]) -> TaskTotal {
-        let windows_share = !task.is_fargate()
-            && task.has_network_mode("awsvpc")
-            && measured.iter().any(|m| m.cur.is_windows());
-        if windows_share {
+    pub fn of(task: &Task) -> TaskTotal {
+        let agent_shares =
+            task.launch_type.is_some() && !task.is_fargate() && task.has_network_mode("awsvpc");
+        if agent_shares {
             TaskTotal::SumOfShares
         } else if task.shares_network_namespace() {
             TaskTotal::OncePerInterface

@@ -644,3 +644,51 @@ fn linux_with_empty_storage_stats_is_not_windows() {
         assert_eq!(value(&got, "ecs_task.cpu_kernelmode", &me), kernel as f64);
     }
 }
+
+/// EC2 Linux `awsvpc`: Docker reports nothing for containers in the pause container's
+/// namespace, so the ECS agent hands each container the task ENI's counters divided by the
+/// container count (amazon-ecs-agent `agent/stats/task_linux.go`, `linkStatsToDockerStats`).
+/// The AWS documentation's EC2 example shows it: both containers read exactly the same
+/// counters. The task total is their sum on EC2, the one reading on Fargate (whose agent gives
+/// each container the whole ENI), and the one reading without a `LaunchType`.
+#[test]
+fn ec2_linux_awsvpc_network_shares_add_up_to_the_task() {
+    let stats = json_file(&capture(
+        "awsdocs-ecs-developer-guide/ec2-v4-awsvpc-task-stats-linux-empty-storage-stats.json",
+    ));
+    let entries: Vec<&Value> = stats.as_object().unwrap().values().collect();
+    let shares: Vec<u64> = entries
+        .iter()
+        .map(|e| u(e, "/networks/eth0/rx_bytes"))
+        .collect();
+    assert!(shares.windows(2).all(|w| w[0] == w[1]), "{shares:?}");
+    let task = |launch_type: Option<&str>| {
+        let containers: Vec<Value> = stats
+            .as_object()
+            .unwrap()
+            .keys()
+            .enumerate()
+            .map(|(i, id)| {
+                json!({"DockerId": id, "Name": format!("c{i}"), "Type": "NORMAL",
+                       "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.0.5"]}]})
+            })
+            .collect();
+        let mut task = json!({"TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/default/x",
+                              "Containers": containers});
+        if let Some(launch_type) = launch_type {
+            task["LaunchType"] = json!(launch_type);
+        }
+        task
+    };
+    let task_tags = [("container_name", "_task_")];
+    let total = |launch_type| {
+        value(
+            &replay(&task(launch_type), &stats),
+            "ecs_task.network_rx_bytes_total",
+            &task_tags,
+        )
+    };
+    assert_eq!(total(Some("EC2")), shares.iter().sum::<u64>() as f64);
+    assert_eq!(total(Some("FARGATE")), shares[0] as f64);
+    assert_eq!(total(None), shares[0] as f64);
+}
