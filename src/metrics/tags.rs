@@ -269,9 +269,9 @@ pub type TagSource = &'static str;
 
 /// Datadog's tag rules applied to the user's tags (`--tag`, `DD_TAGS`, ...), given in order of
 /// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
-/// not start with a letter, or whose key ecs-statsd sets itself with `options`, or whose key an earlier tag
-/// already gave another value, is dropped with a warning naming it; an identical tag given
-/// again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
+/// not start with a letter, or whose key ecs-statsd sets itself with `options`, or whose key
+/// an earlier tag already gave another value, is dropped with a warning naming it; an
+/// identical tag given again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
 pub fn user_tags(
     raw: &[(TagSource, String)],
     options: TagOptions,
