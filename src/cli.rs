@@ -1,6 +1,6 @@
 //! Every setting, once: flag, environment variables, default, parser and help, in one table.
 //! From it come the argh struct ([`Cli`], every field optional), `--help` ([`help`]), the
-//! typed look-ups the configuration uses ([`setting`]) and so the error messages, which name
+//! typed look-ups the configuration uses ([`settings`]) and so the error messages, which name
 //! the flag or the variable the value came from. docs/configuration.md's flag table is checked
 //! against it.
 
@@ -15,7 +15,7 @@ use crate::output::TagFormat;
 
 /// Declares the argh struct, one [`Row`] per flag in [`SETTINGS`] (module [`row`]), and one
 /// typed [`Setting`](crate::config::setting::Setting) per flag that has a parser (module
-/// [`setting`]), from one list.
+/// [`settings`]), from one list.
 macro_rules! settings {
     (
         about { $(#[doc = $about:literal])* }
@@ -71,7 +71,7 @@ macro_rules! settings {
 
         /// The typed look-up of each flag that has a value, named after its field of [`Cli`].
         #[allow(non_upper_case_globals)]
-        pub mod setting {
+        pub mod settings {
             use super::*;
             $( typed_setting!($field $(, $parse, $ty)?); )*
 
@@ -354,12 +354,12 @@ mod tests {
 
     #[test]
     fn every_default_is_read_by_its_own_parser() {
-        assert_eq!(setting::bad_defaults(), Vec::<String>::new());
+        assert_eq!(settings::bad_defaults(), Vec::<String>::new());
         assert_eq!(
-            setting::interval.default_value(),
+            settings::interval.default_value(),
             Ok(Duration::from_secs(60))
         );
-        assert_eq!(setting::statsd_port.default_value(), Ok(8125));
+        assert_eq!(settings::statsd_port.default_value(), Ok(8125));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Env;
 use crate::cache;
-use crate::cli::{Cli, setting};
+use crate::cli::{Cli, settings};
 
 /// The endpoint variables, in the order they are tried: v4 first (it has more data), then v3
 /// (Vector swaps these; see its issue 12917). The table's, named for the endpoint client.
@@ -22,26 +22,26 @@ pub struct Fetch {
 }
 
 pub fn resolve(cli: &Cli, env: Env) -> Result<Fetch, String> {
-    let metadata_url = setting::metadata_url.get(cli, env)?.ok_or_else(|| {
+    let metadata_url = settings::metadata_url.get(cli, env)?.ok_or_else(|| {
         format!(
             "no metadata endpoint: {} is not given and neither {} is set; run inside an ECS \
              task, or pass {} with a URL or a capture directory",
-            setting::metadata_url.row.flag,
+            settings::metadata_url.row.flag,
             ENDPOINT_VARS.join(" nor "),
-            setting::metadata_url.row.flag,
+            settings::metadata_url.row.flag,
         )
     })?;
     let cache_file = if cli.no_cache {
         None
     } else {
         let default = || cache::default_file(env("XDG_CACHE_HOME"), env("HOME"));
-        Some(setting::cache_file.get(cli, env)?.unwrap_or_else(default))
+        Some(settings::cache_file.get(cli, env)?.unwrap_or_else(default))
     };
     Ok(Fetch {
         metadata_url,
-        capture: setting::capture.get(cli, env)?,
+        capture: settings::capture.get(cli, env)?,
         cache_file,
-        timeout: setting::timeout.get_or_default(cli, env)?,
-        fetch_budget: setting::fetch_budget.get_or_default(cli, env)?,
+        timeout: settings::timeout.get_or_default(cli, env)?,
+        fetch_budget: settings::fetch_budget.get_or_default(cli, env)?,
     })
 }

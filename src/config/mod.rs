@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::cli::{Cli, setting as settings};
+use crate::cli::{Cli, settings};
 use crate::filter::Filter;
 use crate::metrics::TagOptions;
 
@@ -107,15 +107,15 @@ impl Config {
 /// `--log-level` / `LOG_LEVEL`, else `RUST_LOG`, which may hold filter directives
 /// (`ecs_statsd=debug`): its last level counts, and one that is not a level is ignored.
 fn log_level(cli: &Cli, env: Env) -> Result<LevelFilter, String> {
-    let setting = &settings::log_level;
-    let rust_log = setting.row.env.last().copied();
-    match setting.given(cli, env) {
+    let log_level = &settings::log_level;
+    let rust_log = log_level.row.env.last().copied();
+    match log_level.given(cli, env) {
         Some(given) if Some(given.source) == rust_log => {
             let last = given.raw.rsplit(['=', ',']).next().unwrap_or("");
-            Ok(setting::log_level(last).unwrap_or(LevelFilter::Warn))
+            setting::log_level(last).or_else(|_| log_level.default_value())
         }
-        Some(given) => setting.parse_given(&given),
-        None => setting.get_or_default(cli, env),
+        Some(given) => log_level.parse_given(&given),
+        None => log_level.get_or_default(cli, env),
     }
 }
 

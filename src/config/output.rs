@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::Env;
 use super::setting::FormatName;
-use crate::cli::{Cli, setting};
+use crate::cli::{Cli, settings};
 use crate::output::{Destination, Format, Options, TagFormat};
 
 pub fn resolve(cli: &Cli, env: Env) -> Result<Options, String> {
@@ -14,21 +14,21 @@ pub fn resolve(cli: &Cli, env: Env) -> Result<Options, String> {
     } else {
         destination(cli, env)?
     };
-    let max_packet_size = match setting::max_packet_size.get(cli, env)? {
+    let max_packet_size = match settings::max_packet_size.get(cli, env)? {
         Some(size) => size,
         None => destination.default_packet_size(),
     };
-    let format_given = setting::format.given(cli, env);
-    let format = match setting::format.get_or_default(cli, env)? {
+    let format_given = settings::format.given(cli, env);
+    let format = match settings::format.get_or_default(cli, env)? {
         FormatName::Statsd => Format::Statsd,
         FormatName::Prometheus => Format::Prometheus,
         FormatName::Emf => Format::Emf {
-            namespace: setting::emf_namespace.get_or_default(cli, env)?,
+            namespace: settings::emf_namespace.get_or_default(cli, env)?,
         },
     };
     let output_file = output_file(cli, env, &format)?;
-    let tag_format_given = setting::tag_format.given(cli, env);
-    let tag_format = setting::tag_format.get_or_default(cli, env)?;
+    let tag_format_given = settings::tag_format.given(cli, env);
+    let tag_format = settings::tag_format.get_or_default(cli, env)?;
     if let (TagFormat::Graphite, Some(graphite)) = (tag_format, &tag_format_given) {
         let other_format = format_given.filter(|_| format != Format::Statsd);
         let datadog_only = [
@@ -56,7 +56,7 @@ pub fn resolve(cli: &Cli, env: Env) -> Result<Options, String> {
         tag_format,
         origin_detection: cli.origin_detection,
         timestamps: cli.timestamps,
-        prefix: setting::prefix.get_or_default(cli, env)?,
+        prefix: settings::prefix.get_or_default(cli, env)?,
         output_file,
     })
 }
@@ -70,13 +70,13 @@ pub fn resolve(cli: &Cli, env: Env) -> Result<Options, String> {
 /// 4. `STATSD_HOST`/`STATSD_PORT` (the ancestor's variables);
 /// 5. 127.0.0.1:8125.
 fn destination(cli: &Cli, env: Env) -> Result<Destination, String> {
-    if let Some(path) = setting::statsd_socket.get(cli, env)? {
+    if let Some(path) = settings::statsd_socket.get(cli, env)? {
         return Ok(Destination::Unix { path });
     }
     let udp = |host: Option<String>, port: Option<u16>| -> Result<Destination, String> {
         Ok(Destination::Udp {
-            host: host.map_or_else(|| setting::statsd_host.get_or_default(cli, env), Ok)?,
-            port: port.map_or_else(|| setting::statsd_port.get_or_default(cli, env), Ok)?,
+            host: host.map_or_else(|| settings::statsd_host.get_or_default(cli, env), Ok)?,
+            port: port.map_or_else(|| settings::statsd_port.get_or_default(cli, env), Ok)?,
         })
     };
     if cli.statsd_host.is_some() || cli.statsd_port.is_some() {
@@ -92,7 +92,7 @@ fn destination(cli: &Cli, env: Env) -> Result<Destination, String> {
                     .map_err(|why| format!("invalid DD_DOGSTATSD_PORT {raw:?}: {why}"))
             })
             .transpose()?;
-        let port = port.map_or_else(|| setting::statsd_port.default_value(), Ok)?;
+        let port = port.map_or_else(|| settings::statsd_port.default_value(), Ok)?;
         return udp(Some(host.trim().to_string()), Some(port));
     }
     udp(None, None)
@@ -101,10 +101,10 @@ fn destination(cli: &Cli, env: Env) -> Result<Destination, String> {
 /// `--output-file` / `OUTPUT_FILE`, for output that would go to stdout: DogStatsD lines are
 /// printed only with `--dry-run`, so without it there is nothing to write.
 fn output_file(cli: &Cli, env: Env, format: &Format) -> Result<Option<PathBuf>, String> {
-    let Some(given) = setting::output_file.given(cli, env) else {
+    let Some(given) = settings::output_file.given(cli, env) else {
         return Ok(None);
     };
-    let path = setting::output_file.parse_given(&given)?;
+    let path = settings::output_file.parse_given(&given)?;
     if *format == Format::Statsd && !cli.dry_run {
         return Err(format!(
             "{} {:?} holds what a run prints, and a statsd run sends its lines instead: add \
@@ -153,7 +153,7 @@ fn parse_dogstatsd_url(url: &str) -> Result<Destination, String> {
         return Err(bad("no host"));
     }
     let port = match port {
-        None => setting::statsd_port.default_value()?,
+        None => settings::statsd_port.default_value()?,
         Some(p) => super::setting::port(p).map_err(|_| bad("the port must be 1-65535"))?,
     };
     Ok(Destination::Udp {

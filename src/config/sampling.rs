@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Env;
-use crate::cli::{Cli, setting};
+use crate::cli::{Cli, settings};
 use crate::filter::Filter;
 use crate::state;
 
@@ -19,11 +19,11 @@ pub struct Sampling {
 }
 
 pub fn resolve(cli: &Cli, env: Env, cache_file: Option<&Path>) -> Result<Sampling, String> {
-    let interval = setting::interval.get_or_default(cli, env)?;
-    let include = setting::include.get(cli, env)?;
-    let exclude = setting::exclude.get(cli, env)?;
-    let samples = setting::samples.get_or_default(cli, env)?;
-    let max_age = setting::max_age.get_or_default(cli, env)?;
+    let interval = settings::interval.get_or_default(cli, env)?;
+    let include = settings::include.get(cli, env)?;
+    let exclude = settings::exclude.get(cli, env)?;
+    let samples = settings::samples.get_or_default(cli, env)?;
+    let max_age = settings::max_age.get_or_default(cli, env)?;
     let state_file = match (cli.since_last_run, cache_file) {
         (false, _) => None,
         (true, Some(cache)) => Some(state::file_beside(cache)),
