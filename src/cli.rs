@@ -138,7 +138,8 @@ settings! {
     statsd_port: option Option<String> = "statsd-port" <"PORT"> env ["STATSD_PORT"]
         default(Fallback::Value("8125")) parse parse::port => u16;
 
-    /// send to this DogStatsD Unix datagram socket instead of UDP (as DD_DOGSTATSD_URL=unix:///PATH)
+    /// send to this DogStatsD Unix datagram socket instead of UDP (as
+    /// DD_DOGSTATSD_URL=unix:///PATH)
     statsd_socket: option Option<String> = "statsd-socket" <"PATH">
         parse parse::path => PathBuf;
 
