@@ -64,8 +64,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, EarlyExit>
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     Cli::from_args(&[&command], &strs).map_err(|early| {
         if early.status.is_ok() {
+            // argh's help is left for the one the settings table gives.
             return EarlyExit {
-                output: early.output,
+                output: crate::cli::help(&command),
                 status: 0,
             };
         }

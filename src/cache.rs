@@ -30,6 +30,21 @@ pub struct CacheEntry {
     pub task: Task,
 }
 
+/// Where the cache lives unless `--cache-file` says otherwise: a per-user location,
+/// `$XDG_CACHE_HOME`, else `~/.cache`, else a per-uid folder in the temporary directory (a
+/// non-root container often has no writable home).
+pub fn default_file(xdg_cache_home: Option<String>, home: Option<String>) -> std::path::PathBuf {
+    let dir = xdg_cache_home
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            home.filter(|h| h != "/")
+                .map(|h| std::path::PathBuf::from(h).join(".cache"))
+        })
+        .map(|d| d.join("ecs-statsd"))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("ecs-statsd-{}", uid())));
+    dir.join("metadata.json")
+}
+
 /// The effective user id, read without libc: the owner of `/proc/self`.
 pub fn uid() -> u32 {
     fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)

@@ -1,4 +1,5 @@
-//! ecs-statsd: ECS Task Metadata Endpoint → DogStatsD gauges, one run per invocation.
+//! ecs-statsd: ECS Task Metadata Endpoint → DogStatsD gauges (or Prometheus text, or
+//! CloudWatch EMF), one run per invocation.
 
 use std::process::ExitCode;
 

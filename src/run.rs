@@ -8,13 +8,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
-use crate::config::{Config, Destination};
+use crate::config::Config;
 use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::metrics::{Metric, Tagger};
-use crate::output::{Batch, Exporter};
+use crate::output::{Batch, Destination, Exporter};
 use crate::pipeline::{self, Options, RunReport};
 use crate::safe_write;
 use crate::signals::Shutdown;
@@ -85,7 +85,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         Some(shutdown.interrupt_flag()),
     )
     .map_err(Failure::usage)?;
-    let exporter = Exporter::new(config).map_err(Failure::send)?;
+    let exporter = Exporter::new(&config.output).map_err(Failure::send)?;
     let endpoint = source.endpoint();
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = matches!(source, Source::Live(_));
@@ -291,7 +291,7 @@ fn store_last_sample(
     let (Some(path), Some(last)) = (state_file, samples.last()) else {
         return;
     };
-    if config.destination == Destination::Stdout {
+    if config.output.destination == Destination::Stdout {
         log::debug!("--dry-run: the previous-sample state is left as it was");
         return;
     }

@@ -22,6 +22,15 @@ struct Stored {
     sample: BTreeMap<String, Option<ContainerStats>>,
 }
 
+/// `--since-last-run` keeps its sample beside the metadata cache: `metadata.json.last-sample`.
+pub fn file_beside(cache_file: &Path) -> std::path::PathBuf {
+    let name = cache_file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("metadata.json");
+    cache_file.with_file_name(format!("{name}.last-sample"))
+}
+
 /// The time of a sample: the latest `read` of its containers.
 pub fn sample_time(sample: &StatsSample) -> Option<Timestamp> {
     sample

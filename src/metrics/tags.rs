@@ -224,7 +224,7 @@ pub const MAX_TAG_CHARS: usize = 200;
 
 /// Keys of the tags ecs-statsd sets itself with these options. A user tag with one of these
 /// keys is dropped: one key, one value, in every format.
-pub fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
+fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
     let mut keys = vec!["container_name", "interface", "cpu"];
     if options.identity {
         keys.extend([
@@ -269,13 +269,14 @@ pub type TagSource = &'static str;
 
 /// Datadog's tag rules applied to the user's tags (`--tag`, `DD_TAGS`, ...), given in order of
 /// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
-/// not start with a letter, or whose key is one of `built_in`, or whose key an earlier tag
-/// already gave another value, is dropped with a warning naming it; an identical tag given
-/// again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
+/// not start with a letter, or whose key ecs-statsd sets itself with `options`, or whose key
+/// an earlier tag already gave another value, is dropped with a warning naming it; an
+/// identical tag given again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
 pub fn user_tags(
     raw: &[(TagSource, String)],
-    built_in: &[&str],
+    options: TagOptions,
 ) -> (Vec<(String, String)>, Vec<String>) {
+    let built_in = built_in_keys(options);
     let mut tags: Vec<(String, String)> = Vec::new();
     let mut warnings = Vec::new();
     for (source, typed) in raw {

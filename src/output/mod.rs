@@ -1,10 +1,11 @@
 //! Where the metrics go, one file per format behind one small trait, chosen by
-//! [`Format`](crate::config::Format): DogStatsD through cadence (UDP, Unix socket, or stdout
+//! [`Format`]: DogStatsD through cadence (UDP, Unix socket, or stdout
 //! for `--dry-run`), Prometheus text, or CloudWatch EMF on stdout.
 
 pub mod emf;
 pub mod file;
 pub mod graphite;
+mod options;
 pub mod prometheus;
 mod statsd;
 mod stdout;
@@ -12,8 +13,12 @@ mod stdout;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::config::{Config, Format};
 use crate::metrics::Metric;
+pub use options::{
+    Destination, Format, MAX_METRIC_NAME_CHARS, MAX_PACKET_SIZE, MIN_PACKET_SIZE, Options,
+    TagFormat, UDP_MAX_DATAGRAM, UNIX_MAX_DATAGRAM, check_namespace, check_prefix,
+    longest_metric_name,
+};
 pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
 
 /// One run's metrics and what the outputs may add to them.
@@ -74,8 +79,8 @@ impl Exporter {
     /// Set up the output. For DogStatsD the destination is checked here, before any
     /// sampling, so a wrong host or socket fails fast; so is an `--output-file` that must
     /// not be replaced.
-    pub fn new(config: &Config) -> Result<Exporter, String> {
-        let printed = match &config.output_file {
+    pub fn new(options: &Options) -> Result<Exporter, String> {
+        let printed = match &options.output_file {
             None => Printed::Stdout,
             Some(path) => {
                 file::check(path)?;
@@ -85,11 +90,11 @@ impl Exporter {
                 }
             }
         };
-        let format: Box<dyn Export> = match &config.format {
-            Format::Statsd => Box::new(Sender::new(config, &printed)?),
+        let format: Box<dyn Export> = match &options.format {
+            Format::Statsd => Box::new(Sender::new(options, &printed)?),
             Format::Prometheus => Box::new(Text {
                 kind: TextKind::Prometheus {
-                    prefix: config.prefix.clone(),
+                    prefix: options.prefix.clone(),
                 },
                 printed: printed.clone(),
             }),

@@ -18,8 +18,7 @@ use std::time::Duration;
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
 use super::stdout::Stdout;
-use super::{Batch, Export, Printed, SendReport, graphite};
-use crate::config::{Config, Destination, TagFormat};
+use super::{Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite};
 use crate::metrics::Value;
 
 /// How long one datagram may wait for room in a full socket buffer before it is dropped.
@@ -41,11 +40,11 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(config: &Config, printed: &Printed) -> Result<Sender, String> {
-        let prefix = config.prefix.as_str();
-        let size = config.max_packet_size;
+    pub fn new(options: &Options, printed: &Printed) -> Result<Sender, String> {
+        let prefix = options.prefix.as_str();
+        let size = options.max_packet_size;
         let tally = Arc::new(Mutex::new(Tally::default()));
-        let client = match &config.destination {
+        let client = match &options.destination {
             Destination::Stdout => {
                 let sink = Packer::new(Stdout::to(printed.clone()), STDOUT_CHUNK, &tally);
                 StatsdClient::from_sink(prefix, sink)
@@ -62,10 +61,10 @@ impl Sender {
         Ok(Sender {
             client,
             tally: Some(tally),
-            origin_detection: config.origin_detection,
-            timestamps: config.timestamps,
-            tag_format: config.tag_format,
-            max_packet_size: (config.destination != Destination::Stdout).then_some(size),
+            origin_detection: options.origin_detection,
+            timestamps: options.timestamps,
+            tag_format: options.tag_format,
+            max_packet_size: (options.destination != Destination::Stdout).then_some(size),
         })
     }
 

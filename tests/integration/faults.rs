@@ -384,7 +384,12 @@ fn invalid_metadata_urls_and_bounds_exit_1() {
             &[],
         );
         out.assert_code(1);
-        assert!(out.stderr.contains(var), "{flag}: {}", out.describe());
+        // The error names the source used: the flag here, not its variable.
+        assert!(
+            out.stderr.contains(&format!("invalid {flag} \"1e-320\"")) && !out.stderr.contains(var),
+            "{flag}: {}",
+            out.describe()
+        );
     }
     assert_eq!(
         endpoint.requests("/task"),
