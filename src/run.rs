@@ -113,25 +113,14 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         }
     };
 
-    let collected = match &source {
-        Source::Live(http) => {
-            let plan = Sampling {
-                samples: config.samples,
-                interval: config.interval,
-                max_age: config.max_age,
-                state_file,
-            };
-            collect_live(&plan, http, &mut fetcher, &metadata.task, &shutdown)?
-        }
-        Source::Replay(replay) => fetcher
-            .read(|_| replay.samples())
-            .map(|all| pick_replay(all, config.samples))
-            .map_err(|error| (Vec::new(), error)),
-    };
-    let (samples, failure) = match collected {
-        Ok(samples) => (samples, None),
-        Err((samples, error)) => (samples, Some(error)),
-    };
+    let (samples, failure) = collect(
+        config,
+        &source,
+        state_file,
+        &mut fetcher,
+        &metadata.task,
+        &shutdown,
+    )?;
 
     if let Some(last) = samples.last() {
         refresh_if_unknown(&mut fetcher, endpoint, cache_file, &mut metadata, last);
@@ -158,22 +147,58 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     if failure.is_none() && live {
         store_last_sample(config, state_file, endpoint, &metadata, &samples);
     }
-    let Some(error) = failure else {
-        return Ok(());
+    match failure {
+        None => Ok(()),
+        Some(error) => Err(partial_failure(&error, fetcher.abandoned, samples.len())),
+    }
+}
+
+/// The samples of this run, live or replayed, and the error that stopped the reading early
+/// (the samples read before it are kept: what one sample gives is still sent).
+fn collect(
+    config: &Config,
+    source: &Source,
+    state_file: Option<&Path>,
+    fetcher: &mut Fetcher,
+    task: &Task,
+    shutdown: &Shutdown,
+) -> Result<(Vec<StatsSample>, Option<FetchError>), Failure> {
+    let collected = match source {
+        Source::Live(http) => {
+            let plan = Sampling {
+                samples: config.samples,
+                interval: config.interval,
+                max_age: config.max_age,
+                state_file,
+            };
+            collect_live(&plan, http, fetcher, task, shutdown)?
+        }
+        Source::Replay(replay) => fetcher
+            .read(|_| replay.samples())
+            .map(|all| pick_replay(all, config.samples))
+            .map_err(|error| (Vec::new(), error)),
     };
-    let failure = match fetcher.abandoned {
+    Ok(match collected {
+        Ok(samples) => (samples, None),
+        Err((samples, error)) => (samples, Some(error)),
+    })
+}
+
+/// The failure of a run whose reading stopped after `samples` samples.
+fn partial_failure(error: &FetchError, abandoned: Option<i32>, samples: usize) -> Failure {
+    let failure = match abandoned {
         // A signal abandoned a stats request after the first sample (not one that cut the
         // interval short, which was acted on): what one sample gives was sent.
         Some(signal) => Failure {
             message: format!("stopped by signal {signal} during a stats request ({error})"),
             ..Failure::signal(signal)
         },
-        None => Failure::endpoint(&error),
+        None => Failure::endpoint(error),
     };
-    Err(Failure {
-        message: format!("{}; {}", failure.message, partial_note(samples.len())),
+    Failure {
+        message: format!("{}; {}", failure.message, partial_note(samples)),
         ..failure
-    })
+    }
 }
 
 /// The task identity for `exporter_status:0` when the task metadata could not be read, so a
