@@ -127,7 +127,7 @@ settings! {
     metadata_url: option Option<String> = "metadata-url" <"URL|DIR">
         env ["ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"]
         default(Fallback::Required)
-        parse parse::text => String;
+        parse parse::metadata_location => String;
 
     /// the DogStatsD host (docs/configuration.md gives the order with DD_DOGSTATSD_URL and
     /// DD_AGENT_HOST)

@@ -9,8 +9,8 @@ use crate::cache;
 use crate::cli::{Cli, settings};
 
 /// The endpoint variables, in the order they are tried: v4 first (it has more data), then v3
-/// (Vector swaps these; see its issue 12917). The table's, named for the endpoint client.
-pub static ENDPOINT_VARS: &[&str] = crate::cli::row::metadata_url.env;
+/// (Vector swaps these; see its issue 12917). The table's, named for the error message.
+static ENDPOINT_VARS: &[&str] = crate::cli::row::metadata_url.env;
 
 pub struct Fetch {
     pub metadata_url: String,

@@ -18,8 +18,6 @@ use crate::cli::{Cli, settings};
 use crate::filter::Filter;
 use crate::metrics::TagOptions;
 
-pub use fetch::ENDPOINT_VARS;
-
 /// The environment as the settings read it: a variable's value, `None` when unset or empty.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -158,6 +156,35 @@ mod tests {
             err.contains("ECS_CONTAINER_METADATA_URI_V4")
                 && err.contains("ECS_CONTAINER_METADATA_URI ")
         );
+    }
+
+    /// A bad endpoint URL is named by the source actually used: the v3 variable here, not the
+    /// flag or the v4 variable.
+    #[test]
+    fn a_bad_endpoint_url_names_its_source() {
+        let err = resolve(
+            Cli::default(),
+            &[("ECS_CONTAINER_METADATA_URI", "https://169.254.170.2/v3")],
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("invalid ECS_CONTAINER_METADATA_URI \"https://")
+                && err.contains("no TLS support"),
+            "{err}"
+        );
+        let flag = Cli {
+            metadata_url: Some("http://127.0.0.1:516780".into()),
+            ..Cli::default()
+        };
+        let err = resolve(flag, &[]).unwrap_err();
+        assert!(err.starts_with("invalid --metadata-url \"http://") && err.contains("1-65535"));
+        assert!(!err.contains("ECS_CONTAINER_METADATA_URI"), "{err}");
+        // A capture directory is any text without a scheme.
+        let dir = Cli {
+            metadata_url: Some("testdata/parity/ancestor-example".into()),
+            ..Cli::default()
+        };
+        assert!(resolve(dir, &[]).is_ok());
     }
 
     #[test]

@@ -151,6 +151,14 @@ pub fn text(raw: &str) -> Result<String, String> {
     Ok(raw.trim().to_string())
 }
 
+/// The metadata endpoint: an `http://` URL with a usable port, or a capture directory (any
+/// text without a scheme), trimmed.
+pub fn metadata_location(raw: &str) -> Result<String, String> {
+    let location = raw.trim();
+    crate::ecs::client::endpoint_url(location)?;
+    Ok(location.to_string())
+}
+
 /// A path, as given.
 pub fn path(raw: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(raw))

@@ -148,12 +148,8 @@ pub fn endpoint_url(location: &str) -> Result<Option<String>, String> {
     if !is_scheme {
         return Ok(None);
     }
-    let bad = |why: &str| {
-        format!(
-            "invalid metadata URL {location:?} (--metadata-url / {}): {why}",
-            crate::config::ENDPOINT_VARS[0]
-        )
-    };
+    // The caller names where the URL came from (the flag or the variable actually used).
+    let bad = |why: &str| format!("not a usable metadata endpoint URL: {why}");
     match scheme.to_ascii_lowercase().as_str() {
         "http" => {}
         "https" => {
@@ -165,7 +161,9 @@ pub fn endpoint_url(location: &str) -> Result<Option<String>, String> {
         _ => return Err(bad("only http:// URLs are supported")),
     }
     let base = format!("http://{}", rest.trim_end_matches('/'));
-    let uri: Uri = base.parse().map_err(|e| bad(&format!("{e}")))?;
+    let uri: Uri = base
+        .parse()
+        .map_err(|e| bad(&format!("{e}; give http://HOST[:PORT]/PATH")))?;
     let authority = uri.authority().ok_or_else(|| bad("no host"))?;
     if authority.host().is_empty() {
         return Err(bad("no host"));
@@ -398,10 +396,7 @@ mod tests {
             ("http://user@127.0.0.1:1", "user information"),
         ] {
             let err = endpoint_url(bad).unwrap_err();
-            assert!(
-                err.contains(why) && err.contains("--metadata-url"),
-                "{bad}: {err}"
-            );
+            assert!(err.contains(why), "{bad}: {err}");
         }
     }
 }
