@@ -424,7 +424,7 @@ fn textfile_recipe_reports_a_failure_to_the_collector() {
     };
     wait_until("a good run's file", || read_status() == Some(1.0));
     let good = fs::read_to_string(&file).unwrap();
-    assert!(good.contains(&format!("task_arn=\"{arn}\"")), "{good}");
+    assert!(good.contains("ecs_task_endpoint=\"0123abcd-1\""), "{good}");
 
     // The endpoint fails from now on.
     let stats_path = format!("{}/task/stats", &url[endpoint.url().len()..]);
@@ -462,17 +462,27 @@ fn series(text: &str, drop: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Two replicas of one task on one host: two files, and no series in one that is also in the
-/// other, thanks to the task_arn label (without it, every series would collide).
-#[test]
-fn textfile_replicas_never_collide() {
+/// Runs one textfile sidecar per ID in `ids`, each against its own endpoint (serving the
+/// example task, or failing every request if `down`), stops each after its first run, and
+/// returns the files they left.
+fn textfile_replicas(ids: &[&str], down: bool) -> Vec<String> {
     let tmp = TempDir::new();
     let textfile_dir = TempDir::new();
     let sidecar = container("ec2-prometheus-textfile.json", "ecs-statsd");
     let mut replicas = Vec::new();
-    for id in ["aaaa1111-1", "bbbb2222-1"] {
+    for id in ids {
         let arn = format!("arn:aws:ecs:us-west-2:111122223333:task/default/{id}");
         let (endpoint, url) = task_endpoint(id, &arn, "ecs-statsd");
+        if down {
+            let base = &url[endpoint.url().len()..];
+            for path in [
+                base.to_string(),
+                format!("{base}/task"),
+                format!("{base}/task/stats"),
+            ] {
+                endpoint.set_route(&path, [Response::new(503, "down")]);
+            }
+        }
         let env = sidecar.env(&[
             ("ECS_CONTAINER_METADATA_URI_V4", url.clone()),
             (
@@ -487,35 +497,73 @@ fn textfile_replicas_never_collide() {
             ),
         ]);
         let running = Running::start(&sidecar.argv, &env);
-        replicas.push((endpoint, url, running));
+        let file = textfile_dir.join(format!("ecs-statsd-{id}.prom"));
+        replicas.push((endpoint, url, running, file));
     }
-    for (endpoint, url, running) in &mut replicas {
-        wait_until("the first sample", || stats_requests(endpoint, url) >= 1);
+    for (endpoint, url, running, file) in &mut replicas {
+        if down {
+            // The loop waits ECS_STATSD_BACKOFF (60 s) after the failed run: its file is there.
+            wait_until("the failed run's file", || file.is_file());
+        } else {
+            wait_until("the first sample", || stats_requests(endpoint, url) >= 1);
+        }
         kill(running.pid(), SIGTERM);
         running.finish(Duration::from_secs(20)).assert_success();
     }
     let files = prometheus_files(textfile_dir.path());
-    assert_eq!(files.len(), 2, "{files:?}");
-    let texts: Vec<String> = files
+    assert_eq!(files.len(), ids.len(), "{files:?}");
+    files
         .iter()
         .map(|f| fs::read_to_string(f).unwrap())
-        .collect();
-    let seen = |drop: Option<&str>| {
-        let mut all = BTreeSet::new();
-        let mut duplicates = 0;
-        for text in &texts {
-            for s in series(text, drop) {
-                if !all.insert(s) {
-                    duplicates += 1;
-                }
+        .collect()
+}
+
+/// How many series of `texts` are also in an earlier one, with the label `drop` left out.
+fn duplicate_series(texts: &[String], drop: Option<&str>) -> usize {
+    let mut all = BTreeSet::new();
+    let mut duplicates = 0;
+    for text in texts {
+        for s in series(text, drop) {
+            if !all.insert(s) {
+                duplicates += 1;
             }
         }
-        duplicates
-    };
-    assert_eq!(seen(None), 0, "replicas wrote the same series");
+    }
+    duplicates
+}
+
+/// Two replicas of one task on one host: two files, and no series in one that is also in the
+/// other, thanks to the ecs_task_endpoint label (without it, every series would collide).
+#[test]
+fn textfile_replicas_never_collide() {
+    let texts = textfile_replicas(&["aaaa1111-1", "bbbb2222-1"], false);
+    assert_eq!(
+        duplicate_series(&texts, None),
+        0,
+        "replicas wrote the same series"
+    );
     assert!(
-        seen(Some("task_arn")) > 50,
+        duplicate_series(&texts, Some("ecs_task_endpoint")) > 50,
         "without the label they would collide"
+    );
+}
+
+/// The endpoint is down from a task's first run: nothing comes from it (no task ARN), yet the
+/// two replicas' files still differ, by the label taken from the endpoint URL.
+#[test]
+fn textfile_replicas_never_collide_when_the_endpoint_is_down() {
+    let texts = textfile_replicas(&["aaaa1111-1", "bbbb2222-1"], true);
+    for text in &texts {
+        assert_eq!(exporter_status(text), Some(0.0), "{text}");
+    }
+    assert_eq!(
+        duplicate_series(&texts, None),
+        0,
+        "replicas wrote the same series: {texts:?}"
+    );
+    assert!(
+        duplicate_series(&texts, Some("ecs_task_endpoint")) >= 1,
+        "without the label they would collide: {texts:?}"
     );
 }
 
