@@ -60,7 +60,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, EarlyExit>
             })
         })
         .collect::<Result<Vec<String>, _>>()?;
-    let args = normalize(&args)?;
+    let args = normalize(&args, &command)?;
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     Cli::from_args(&[&command], &strs).map_err(|early| {
         if early.status.is_ok() {
@@ -92,8 +92,10 @@ fn flags() -> Vec<(String, bool)> {
 
 /// `--flag=value` → `--flag`, `value`, for every flag that takes a value; a value after a
 /// flag that takes one is left as it is, even when it starts with `--` or holds `=`.
-/// Everything after `--` is left as it is.
-fn normalize(args: &[String]) -> Result<Vec<String>, EarlyExit> {
+/// Anything after `--` is a positional argument, which ecs-statsd takes none of: a usage
+/// error here, as argh would only say "unrecognized" (and the closest flag, the very one
+/// given).
+fn normalize(args: &[String], command: &str) -> Result<Vec<String>, EarlyExit> {
     let flags = flags();
     let takes_value = |name: &str| flags.iter().find(|(f, _)| f == name).map(|(_, v)| *v);
     let mut out = Vec::with_capacity(args.len() + 4);
@@ -106,8 +108,13 @@ fn normalize(args: &[String]) -> Result<Vec<String>, EarlyExit> {
             continue;
         }
         if arg == "--" {
+            if let Some(positional) = rest.next() {
+                return Err(EarlyExit::usage(format!(
+                    "positional arguments are not accepted: {positional:?} follows --, after \
+                     which nothing is a flag; leave out the -- ({command} --help lists every flag)"
+                )));
+            }
             out.push(arg.clone());
-            out.extend(rest.cloned());
             break;
         }
         match arg.split_once('=') {
@@ -133,30 +140,51 @@ fn normalize(args: &[String]) -> Result<Vec<String>, EarlyExit> {
     Ok(out)
 }
 
-/// argh's error, made one line, naming the closest flag for an unknown one.
+/// argh's error in our words, one line: the closest flag for an unknown one, the flag that
+/// lacks a value or is given twice. Wording argh may add later is kept, on one line.
 fn explain(argh_error: &str, command: &str) -> String {
-    let unknown = argh_error
-        .strip_prefix("Unrecognized argument: ")
-        .map(|a| a.trim_matches('"'));
-    match unknown {
-        Some(given) if given.starts_with('-') => {
-            let hint = closest(given)
-                .map(|f| format!("did you mean {f}? "))
-                .unwrap_or_default();
-            format!("unknown flag {given}; {hint}({command} --help lists every flag)")
+    let help = format!("({command} --help lists every flag)");
+    if let Some(given) = argh_error.strip_prefix("Unrecognized argument: ") {
+        let given = given.trim_matches('"');
+        if !given.starts_with('-') {
+            return format!("unexpected argument {given:?}; flags start with -- {help}");
         }
-        Some(given) => {
-            format!(
-                "unexpected argument {given:?}; flags start with -- ({command} --help lists every flag)"
-            )
-        }
-        None => format!("{}; see {command} --help", argh_error.replace('\n', " ")),
+        return match closest(given) {
+            Some(flag) => format!("unknown flag {given}; did you mean {flag}? {help}"),
+            None => format!("unknown flag {given} {help}"),
+        };
     }
+    // "No value provided for option '--interval'."
+    if let Some(flag) = argh_error
+        .strip_prefix("No value provided for option '")
+        .and_then(|rest| rest.strip_suffix("'."))
+    {
+        return format!("{flag} needs a value {help}");
+    }
+    // "Error parsing option '--interval' with value '2': duplicate values provided"
+    if let Some((flag, _)) = argh_error
+        .strip_prefix("Error parsing option '")
+        .and_then(|rest| rest.strip_suffix(": duplicate values provided"))
+        .and_then(|rest| rest.split_once("' with value '"))
+    {
+        return format!("{flag} is given twice; give it once {help}");
+    }
+    let one_line: Vec<&str> = argh_error.split_whitespace().collect();
+    format!("{} {help}", one_line.join(" "))
 }
 
 /// The real flag nearest to `given` by edit distance, if near enough to be a typo (at most a
-/// third of its length, and at least 2, away).
+/// third of its length, and at least 2, away); for a one-letter flag, the short flag of that
+/// letter in the other case (`-v`: `-V (--version)`).
 fn closest(given: &str) -> Option<String> {
+    if let [b'-', letter] = given.as_bytes() {
+        let letter = char::from(*letter);
+        return Cli::get_args_info()
+            .flags
+            .iter()
+            .find(|f| f.short.is_some_and(|s| s.eq_ignore_ascii_case(&letter)))
+            .map(|f| format!("-{} ({})", f.short.unwrap_or(letter), f.long));
+    }
     let given = given.to_ascii_lowercase().replace('_', "-");
     let given = if given.starts_with("--") {
         given
@@ -266,10 +294,22 @@ mod tests {
     }
 
     #[test]
-    fn arguments_after_double_dash_are_left_alone() {
+    fn nothing_may_follow_double_dash_but_a_value_may_be_double_dash() {
+        let err = normalize(&["--".into(), "--interval=5".into()], "ecs-statsd").unwrap_err();
+        assert_eq!(err.status, 1);
+        assert!(
+            err.output
+                .starts_with("positional arguments are not accepted: \"--interval=5\""),
+            "{err:?}"
+        );
+        assert_eq!(normalize(&["--".into()], "ecs-statsd").unwrap(), ["--"]);
         assert_eq!(
-            normalize(&["--".into(), "--interval=5".into()]).unwrap(),
-            ["--", "--interval=5"]
+            normalize(
+                &["--tag".into(), "--".into(), "--dry-run".into()],
+                "ecs-statsd"
+            )
+            .unwrap(),
+            ["--tag", "--", "--dry-run"]
         );
     }
 

@@ -71,6 +71,33 @@ fn an_unknown_flag_names_the_closest_real_one() {
     assert_usage_error(&out, "did you mean --statsd-port?");
 }
 
+/// argh's own wording never reaches the user: every command line error is one line of ours.
+#[test]
+fn command_line_errors_are_one_clean_line() {
+    // After `--` nothing is a flag: no "did you mean" the very flag given.
+    let out = run(&["--", "--dry-run"], &[]);
+    assert_usage_error(&out, "positional arguments are not accepted");
+    assert!(out.stderr.contains("\"--dry-run\""), "{}", out.describe());
+    assert!(!out.stderr.contains("did you mean"), "{}", out.describe());
+
+    // A lowercase short flag: the real one is named, with no stray `;`.
+    let out = run(&["-v"], &[]);
+    assert_usage_error(&out, "unknown flag -v; did you mean -V (--version)?");
+    let out = run(&["--completely-different"], &[]);
+    assert_usage_error(&out, "unknown flag --completely-different (");
+    assert!(!out.stderr.contains(";"), "{}", out.describe());
+
+    for flag in ["--interval", "--metadata-url"] {
+        let out = run(&[flag], &[]);
+        assert_usage_error(&out, &format!("error: {flag} needs a value"));
+        assert!(!out.stderr.contains(".;"), "{}", out.describe());
+        assert!(!out.stderr.contains("No value"), "{}", out.describe());
+    }
+    let out = run(&["--interval", "1", "--interval", "2"], &[]);
+    assert_usage_error(&out, "error: --interval is given twice");
+    assert!(!out.stderr.contains("Error parsing"), "{}", out.describe());
+}
+
 #[test]
 fn a_replay_folder_without_task_json_is_a_usage_error_naming_it() {
     let dir = TempDir::new();
