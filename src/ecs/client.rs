@@ -135,8 +135,10 @@ impl LiveEndpoint for Http {
 
 /// `Some(base URL)` (scheme in lower case, no trailing `/`) when `location` is a URL,
 /// `None` when it is not one (a capture directory), `Err` when it is a URL this tool cannot
-/// read: another scheme (`https://`: ureq is built without TLS), no host, or a port that is
-/// not 1-65535 (the URL parser would otherwise quietly fall back to port 80).
+/// read: another scheme (`https://`: ureq is built without TLS), no host, a port that is
+/// not 1-65535 (the URL parser would otherwise quietly fall back to port 80), or a query or
+/// fragment (the paths `/task` and `/task/stats` are appended to the URL, which would put
+/// them inside it).
 pub fn endpoint_url(location: &str) -> Result<Option<String>, String> {
     let Some((scheme, rest)) = location.split_once("://") else {
         return Ok(None);
@@ -159,6 +161,12 @@ pub fn endpoint_url(location: &str) -> Result<Option<String>, String> {
             ));
         }
         _ => return Err(bad("only http:// URLs are supported")),
+    }
+    if let Some(mark) = rest.chars().find(|c| matches!(c, '?' | '#')) {
+        return Err(bad(&format!(
+            "{mark:?} starts a query or fragment, which ECS never sets and this tool cannot \
+             keep; give http://HOST[:PORT]/PATH"
+        )));
     }
     let base = format!("http://{}", rest.trim_end_matches('/'));
     let uri: Uri = base
@@ -394,6 +402,9 @@ mod tests {
             ("ftp://x", "only http://"),
             ("http:///v4", "http://"),
             ("http://user@127.0.0.1:1", "user information"),
+            ("http://h/v4?a=b", "'?' starts a query"),
+            ("http://h/v4/#top", "'#' starts a query or fragment"),
+            ("http://h?x", "'?' starts"),
         ] {
             let err = endpoint_url(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
