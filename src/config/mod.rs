@@ -80,8 +80,15 @@ impl Config {
         let fetch = fetch::resolve(&cli, env)?;
         let output = output::resolve(&cli, env)?;
         let sampling = sampling::resolve(&cli, env, fetch.cache_file.as_deref())?;
-        let (tags, constant_tags, warnings) = tags::resolve(&cli, env);
+        let (tags, constant_tags, mut warnings) = tags::resolve(&cli, env);
         let log_level = log_level(&cli, env)?;
+        let (cache_file, state_file) = match fetch.unusable_cache() {
+            Some(why) => {
+                warnings.push(why);
+                (None, None)
+            }
+            None => (fetch.cache_file, sampling.state_file),
+        };
         Ok(Config {
             metadata_url: fetch.metadata_url,
             output,
@@ -89,12 +96,12 @@ impl Config {
             capture: fetch.capture,
             interval: sampling.interval,
             filter: sampling.filter,
-            cache_file: fetch.cache_file,
+            cache_file,
             timeout: fetch.timeout,
             fetch_budget: fetch.fetch_budget,
             log_level,
             samples: sampling.samples,
-            state_file: sampling.state_file,
+            state_file,
             max_age: sampling.max_age,
             tags,
             warnings,
