@@ -7,8 +7,8 @@
 # no COPY --chmod, no syntax directive).
 #
 # Build stage: on Alpine the host target is musl, so the binary is fully static (no libc at
-# run time) on x86_64 and arm64 (Graviton) alike. Pinned: Rust 1.91.1 (the crates need 1.85
-# or later) on Alpine 3.20.
+# run time) on x86_64 and arm64 (Graviton) alike. Pinned: Rust 1.91.1 (Cargo.toml's
+# rust-version is 1.88) on Alpine 3.20.
 FROM rust:1.91.1-alpine3.20 AS build
 RUN apk add --no-cache musl-dev
 WORKDIR /src

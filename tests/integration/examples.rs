@@ -724,6 +724,35 @@ fn tini_entrypoint_keeps_the_app_exit_status() {
 /// The images: base images pinned to full versions, no BuildKit-only syntax (the classic
 /// builder must work), the version label in step with the crate, and a build context without
 /// the bulky or private folders.
+/// A minimum Rust version the Dockerfile's comments give (`1.NN`, as against the pinned
+/// image's `1.NN.N`) is Cargo.toml's `rust-version`, the one cargo enforces.
+#[test]
+fn the_dockerfile_names_the_rust_version_cargo_enforces() {
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"'))
+        .expect("Cargo.toml has a rust-version");
+    let dockerfile = fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let comments = dockerfile.lines().filter(|l| l.starts_with('#'));
+    let versions: Vec<&str> = comments
+        .flat_map(|l| l.split(|c: char| !(c.is_ascii_digit() || c == '.')))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| w.starts_with("1.") && w.matches('.').count() == 1)
+        .collect();
+    assert!(
+        !versions.is_empty(),
+        "the Dockerfile says which Rust it needs"
+    );
+    for version in versions {
+        assert_eq!(
+            version, msrv,
+            "Dockerfile comment vs Cargo.toml rust-version"
+        );
+    }
+}
+
 #[test]
 fn dockerfiles_are_pinned_and_need_no_buildkit() {
     let root = root();
