@@ -96,10 +96,17 @@ impl<'a> Fetcher<'a> {
             // Waiting must leave time for the next attempt to get an answer.
             if wait + Duration::from_millis(100) >= self.remaining() {
                 let budget = self.budget.as_secs_f64();
-                return Err(note(
-                    error,
-                    format!("no retry: the run's fetch budget ({budget} s) is spent"),
-                ));
+                let why = match after {
+                    // The budget may be nearly whole: the server's wait is the reason.
+                    Some(asked) => format!(
+                        "no retry: the server asked to wait {} s (Retry-After), too long for \
+                         the {:.2} s left of the run's fetch budget ({budget} s)",
+                        asked.as_secs_f64(),
+                        self.remaining().as_secs_f64()
+                    ),
+                    None => format!("no retry: the run's fetch budget ({budget} s) is spent"),
+                };
+                return Err(note(error, why));
             }
             log::info!(
                 "{error}; retrying in {:.2} s (attempt {} of {MAX_ATTEMPTS})",

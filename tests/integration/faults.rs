@@ -188,6 +188,27 @@ fn rate_limited_429_is_retried_after_retry_after() {
     assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
 }
 
+/// A Retry-After longer than the fetch budget left: no wait, no retry, and the message says
+/// the server's wait is why (the budget is not spent: the run gave up at once).
+#[test]
+fn a_retry_after_beyond_the_fetch_budget_is_named_as_the_reason() {
+    let endpoint = endpoint_with(vec![Response::retry_after(503, 100)], vec![]);
+    let (out, got, took) = run_faulty(&endpoint, &["--fetch-budget", "3"]);
+    assert_endpoint_failure(
+        &out,
+        &[
+            "/task",
+            "HTTP 503",
+            "no retry: the server asked to wait 100 s (Retry-After)",
+            "of the run's fetch budget (3 s)",
+        ],
+    );
+    assert!(!out.stderr.contains("is spent"), "{}", out.describe());
+    assert_eq!(endpoint.requests("/task"), 1);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
+}
+
 #[test]
 fn server_errors_are_tried_three_times_then_exit_2() {
     let endpoint = endpoint_with(vec![Response::new(503, "unavailable")], vec![]);
