@@ -287,8 +287,8 @@ fn collect_live(
         if shutdown.wait(step).is_some() {
             // `Shutdown::wait` has warned once, naming the signal.
             log::info!("interval cut short by a signal; taking the last sample now");
-            // Acted on: the last sample is read and its retries waited for (a second signal
-            // still exits at once).
+            // Acted on: the last sample is read, in one attempt bounded by the request
+            // timeout (no retry after a signal); a second signal still exits at once.
             shutdown.acknowledge();
         }
         match fetcher.read(|timeout| endpoint.fetch_stats(timeout)) {
