@@ -303,7 +303,10 @@ fn sigterm_while_sending_finishes_the_output_and_exits_0() {
 /// series and `exporter_status:0` are sent, exit 2.
 #[test]
 fn after_a_signal_in_the_interval_the_last_sample_gets_one_attempt() {
-    for (last, timeout) in [(Response::retry_after(503, 8), "60"), (Response::hang(), "2")] {
+    for (last, timeout) in [
+        (Response::retry_after(503, 8), "60"),
+        (Response::hang(), "2"),
+    ] {
         let endpoint = endpoint(vec![stats(1), last, stats(2)]);
         let listener = UdpListener::new();
         let port = listener.port().to_string();
