@@ -108,8 +108,8 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             let identity = identity_when_failing(&mut fetcher, endpoint, cache_file);
             let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            send(&exporter, &batch(&status, &[]))?;
-            return Err(Failure::endpoint(&error));
+            let delivered = send(&exporter, &batch(&status, &[]));
+            return Err(also_unsent(Failure::endpoint(&error), delivered));
         }
     };
 
@@ -139,17 +139,40 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
     };
     let all = pipeline::series(&metadata.task, &samples, &options, &report);
-    let sent = send(&exporter, &batch(&all, &samples))?;
-    log::info!(
-        "sent {sent} metrics in {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-    if failure.is_none() && live {
-        store_last_sample(config, state_file, endpoint, &metadata, &samples);
+    let delivered = send(&exporter, &batch(&all, &samples));
+    if let Ok(sent) = delivered {
+        log::info!(
+            "sent {sent} metrics in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     match failure {
-        None => Ok(()),
-        Some(error) => Err(partial_failure(&error, fetcher.abandoned, samples.len())),
+        None => {
+            delivered?;
+            if live {
+                store_last_sample(config, state_file, endpoint, &metadata, &samples);
+            }
+            Ok(())
+        }
+        Some(error) => {
+            let failure = partial_failure(&error, fetcher.abandoned, samples.len());
+            Err(also_unsent(failure, delivered))
+        }
+    }
+}
+
+/// The endpoint failure stays the run's failure (its exit status) when what could still be
+/// sent was not delivered either; the one error line names both.
+fn also_unsent(failure: Failure, delivered: Result<usize, Failure>) -> Failure {
+    match delivered {
+        Ok(_) => failure,
+        Err(unsent) => Failure {
+            message: format!(
+                "{}; and sending failed too: {}",
+                failure.message, unsent.message
+            ),
+            ..failure
+        },
     }
 }
 
