@@ -147,6 +147,12 @@ fn dry_run_into_dev_full_counts_every_line_as_lost() {
     let out = wait_with_timeout(cmd.spawn().unwrap(), Duration::from_secs(30));
     out.assert_code(3);
     assert_eq!(lost_of(&out), (total, total), "{}", out.describe());
+    // The hint points at stdout, not at an agent this run never talked to.
+    assert!(
+        out.stderr.contains("check that stdout") && !out.stderr.contains("agent"),
+        "{}",
+        out.describe()
+    );
 }
 
 // Item 7: the agent's socket goes away while the run samples: none of its lines arrived.
