@@ -83,6 +83,15 @@ impl<'a> Fetcher<'a> {
                 error.retry = Retry::No;
                 return Err(error);
             }
+            if let Some(signal) = self.shutdown.and_then(Shutdown::received) {
+                // The run is finishing on a signal it acted on (the interval was cut short):
+                // its last sample gets one attempt, bounded by the request timeout, so the stop
+                // fits in a container's grace period (`docker stop` gives 10 s).
+                return Err(note(
+                    error,
+                    format!("no retry: finishing on signal {signal}"),
+                ));
+            }
             let Retry::Yes { after } = error.retry else {
                 return Err(error);
             };

@@ -14,7 +14,7 @@ use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::metrics::{Metric, Tagger};
-use crate::output::{Batch, Destination, Exporter};
+use crate::output::{self, Batch, Destination, Exporter, Format};
 use crate::pipeline::{self, Options, RunReport};
 use crate::safe_write;
 use crate::signals::Shutdown;
@@ -108,8 +108,8 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             let identity = identity_when_failing(&mut fetcher, endpoint, cache_file);
             let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            send(&exporter, &batch(&status, &[]))?;
-            return Err(Failure::endpoint(&error));
+            let delivered = send(&exporter, &batch(&status, &[]), &config.output);
+            return Err(also_unsent(Failure::endpoint(&error), delivered));
         }
     };
 
@@ -139,17 +139,40 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
     };
     let all = pipeline::series(&metadata.task, &samples, &options, &report);
-    let sent = send(&exporter, &batch(&all, &samples))?;
-    log::info!(
-        "sent {sent} metrics in {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-    if failure.is_none() && live {
-        store_last_sample(config, state_file, endpoint, &metadata, &samples);
+    let delivered = send(&exporter, &batch(&all, &samples), &config.output);
+    if let Ok(sent) = delivered {
+        log::info!(
+            "sent {sent} metrics in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     match failure {
-        None => Ok(()),
-        Some(error) => Err(partial_failure(&error, fetcher.abandoned, samples.len())),
+        None => {
+            delivered?;
+            if live {
+                store_last_sample(config, state_file, endpoint, &metadata, &samples);
+            }
+            Ok(())
+        }
+        Some(error) => {
+            let failure = partial_failure(&error, fetcher.abandoned, samples.len());
+            Err(also_unsent(failure, delivered))
+        }
+    }
+}
+
+/// The endpoint failure stays the run's failure (its exit status) when what could still be
+/// sent was not delivered either; the one error line names both.
+fn also_unsent(failure: Failure, delivered: Result<usize, Failure>) -> Failure {
+    match delivered {
+        Ok(_) => failure,
+        Err(unsent) => Failure {
+            message: format!(
+                "{}; and sending failed too: {}",
+                failure.message, unsent.message
+            ),
+            ..failure
+        },
     }
 }
 
@@ -287,8 +310,8 @@ fn collect_live(
         if shutdown.wait(step).is_some() {
             // `Shutdown::wait` has warned once, naming the signal.
             log::info!("interval cut short by a signal; taking the last sample now");
-            // Acted on: the last sample is read and its retries waited for (a second signal
-            // still exits at once).
+            // Acted on: the last sample is read, in one attempt bounded by the request
+            // timeout (no retry after a signal); a second signal still exits at once.
             shutdown.acknowledge();
         }
         match fetcher.read(|timeout| endpoint.fetch_stats(timeout)) {
@@ -367,21 +390,33 @@ fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
 
 /// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
 /// the count.
-fn send(exporter: &Exporter, batch: &Batch) -> Result<usize, Failure> {
+fn send(exporter: &Exporter, batch: &Batch, output: &output::Options) -> Result<usize, Failure> {
     let report = exporter.export(batch);
     exporter
         .commit()
         .map_err(|e| Failure::send(format!("output not written: {e}")))?;
     if report.failed > 0 {
         return Err(Failure::send(format!(
-            "{} of {} metrics could not be sent ({}); check that the StatsD/Datadog agent is \
-             listening and keeping up",
+            "{} of {} metrics could not be sent ({}); {}",
             batch.metrics.len().saturating_sub(report.sent),
             batch.metrics.len(),
-            report.first_error.unwrap_or_default()
+            report.first_error.unwrap_or_default(),
+            what_to_check(output)
         )));
     }
     Ok(report.sent)
+}
+
+/// The hint of a send error: where the lines were going.
+fn what_to_check(output: &output::Options) -> &'static str {
+    let to_stdout = output.format != Format::Statsd || output.destination == Destination::Stdout;
+    if !to_stdout {
+        "check that the StatsD/Datadog agent is listening and keeping up"
+    } else if output.output_file.is_some() {
+        "check that the --output-file folder is writable and has room"
+    } else {
+        "check that stdout is open for writing and has room"
+    }
 }
 
 /// The task metadata: from `cached` when it holds a usable entry, else fetched (and stored

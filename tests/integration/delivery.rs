@@ -90,6 +90,36 @@ fn udp_to_a_port_with_no_listener_exits_3() {
     assert!(lost > 0 && lost <= of, "{}", out.describe());
 }
 
+// The endpoint and the agent both down: the endpoint failure stays the run's (exit 2, the URL
+// named), and the one error line says the exporter_status:0 was not delivered either.
+#[test]
+fn endpoint_and_agent_both_down_is_exit_2_naming_both() {
+    let endpoint = FakeEndpoint::new().route("/task", [Response::not_found()]);
+    let port = dead_udp_port().to_string();
+    let out = run(
+        &[
+            "--metadata-url",
+            &endpoint.url(),
+            "--statsd-port",
+            &port,
+            "--interval",
+            "0",
+            "--no-cache",
+        ],
+        &[],
+    );
+    out.assert_code(2);
+    let last = out.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.contains("metadata endpoint failed")
+            && last.contains(&endpoint.url())
+            && last.contains("sending failed too")
+            && last.contains("could not be sent"),
+        "{}",
+        out.describe()
+    );
+}
+
 // Item 7: /dev/full accepts nothing, so nothing was sent.
 #[test]
 fn dry_run_into_dev_full_counts_every_line_as_lost() {
@@ -117,6 +147,12 @@ fn dry_run_into_dev_full_counts_every_line_as_lost() {
     let out = wait_with_timeout(cmd.spawn().unwrap(), Duration::from_secs(30));
     out.assert_code(3);
     assert_eq!(lost_of(&out), (total, total), "{}", out.describe());
+    // The hint points at stdout, not at an agent this run never talked to.
+    assert!(
+        out.stderr.contains("check that stdout") && !out.stderr.contains("agent"),
+        "{}",
+        out.describe()
+    );
 }
 
 // Item 7: the agent's socket goes away while the run samples: none of its lines arrived.

@@ -295,3 +295,44 @@ fn sigterm_while_sending_finishes_the_output_and_exits_0() {
     );
     assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), 20.0);
 }
+
+/// A signal during the interval: the last sample gets one attempt, bounded by the request
+/// timeout, never the retries and backoff of a normal run, so the stop fits a container's
+/// grace period (`docker stop` gives 10 s). Here the last request answers 503 with
+/// `Retry-After: 8`, then hangs with a 2 s timeout: each ends in one attempt, the one-sample
+/// series and `exporter_status:0` are sent, exit 2.
+#[test]
+fn after_a_signal_in_the_interval_the_last_sample_gets_one_attempt() {
+    for (last, timeout) in [
+        (Response::retry_after(503, 8), "60"),
+        (Response::hang(), "2"),
+    ] {
+        let endpoint = endpoint(vec![stats(1), last, stats(2)]);
+        let listener = UdpListener::new();
+        let port = listener.port().to_string();
+        let child = start_live(&endpoint, &port, &["--timeout", timeout]);
+        wait_for_requests(&endpoint, "/task/stats", 1);
+        std::thread::sleep(Duration::from_millis(200));
+        let sent = Instant::now();
+        send_signal(&child, SIGTERM);
+        let out = wait_with_timeout(child, Duration::from_secs(25));
+        // One attempt: the 503 at once, the hang after its 2 s timeout. Retries would take
+        // 8 s (Retry-After) or 3 x 2 s plus backoff.
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "took {:?}: {}",
+            sent.elapsed(),
+            out.describe()
+        );
+        out.assert_code(2);
+        assert!(out.stderr.contains("no retry"), "{}", out.describe());
+        assert_eq!(
+            endpoint.requests("/task/stats"),
+            2,
+            "no retry after the signal"
+        );
+        let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
+        assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0);
+        assert!(value(&got, "ecs_task.mem_usage", &[("container_name", "web")]) > 0.0);
+    }
+}
