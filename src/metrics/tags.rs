@@ -107,8 +107,9 @@ pub struct Tagger {
     task: TagSet,
     run: TagSet,
     options: TagOptions,
-    /// Docker IDs of containers whose series would otherwise be indistinguishable (equal
-    /// names and tags after sanitizing): they get a `container_id` tag.
+    /// Docker IDs of containers whose series would otherwise be indistinguishable from
+    /// another container's or the task totals' (see `colliding_ids`): they get a
+    /// `container_id` tag.
     colliding: HashSet<String>,
 }
 
