@@ -22,7 +22,7 @@ type MemoryField = fn(&MemoryStats) -> Option<u64>;
 /// Docker for Windows `commitbytes`; `mem_cache` is cgroup v1 `stats.cache`, or cgroup v2
 /// `stats.file`.
 const LEVELS: [(&Definition, MemoryField); 4] = [
-    (&MEM_USAGE, |m| m.usage.or(m.commitbytes)),
+    (&MEM_USAGE, usage),
     (&MEM_CACHE, |m| m.stat("cache").or_else(|| m.stat("file"))),
     (&MEM_WORKING_SET_BYTES, working_set),
     // cgroup v1 `rss` (or `total_rss`), cgroup v2 `anon`.
@@ -32,6 +32,12 @@ const LEVELS: [(&Definition, MemoryField); 4] = [
             .or_else(|| m.stat("anon"))
     }),
 ];
+
+/// The memory the container is charged for: `usage` (cgroup v1 counts page cache in it too),
+/// on Docker for Windows `commitbytes` (the job object's limit bounds the commit charge).
+fn usage(m: &MemoryStats) -> Option<u64> {
+    m.usage.or(m.commitbytes)
+}
 
 /// Usage minus inactive file pages, never below 0: what docker stats shows as memory in use
 /// (docker CLI `calculateMemUsageUnixNoCache`) and what the ECS agent reports to CloudWatch.
@@ -147,7 +153,8 @@ fn container_metrics(
         .as_ref()
         .and_then(|l| l.memory)
         .and_then(mib_to_bytes);
-    let limit = effective_limit(stats, [container_limit, task_limit]);
+    let name = m.container.name.as_deref().unwrap_or_default();
+    let limit = effective_limit(name, stats, [container_limit, task_limit]);
     let working_set = working_sets.last().copied().flatten();
     headroom(limit, working_set, m.tags(), out);
     if working_sets.len() > 2 {
@@ -171,12 +178,41 @@ fn memory(stats: &ContainerStats) -> Option<&MemoryStats> {
 /// and by the container's and the task's `Limits.Memory` (`metadata`, bytes). Values at or
 /// above 2^62 (Fargate's 9223372036854771712, u64::MAX, the float-rounded
 /// 9223372036854772000) and 0 mean "no limit" and are skipped.
-fn effective_limit(stats: &MemoryStats, metadata: [Option<u64>; 2]) -> Option<u64> {
-    [stats.limit, stats.stat("hierarchical_memory_limit")]
+///
+/// A value below the memory the container is charged for ([`usage`], else the working set)
+/// is not a limit that applies either: the kernel keeps a cgroup's usage within its hard
+/// limit (reclaiming or OOM-killing first), so such a value was not read from the cgroup
+/// (the 2023 Fargate capture's `limit` was truncated by hand to 922337 with 153 MiB in use).
+/// Keeping it would send a utilization far above 1 and no headroom.
+fn effective_limit(name: &str, stats: &MemoryStats, metadata: [Option<u64>; 2]) -> Option<u64> {
+    let charged = usage(stats)
+        .filter(|&v| v < NO_VALUE_THRESHOLD)
+        .or_else(|| working_set(stats));
+    let [container, task] = metadata;
+    let candidates = [
+        ("memory_stats.limit", stats.limit),
+        (
+            "hierarchical_memory_limit",
+            stats.stat("hierarchical_memory_limit"),
+        ),
+        ("the container's Limits.Memory", container),
+        ("the task's Limits.Memory", task),
+    ];
+    candidates
         .into_iter()
-        .chain(metadata)
-        .flatten()
-        .filter(|&v| v > 0 && v < NO_VALUE_THRESHOLD)
+        .filter_map(|(source, limit)| {
+            let limit = limit.filter(|&v| v > 0 && v < NO_VALUE_THRESHOLD)?;
+            match charged {
+                Some(charged) if limit < charged => {
+                    log::debug!(
+                        "{name}: {source} {limit} is below the {charged} bytes in use: \
+                         not a limit that applies, skipped"
+                    );
+                    None
+                }
+                _ => Some(limit),
+            }
+        })
         .min()
 }
 
@@ -238,29 +274,86 @@ mod tests {
         let fargate = stats(
             json!({"limit": 9223372036854771712u64, "stats": {"hierarchical_memory_limit": 536870912}}),
         );
-        assert_eq!(effective_limit(&fargate, [None, None]), Some(536_870_912));
+        assert_eq!(
+            effective_limit("c", &fargate, [None, None]),
+            Some(536_870_912)
+        );
         // A task Limits.Memory below the cgroup limits wins.
         assert_eq!(
-            effective_limit(&fargate, [None, Some(256 * MIB)]),
+            effective_limit("c", &fargate, [None, Some(256 * MIB)]),
             Some(256 * MIB)
         );
         let uint64_max = stats(json!({"limit": 18446744073709551615u64}));
         assert_eq!(
-            effective_limit(&uint64_max, [Some(256 * MIB), None]),
+            effective_limit("c", &uint64_max, [Some(256 * MIB), None]),
             Some(256 * MIB)
         );
-        assert_eq!(effective_limit(&uint64_max, [None, None]), None);
+        assert_eq!(effective_limit("c", &uint64_max, [None, None]), None);
         // EC2 without a container hard limit: host RAM, but the task's cgroup is 512 MiB.
         let host = stats(
             json!({"limit": 1033658368u64, "stats": {"hierarchical_memory_limit": 536870912}}),
         );
-        assert_eq!(effective_limit(&host, [None, None]), Some(536_870_912));
+        assert_eq!(effective_limit("c", &host, [None, None]), Some(536_870_912));
         // The float-rounded sentinel of a payload that went through a float64 serializer.
         let rounded = stats(json!({"limit": 9223372036854772000u64}));
-        assert_eq!(effective_limit(&rounded, [None, Some(MIB)]), Some(MIB));
+        assert_eq!(effective_limit("c", &rounded, [None, Some(MIB)]), Some(MIB));
         assert_eq!(
-            effective_limit(&stats(json!({"limit": 0})), [None, None]),
+            effective_limit("c", &stats(json!({"limit": 0})), [None, None]),
             None
+        );
+    }
+
+    #[test]
+    fn a_limit_below_the_charged_usage_does_not_apply() {
+        // The 2023 Fargate capture's dd-agent: `limit` truncated by hand below its usage.
+        let payload = json!({"usage": 160886784u64, "limit": 922337,
+            "stats": {"hierarchical_memory_limit": 3221225472u64, "total_inactive_file": 3919872}});
+        let charged = payload["usage"].as_u64().unwrap();
+        let hierarchical = payload["stats"]["hierarchical_memory_limit"].as_u64();
+        assert!(payload["limit"].as_u64().unwrap() < charged);
+        let truncated = stats(payload.clone());
+        assert_eq!(
+            effective_limit("dd-agent", &truncated, [None, None]),
+            hierarchical
+        );
+        // Metadata limits are held to the same rule; the smallest that applies is kept, and
+        // a limit equal to the usage applies (a cgroup at its limit).
+        assert_eq!(
+            effective_limit("dd-agent", &truncated, [Some(charged - 1), None]),
+            hierarchical
+        );
+        assert_eq!(
+            effective_limit("dd-agent", &truncated, [None, Some(charged)]),
+            Some(charged)
+        );
+        // Nothing left that applies: no limit.
+        let mut alone = payload.clone();
+        alone["stats"].as_object_mut().unwrap().clear();
+        assert_eq!(
+            effective_limit("dd-agent", &stats(alone), [None, None]),
+            None
+        );
+
+        // Docker for Windows has no usage: the commit charge is what the job limit bounds.
+        let docker = json!({"commitbytes": 77160448, "privateworkingset": 59961344});
+        let commit = docker["commitbytes"].as_u64().unwrap();
+        let private = docker["privateworkingset"].as_u64().unwrap();
+        let docker = stats(docker);
+        let between = (commit + private) / 2;
+        assert_eq!(effective_limit("w", &docker, [Some(between), None]), None);
+        assert_eq!(
+            effective_limit("w", &docker, [Some(between), Some(commit)]),
+            Some(commit)
+        );
+        // Only a private working set known: it is the charge.
+        let private_only = stats(json!({"privateworkingset": private}));
+        assert_eq!(
+            effective_limit("w", &private_only, [Some(private - 1), None]),
+            None
+        );
+        assert_eq!(
+            effective_limit("w", &private_only, [Some(private), None]),
+            Some(private)
         );
     }
 

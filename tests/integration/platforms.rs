@@ -116,12 +116,16 @@ fn padded_percpu_without_online_cpus_counts_the_host_cpus() {
 
 /// Rule 2 on every bundled capture: each container's `mem_limit_bytes` is the smallest of
 /// `memory_stats.limit`, `hierarchical_memory_limit` and the container's and task's
-/// `Limits.Memory` (MiB, when > 0), sentinels at or above 2^62 skipped; utilization and
-/// headroom follow from it.
+/// `Limits.Memory` (MiB, when > 0), sentinels at or above 2^62 skipped, and so is a value
+/// below the memory the container is charged for (`usage`): the kernel keeps usage within a
+/// hard limit, so such a value (the hand-truncated `limit` of the 2023 Fargate capture) is
+/// not one that applies. Utilization and headroom follow from it, and wherever a limit is
+/// sent utilization is at most 1.
 #[test]
 fn memory_limit_is_the_smallest_hard_limit_on_every_capture() {
     let mut checked = 0;
     let mut below_cgroup_limit = 0;
+    let mut below_usage = 0;
     for dir in replay_dirs() {
         let task = json_file(&dir.join("task.json"));
         let last = ["stats.json", "stats2.json"]
@@ -145,6 +149,13 @@ fn memory_limit_is_the_smallest_hard_limit_on_every_capture() {
             let Some(memory) = stats.get(id).and_then(|s| s.get("memory_stats")) else {
                 continue;
             };
+            let charged = memory["usage"].as_u64().unwrap_or(0);
+            let applies = |v: &u64| {
+                if *v < charged {
+                    below_usage += 1;
+                }
+                *v >= charged
+            };
             let real = |v: Option<u64>| v.filter(|&v| v > 0 && v < NO_LIMIT);
             let cgroup = real(memory["limit"].as_u64());
             let hierarchical = real(
@@ -160,6 +171,7 @@ fn memory_limit_is_the_smallest_hard_limit_on_every_capture() {
             ]
             .into_iter()
             .flatten()
+            .filter(applies)
             .min();
             let name = sanitize(container["Name"].as_str().unwrap());
             let me = [("container_name", name.as_str())];
@@ -191,10 +203,47 @@ fn memory_limit_is_the_smallest_hard_limit_on_every_capture() {
             }
             checked += 1;
         }
+        for line in find(&got, "ecs_task.mem_utilization_ratio", &[]) {
+            assert!(line.value <= 1.0, "{}: {line:?}", dir.display());
+        }
     }
     assert!(checked >= 10, "only {checked} containers checked");
     // The telegraf nginx (host RAM over a 512 MiB task cgroup) and the ancestor's example.
     assert!(below_cgroup_limit >= 2, "{below_cgroup_limit}");
+    // The 2023 Fargate capture's two hand-truncated `limit` values.
+    assert!(below_usage >= 2, "{below_usage}");
+}
+
+/// The 2023 Fargate capture with `hierarchical_memory_limit` and the task's `Limits.Memory`
+/// removed: only the hand-truncated `limit` values are left, both below the containers'
+/// usage, so no limit applies and no limit, utilization or headroom series is sent.
+#[test]
+fn a_limit_below_usage_alone_sends_no_limit_series() {
+    let dir = capture("datadog-integrations-core/fargate-v4-2023-two-containers-cgroupv1");
+    let mut task = json_file(&dir.join("task.json"));
+    let mut stats = json_file(&dir.join("stats.json"));
+    task.as_object_mut().unwrap().remove("Limits");
+    let mut truncated = 0;
+    for entry in stats.as_object_mut().unwrap().values_mut() {
+        let memory = &mut entry["memory_stats"];
+        memory["stats"]
+            .as_object_mut()
+            .unwrap()
+            .remove("hierarchical_memory_limit");
+        if json_u64(memory, "/limit") < json_u64(memory, "/usage") {
+            truncated += 1;
+        }
+    }
+    assert_eq!(truncated, 2, "both limits are below usage in the capture");
+    let got = replay(&task, &stats);
+    for name in [
+        "ecs_task.mem_limit_bytes",
+        "ecs_task.mem_utilization_ratio",
+        "ecs_task.mem_available_bytes",
+    ] {
+        assert!(find(&got, name, &[]).is_empty(), "{name}");
+    }
+    assert_eq!(find(&got, "ecs_task.mem_working_set_bytes", &[]).len(), 3);
 }
 
 /// Rule 3 on the Fargate capture with `system_cpu_usage` removed, as Fargate platform 1.4.0
