@@ -26,7 +26,12 @@ fuzz_target!(|data: &[u8]| {
     let samples = StatsSample::recorded(parsed);
     let included = |c: &Container| c.name.as_deref() != Some("excluded");
     let options = Options {
-        tags: TagOptions { identity: true, task_arn: true, container_id: true },
+        tags: TagOptions {
+            identity: true,
+            task_arn: true,
+            container_id: true,
+            graphite_names: false,
+        },
         constant_tags: &[("team".into(), "fuzz".into())],
         included: &included,
     };

@@ -5,13 +5,20 @@ use super::Env;
 use crate::cli::Cli;
 use crate::metrics::TagOptions;
 use crate::metrics::tags::{self, TagSource};
+use crate::output::TagFormat;
 
 /// The identity tag options, the constant tags and the warnings about dropped ones.
-pub fn resolve(cli: &Cli, env: Env) -> (TagOptions, Vec<(String, String)>, Vec<String>) {
+/// `tag_format` says what tells series apart, for the collision check.
+pub fn resolve(
+    cli: &Cli,
+    env: Env,
+    tag_format: TagFormat,
+) -> (TagOptions, Vec<(String, String)>, Vec<String>) {
     let options = TagOptions {
         identity: !cli.no_identity_tags,
         task_arn: cli.tag_task_arn,
         container_id: cli.tag_container_id,
+        graphite_names: tag_format == TagFormat::Graphite,
     };
     let (constant, warnings) = tags::user_tags(&raw_user_tags(cli, env), options);
     (options, constant, warnings)

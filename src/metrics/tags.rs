@@ -72,6 +72,9 @@ pub struct TagOptions {
     pub task_arn: bool,
     /// High cardinality: one value per container instance.
     pub container_id: bool,
+    /// Series are told apart by their graphite name alone (`--tag-format graphite`), not
+    /// by their whole tag set: the collision check compares names.
+    pub graphite_names: bool,
 }
 
 impl Default for TagOptions {
@@ -80,8 +83,19 @@ impl Default for TagOptions {
             identity: true,
             task_arn: false,
             container_id: false,
+            graphite_names: false,
         }
     }
+}
+
+/// What tells one series from another at the receiver (a container's, before any
+/// `container_id`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum SeriesKey {
+    /// DogStatsD, Prometheus and EMF documents: the whole tag set.
+    Tags(Tags),
+    /// `--tag-format graphite`: the name segments.
+    GraphitePath(String),
 }
 
 /// Builds the tag list of each series from the task metadata, once per run.
@@ -93,8 +107,9 @@ pub struct Tagger {
     task: TagSet,
     run: TagSet,
     options: TagOptions,
-    /// Docker IDs of containers whose series would otherwise be indistinguishable (equal
-    /// names and tags after sanitizing): they get a `container_id` tag.
+    /// Docker IDs of containers whose series would otherwise be indistinguishable from
+    /// another container's or the task totals' (see `colliding_ids`): they get a
+    /// `container_id` tag.
     colliding: HashSet<String>,
 }
 
@@ -143,15 +158,21 @@ impl Tagger {
         tagger
     }
 
-    /// Containers that would send the same series (two valid 255-character ECS names that
-    /// share their first 200 characters, or names differing only in characters the tag rules
-    /// replace): each is told apart by its Docker ID, with one warning for the run.
+    /// Containers that would send the same series as another container (two valid
+    /// 255-character ECS names that share their first 200 characters, names differing only in
+    /// characters the tag rules replace, or, in graphite names, only in tags graphite leaves
+    /// out) or as the task totals (a container named `_task_`): each is told apart by its
+    /// Docker ID, with one warning for the run.
     fn colliding_ids(&self, task: &Task) -> HashSet<String> {
-        let mut by_tags: HashMap<Tags, Vec<&str>> = HashMap::new();
+        let task_key = self.series_key(self.task.to_vec());
+        let mut by_key: HashMap<SeriesKey, (String, Vec<&str>)> = HashMap::new();
         for container in task.containers() {
             if let Some(id) = container.docker_id.as_deref().filter(|id| !id.is_empty()) {
                 let tags = self.container_tags(container, id);
-                let ids = by_tags.entry(tags).or_default();
+                let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
+                let (_, ids) = by_key
+                    .entry(self.series_key(tags))
+                    .or_insert_with(|| (name, Vec::new()));
                 if !ids.contains(&id) {
                     ids.push(id);
                 }
@@ -159,19 +180,30 @@ impl Tagger {
         }
         let mut names = Vec::new();
         let mut colliding = HashSet::new();
-        for (tags, ids) in by_tags.into_iter().filter(|(_, ids)| ids.len() > 1) {
-            names.push(tags.first().map(|(_, v)| v.clone()).unwrap_or_default());
-            colliding.extend(ids.into_iter().map(str::to_string));
+        for (key, (name, ids)) in by_key {
+            if ids.len() > 1 || key == task_key {
+                names.push(name);
+                colliding.extend(ids.into_iter().map(str::to_string));
+            }
         }
         if !colliding.is_empty() && !self.options.container_id {
             names.sort();
             log::warn!(
-                "containers collide after sanitizing their names ({}): their series carry a \
-                 container_id tag to keep them apart",
+                "containers collide with another container or with the task totals ({}): \
+                 their series carry a container_id tag to keep them apart",
                 names.join(", ")
             );
         }
         colliding
+    }
+
+    /// What tells a series with these tags from another in this run's output.
+    fn series_key(&self, tags: Tags) -> SeriesKey {
+        if self.options.graphite_names {
+            SeriesKey::GraphitePath(crate::output::graphite::path(&tags.into()))
+        } else {
+            SeriesKey::Tags(tags)
+        }
     }
 
     /// Tags of a task-level total: `container_name:_task_` and the task identity.
@@ -406,6 +438,7 @@ mod tests {
                 identity: false,
                 task_arn: false,
                 container_id: false,
+                graphite_names: false,
             },
             &[
                 ("team".into(), "a b".into()),
@@ -426,6 +459,7 @@ mod tests {
                 identity: true,
                 task_arn: true,
                 container_id: true,
+                graphite_names: false,
             },
             &[],
         );

@@ -3,7 +3,7 @@
 //! segments between the prefix and the metric name, in a fixed order; the identity and
 //! constant tags, the same on every series of a run, are left out (put them in `--prefix`).
 
-use crate::metrics::Metric;
+use crate::metrics::{Metric, TagSet};
 
 /// Tags that become name segments, in this order, each when the series has it. `cpu` values
 /// (host CPU numbers) are spelled `cpu<N>` so the segment says what it is.
@@ -13,9 +13,17 @@ pub const PATH_KEYS: [&str; 4] = ["container_name", "container_id", "interface",
 /// `web.eth0.network_rx_bytes_total`, `web.cpu0.percpu_usage_ratio`; `exporter_status` (no
 /// container) stays as it is.
 pub fn name(metric: &Metric) -> String {
+    let mut out = path(&metric.tags);
+    out.push_str(metric.name());
+    out
+}
+
+/// The segments a series' tags give its name, each followed by `.` (`web.eth0.`): all that
+/// tells two series of one metric apart here.
+pub fn path(tags: &TagSet) -> String {
     let mut out = String::new();
     for key in PATH_KEYS {
-        if let Some(value) = metric.tags.get(key) {
+        if let Some(value) = tags.get(key) {
             if key == "cpu" {
                 out.push_str("cpu");
             }
@@ -23,7 +31,6 @@ pub fn name(metric: &Metric) -> String {
             out.push('.');
         }
     }
-    out.push_str(metric.name());
     out
 }
 

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::common::{
     EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, MIB, QUIET, Response, Run, TempDir,
-    UdpListener, UnixDgramListener, WEB, example_endpoint, example_json, lines, parse_all, read,
-    run, run_udp, spawn, value, wait_with_timeout,
+    UdpListener, UnixDgramListener, WEB, example_endpoint, example_json, example_with, lines,
+    parse_all, prometheus_spec, read, run, run_udp, spawn, value, wait_with_timeout,
 };
 
 /// A UDP port with nothing bound to it (bound, read, released).
@@ -358,6 +358,98 @@ fn colliding_container_names_stay_distinct_and_keep_their_own_origin() {
     }
     let warnings = out.stderr.lines().filter(|l| l.contains("collide")).count();
     assert_eq!(warnings, 1, "{}", out.describe());
+}
+
+// A container validly named `_task_` (ECS names: letters, digits, `_` and `-`) never shares
+// a series with the task totals, in any output: it is told apart by its Docker ID.
+#[test]
+fn a_container_named_task_never_shares_a_series_with_the_task_totals() {
+    let renamed = example_with(|task| task["Containers"][0]["Name"] = json!("_task_"));
+    let dry_run = |dir: &str, extra: &[&str]| {
+        let args = [
+            &["--metadata-url", dir, "--dry-run", "--log-level", "warn"],
+            extra,
+        ];
+        let out = run(&args.concat(), &[]);
+        out.assert_success();
+        out
+    };
+    let one_warning = |out: &Run| {
+        let warnings = out.stderr.lines().filter(|l| l.contains("collide")).count();
+        assert_eq!(warnings, 1, "{}", out.describe());
+    };
+    let example = crate::common::example_dir();
+    let dir = renamed.path().to_str().unwrap();
+    let web_usage = example_json("stats2.json")[WEB]["memory_stats"]["usage"]
+        .as_u64()
+        .unwrap() as f64;
+    let task = [("container_name", "_task_")];
+    let web = [("container_name", "_task_"), ("container_id", WEB)];
+
+    // DogStatsD without identity tags: nothing but the name told them apart.
+    let dogstatsd = |dir: &str| {
+        let out = dry_run(dir, &["--no-identity-tags"]);
+        let got = parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>());
+        (out, got)
+    };
+    let (_, original) = dogstatsd(&example);
+    let (out, got) = dogstatsd(dir);
+    let mut seen = std::collections::HashSet::new();
+    for line in &got {
+        assert!(
+            seen.insert((line.name.clone(), line.tags.clone())),
+            "sent twice: {line}"
+        );
+    }
+    assert_eq!(value(&got, "ecs_task.mem_usage", &web), web_usage);
+    let totals = |lines: &[Line]| -> Vec<f64> {
+        crate::common::find(lines, "ecs_task.mem_usage", &task)
+            .iter()
+            .filter(|l| l.tag("container_id").is_none())
+            .map(|l| l.value)
+            .collect()
+    };
+    assert_eq!(totals(&got), totals(&original));
+    one_warning(&out);
+
+    // Graphite names: `_task_.<id>.` beside the totals' `_task_.`.
+    let out = dry_run(dir, &["--tag-format", "graphite"]);
+    let got = parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>());
+    let mut seen = std::collections::HashSet::new();
+    for line in &got {
+        assert!(seen.insert(line.name.clone()), "sent twice: {line}");
+    }
+    let mine = got
+        .iter()
+        .find(|l| l.name == format!("ecs_task._task_.{WEB}.mem_usage"));
+    assert_eq!(mine.map(|l| l.value), Some(web_usage), "{}", out.stdout);
+    assert_eq!(
+        totals(&original),
+        got.iter()
+            .filter(|l| l.name == "ecs_task._task_.mem_usage")
+            .map(|l| l.value)
+            .collect::<Vec<_>>()
+    );
+    one_warning(&out);
+
+    // Prometheus keeps the first of two samples with one label set: the totals were lost.
+    let out = dry_run(dir, &["--format", "prometheus", "--no-identity-tags"]);
+    let samples = prometheus_spec::parse(&out.stdout).unwrap();
+    let usage: Vec<(&Vec<(String, String)>, f64)> = samples
+        .iter()
+        .filter(|(family, _, _)| family == "ecs_task_mem_usage")
+        .map(|(_, labels, v)| (labels, prometheus_spec::parse_float(v).unwrap()))
+        .collect();
+    let labelled = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert!(usage.contains(&(&labelled(&web), web_usage)), "{usage:?}");
+    let total = totals(&original)[0];
+    assert!(usage.contains(&(&labelled(&task), total)), "{usage:?}");
+    one_warning(&out);
 }
 
 // Item 13 in `/task`: a container whose metadata cannot be read is left out, not the task.

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 use crate::common::{
-    EXAMPLE, FakeEndpoint, Line, MAX_WAIT, QUIET, Response, TempDir, UdpListener, example_endpoint,
-    lines, parse_all, read, replay_example, run,
+    EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, QUIET, Response, TempDir, UdpListener, WEB,
+    example_endpoint, example_json, example_with, lines, parse_all, read, replay_example, run,
 };
 
 /// Datadog's limits (docs.datadoghq.com "Getting started with tags", "Metrics: naming").
@@ -371,6 +371,42 @@ fn graphite_names_carry_every_series_without_tags() {
     ] {
         assert!(names.contains(example), "{example} not in {names:?}");
     }
+}
+
+// Graphite names keep only container_name of a container's tags: two containers whose
+// names share their first 200 characters collide there even when their images differ.
+#[test]
+fn graphite_names_keep_containers_apart_that_only_their_tags_told_apart() {
+    let stem = "a".repeat(200);
+    let dir = example_with(|task| {
+        task["Containers"][0]["Name"] = json!(format!("{stem}{}", "x".repeat(55)));
+        task["Containers"][1]["Name"] = json!(format!("{stem}{}", "y".repeat(55)));
+    });
+    let dir = dir.path().to_str().unwrap();
+    let args = ["--metadata-url", dir, "--dry-run", "--log-level", "warn"];
+    let dogstatsd = run(&args, &[]);
+    dogstatsd.assert_success();
+    assert!(
+        !dogstatsd.stdout.contains("container_id:"),
+        "tags told them apart"
+    );
+    let out = run(&[&args[..], &["--tag-format", "graphite"]].concat(), &[]);
+    out.assert_success();
+    let got = parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>());
+    let mut seen = BTreeSet::new();
+    for line in &got {
+        assert!(seen.insert(line.name.as_str()), "sent twice: {line}");
+    }
+    let sent_name = &stem[..MAX_TAG - "container_name:".len()];
+    let stats2 = example_json("stats2.json");
+    for id in [WEB, LOG_ROUTER] {
+        let usage = stats2[id]["memory_stats"]["usage"].as_u64().unwrap() as f64;
+        let name = format!("ecs_task.{sent_name}.{id}.mem_usage");
+        let line = got.iter().find(|l| l.name == name);
+        assert_eq!(line.map(|l| l.value), Some(usage), "{name}: {}", out.stdout);
+    }
+    let warnings = out.stderr.lines().filter(|l| l.contains("collide")).count();
+    assert_eq!(warnings, 1, "{}", out.describe());
 }
 
 /// `exporter_status` as a normal run and a failing one send it: the DogStatsD tags and the

@@ -140,6 +140,7 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
             identity: true,
             task_arn: true,
             container_id: true,
+            graphite_names: false,
         },
         constant_tags: &[],
         included: &included,

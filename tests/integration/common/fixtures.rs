@@ -88,6 +88,18 @@ pub fn parsed(datagrams: &[String]) -> Vec<Line> {
     parse_all(&lines(datagrams))
 }
 
+/// The example task with `edit` applied, as a replay directory.
+pub fn example_with(edit: impl FnOnce(&mut Value)) -> TempDir {
+    let mut task = example_json("task.json");
+    edit(&mut task);
+    let dir = TempDir::new();
+    dir.write("task.json", task.to_string());
+    for file in ["stats1.json", "stats2.json"] {
+        dir.write(file, read(&format!("{EXAMPLE}/{file}")));
+    }
+    dir
+}
+
 /// A capture under `testdata/ecs/`.
 pub fn capture(rel: &str) -> PathBuf {
     root().join("testdata/ecs").join(rel)
