@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             task_arn: true,
             container_id: true,
             graphite_names: false,
+            emf_dimensions: false,
         },
         constant_tags: &[("team".into(), "fuzz".into())],
         included: &included,

@@ -80,7 +80,8 @@ impl Config {
         let fetch = fetch::resolve(&cli, env)?;
         let output = output::resolve(&cli, env)?;
         let sampling = sampling::resolve(&cli, env, fetch.cache_file.as_deref())?;
-        let (tags, constant_tags, mut warnings) = tags::resolve(&cli, env, output.tag_format);
+        let (tags, constant_tags, mut warnings) =
+            tags::resolve(&cli, env, &output.format, output.tag_format);
         let log_level = log_level(&cli, env)?;
         let (cache_file, state_file) = match fetch.unusable_cache() {
             Some(why) => {

@@ -5,13 +5,14 @@ use super::Env;
 use crate::cli::Cli;
 use crate::metrics::TagOptions;
 use crate::metrics::tags::{self, TagSource};
-use crate::output::TagFormat;
+use crate::output::{Format, TagFormat};
 
 /// The identity tag options, the constant tags and the warnings about dropped ones.
-/// `tag_format` says what tells series apart, for the collision check.
+/// `format` and `tag_format` say what tells series apart, for the collision check.
 pub fn resolve(
     cli: &Cli,
     env: Env,
+    format: &Format,
     tag_format: TagFormat,
 ) -> (TagOptions, Vec<(String, String)>, Vec<String>) {
     let options = TagOptions {
@@ -19,6 +20,7 @@ pub fn resolve(
         task_arn: cli.tag_task_arn,
         container_id: cli.tag_container_id,
         graphite_names: tag_format == TagFormat::Graphite,
+        emf_dimensions: matches!(format, Format::Emf { .. }),
     };
     let (constant, warnings) = tags::user_tags(&raw_user_tags(cli, env), options);
     (options, constant, warnings)

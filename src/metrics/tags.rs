@@ -23,6 +23,9 @@ pub struct TagSet {
     /// The Docker ID of the container the series is about (not a tag: `--origin-detection`
     /// sends it as the `|c:` field). Names may collide after sanitizing; IDs do not.
     docker_id: Option<Arc<str>>,
+    /// The container collides with another (or with the task totals) and is told apart by
+    /// its `container_id` tag, which EMF then makes a dimension too.
+    apart_by_id: bool,
 }
 
 impl TagSet {
@@ -41,7 +44,14 @@ impl TagSet {
             base: Arc::clone(&self.base),
             extra: Some((key.into(), fit(key, value))),
             docker_id: self.docker_id.clone(),
+            apart_by_id: self.apart_by_id,
         }
+    }
+
+    /// Whether the series' container is told apart from a colliding one by `container_id`
+    /// (see `Tagger::colliding_ids`).
+    pub fn apart_by_id(&self) -> bool {
+        self.apart_by_id
     }
 
     /// The Docker ID of the container the series is about, if it is about one.
@@ -60,6 +70,7 @@ impl From<Tags> for TagSet {
             base: tags.into(),
             extra: None,
             docker_id: None,
+            apart_by_id: false,
         }
     }
 }
@@ -75,6 +86,9 @@ pub struct TagOptions {
     /// Series are told apart by their graphite name alone (`--tag-format graphite`), not
     /// by their whole tag set: the collision check compares names.
     pub graphite_names: bool,
+    /// Series are told apart by their EMF dimension values alone (`--format emf`): CloudWatch
+    /// merges metrics whose dimensions are equal, whatever their other properties.
+    pub emf_dimensions: bool,
 }
 
 impl Default for TagOptions {
@@ -84,6 +98,7 @@ impl Default for TagOptions {
             task_arn: false,
             container_id: false,
             graphite_names: false,
+            emf_dimensions: false,
         }
     }
 }
@@ -96,6 +111,8 @@ enum SeriesKey {
     Tags(Tags),
     /// `--tag-format graphite`: the name segments.
     GraphitePath(String),
+    /// `--format emf`: the dimension values.
+    EmfDimensions(Vec<String>),
 }
 
 /// Builds the tag list of each series from the task metadata, once per run.
@@ -201,6 +218,13 @@ impl Tagger {
     fn series_key(&self, tags: Tags) -> SeriesKey {
         if self.options.graphite_names {
             SeriesKey::GraphitePath(crate::output::graphite::path(&tags.into()))
+        } else if self.options.emf_dimensions {
+            let set = TagSet::from(tags);
+            let values = crate::output::emf::DIMENSION_KEYS
+                .iter()
+                .map(|key| set.get(key).unwrap_or_default().to_string())
+                .collect();
+            SeriesKey::EmfDimensions(values)
         } else {
             SeriesKey::Tags(tags)
         }
@@ -229,6 +253,7 @@ impl Tagger {
             base: tags.into(),
             extra: None,
             docker_id: Some(docker_id.into()).filter(|id: &Arc<str>| !id.is_empty()),
+            apart_by_id: !docker_id.is_empty() && self.colliding.contains(docker_id),
         }
     }
 
@@ -439,6 +464,7 @@ mod tests {
                 task_arn: false,
                 container_id: false,
                 graphite_names: false,
+                emf_dimensions: false,
             },
             &[
                 ("team".into(), "a b".into()),
@@ -460,6 +486,7 @@ mod tests {
                 task_arn: true,
                 container_id: true,
                 graphite_names: false,
+                emf_dimensions: false,
             },
             &[],
         );

@@ -11,10 +11,11 @@ use crate::metrics::{Metric, TASK_CONTAINER_NAME, TagKey, Value};
 /// The spec's limit on MetricDefinitions per directive.
 const MAX_METRICS: usize = 100;
 
-/// Dimension keys, in this order, when the group has them. The identity keys first; then the
-/// keys that tell a group's series apart within one container, so per-interface and per-CPU
-/// series do not collapse into one CloudWatch metric.
-const DIMENSION_KEYS: [&str; 5] = [
+/// Dimension keys, in this order, when the group has them. The identity keys first (the
+/// first three: a colliding container's `container_id` goes after them); then the keys that
+/// tell a group's series apart within one container, so per-interface and per-CPU series do
+/// not collapse into one CloudWatch metric.
+pub const DIMENSION_KEYS: [&str; 5] = [
     "ecs_cluster_name",
     "task_family",
     "container_name",
@@ -57,7 +58,7 @@ fn groups(metrics: &[Metric]) -> Vec<Group<'_>> {
         let tags = unique_keys(metric);
         let key = sorted(&tags);
         let i = *by_key.entry(key.clone()).or_insert_with(|| {
-            groups.push(Group::new(tags, key));
+            groups.push(Group::new(tags, key, metric.tags.apart_by_id()));
             groups.len() - 1
         });
         groups[i].add(index, metric);
@@ -79,7 +80,7 @@ fn groups(metrics: &[Metric]) -> Vec<Group<'_>> {
                 ("container_name".into(), TASK_CONTAINER_NAME.to_string()),
             );
             let key = sorted(&tags);
-            groups.push(Group::new(tags, key));
+            groups.push(Group::new(tags, key, false));
             groups.len() - 1
         });
         groups[i].add(index, metric);
@@ -97,12 +98,19 @@ struct Group<'a> {
     key: Vec<(TagKey, String)>,
     /// A task group (`container_name` `_task_`), where task-level metrics may go.
     is_task: bool,
+    /// Its container collides with another (or with the task totals) on the dimension values:
+    /// `container_id` is a dimension too, or CloudWatch would merge the two.
+    apart_by_id: bool,
     /// (input index, metric) of its metrics.
     metrics: Vec<(usize, &'a Metric)>,
 }
 
 impl<'a> Group<'a> {
-    fn new(tags: Vec<(TagKey, String)>, key: Vec<(TagKey, String)>) -> Group<'a> {
+    fn new(
+        tags: Vec<(TagKey, String)>,
+        key: Vec<(TagKey, String)>,
+        apart_by_id: bool,
+    ) -> Group<'a> {
         let is_task = tags
             .iter()
             .any(|(k, v)| *k == "container_name" && v == TASK_CONTAINER_NAME);
@@ -111,6 +119,7 @@ impl<'a> Group<'a> {
             tags,
             key,
             is_task,
+            apart_by_id,
             metrics: Vec::new(),
         }
     }
@@ -137,9 +146,12 @@ impl<'a> Group<'a> {
             .iter()
             .filter(|(k, _)| *k != "_aws" && self.metrics.iter().all(|(_, m)| m.name() != *k))
             .collect();
-        let dimensions: Vec<&str> = DIMENSION_KEYS
+        let by_id = self.apart_by_id.then_some("container_id");
+        let dimensions: Vec<&str> = DIMENSION_KEYS[..3]
             .iter()
             .copied()
+            .chain(by_id)
+            .chain(DIMENSION_KEYS[3..].iter().copied())
             .filter(|d| {
                 properties.iter().any(|(k, v)| {
                     // CloudWatch refuses an empty or over-long dimension value; such a tag

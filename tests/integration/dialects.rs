@@ -588,3 +588,68 @@ fn reserved_prometheus_label_names_never_reach_the_file() {
         );
     }
 }
+
+/// EMF: CloudWatch tells metrics apart by their dimensions alone, so containers whose
+/// dimension values are equal (two names equal in their first 185 characters, images
+/// different; a container named `_task_` beside the task totals) would share one CloudWatch
+/// metric. Such a container gets `container_id` as a dimension too, with one warning; the
+/// others keep the usual dimension set, and no (dimensions, metric) pair is sent twice.
+#[test]
+fn emf_keeps_containers_apart_that_only_their_properties_told_apart() {
+    let stem = "a".repeat(200);
+    let long_names = example_with(|task| {
+        task["Containers"][0]["Name"] = json!(format!("{stem}{}", "x".repeat(55)));
+        task["Containers"][1]["Name"] = json!(format!("{stem}{}", "y".repeat(55)));
+    });
+    let named_task = example_with(|task| task["Containers"][0]["Name"] = json!("_task_"));
+    let stats2 = example_json("stats2.json");
+    for (dir, apart) in [
+        (&long_names, vec![WEB, LOG_ROUTER]),
+        (&named_task, vec![WEB]),
+    ] {
+        let dir = dir.path().to_str().unwrap();
+        let args = [
+            "--metadata-url",
+            dir,
+            "--format",
+            "emf",
+            "--log-level",
+            "warn",
+        ];
+        let out = run(&args, &[]);
+        out.assert_success();
+        let warnings = out.stderr.lines().filter(|l| l.contains("collide")).count();
+        assert_eq!(warnings, 1, "{}", out.describe());
+        let docs: Vec<Json> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut seen = BTreeSet::new();
+        for doc in &docs {
+            crate::common::emf_spec::validate_emf_document(doc).unwrap();
+            let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+            let keys: Vec<String> = directive["Dimensions"][0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_string())
+                .collect();
+            let values: Vec<String> = keys.iter().map(|k| doc[k].to_string()).collect();
+            let by_id = keys.iter().any(|k| k == "container_id");
+            let id = doc["container_id"].as_str();
+            assert_eq!(by_id, id.is_some_and(|id| apart.contains(&id)), "{doc}");
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap().to_string();
+                assert!(
+                    seen.insert((keys.clone(), values.clone(), name.clone())),
+                    "one CloudWatch metric twice: {name} {keys:?} {values:?}"
+                );
+            }
+            // Each container's own value under its own dimensions.
+            if let (Some(id), Some(usage)) = (id, doc["mem_usage"].as_f64()) {
+                assert_eq!(usage, stats2[id]["memory_stats"]["usage"].as_f64().unwrap());
+            }
+        }
+    }
+}

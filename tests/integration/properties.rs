@@ -141,6 +141,7 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
             task_arn: true,
             container_id: true,
             graphite_names: false,
+            emf_dimensions: false,
         },
         constant_tags: &[],
         included: &included,
