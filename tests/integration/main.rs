@@ -14,6 +14,7 @@ mod files;
 mod golden;
 mod harness_selftest;
 mod hostile;
+mod layout;
 mod metrics;
 mod outputs;
 mod parity;
