@@ -80,16 +80,11 @@ impl Config {
         let fetch = fetch::resolve(&cli, env)?;
         let output = output::resolve(&cli, env)?;
         let sampling = sampling::resolve(&cli, env, fetch.cache_file.as_deref())?;
-        let (tags, constant_tags, mut warnings) =
+        let (tags, constant_tags, warnings) =
             tags::resolve(&cli, env, &output.format, output.tag_format);
         let log_level = log_level(&cli, env)?;
-        let (cache_file, state_file) = match fetch.unusable_cache() {
-            Some(why) => {
-                warnings.push(why);
-                (None, None)
-            }
-            None => (fetch.cache_file, sampling.state_file),
-        };
+        // The cache folder is opened (and checked) by a live run: see `cache::open`.
+        let (cache_file, state_file) = (fetch.cache_file, sampling.state_file);
         Ok(Config {
             metadata_url: fetch.metadata_url,
             output,
