@@ -52,17 +52,31 @@ pub fn default_file(xdg_cache_home: Option<String>, home: Option<String>) -> Pat
 /// by another user, writable by group or others), or the cache path holds something that is
 /// never read nor replaced (`CACHE_FILE=/dev/null`, a FIFO, a symlink): the run goes on without
 /// the cache and the state.
-pub fn open(cache_file: &Path, state_file: Option<&Path>) -> Option<(PrivateFile, Option<PrivateFile>)> {
+pub fn open(
+    cache_file: &Path,
+    state_file: Option<&Path>,
+) -> Option<(PrivateFile, Option<PrivateFile>)> {
     let off = |why: String| {
         log::warn!(
-            "metadata cache off for this run: {why} (nor the --since-last-run state beside \
-             it); --no-cache switches the cache off without this warning"
+            "metadata cache off for this run, and the --since-last-run state beside it: \
+             {why}; --no-cache switches the cache off without this warning"
         );
         None
+    };
+    let not_regular = |kind| {
+        format!(
+            "{} is a {kind}, not a regular file: left as it is, neither read nor written",
+            cache_file.display()
+        )
     };
     let file = match PrivateFile::open(cache_file) {
         Ok(file) => file,
         Err(why) => {
+            // `CACHE_FILE=/dev/null` as a user who does not own /dev: the device is the
+            // point, not its folder (only the message differs: the cache is off either way).
+            if let Some(kind) = folder::kind_at_path(cache_file) {
+                return off(not_regular(kind));
+            }
             return off(format!(
                 "{why}; the cache folder must be a folder of this user that group and others \
                  cannot write: remove it, or give --cache-file in such a folder"
@@ -70,12 +84,11 @@ pub fn open(cache_file: &Path, state_file: Option<&Path>) -> Option<(PrivateFile
         }
     };
     if let Some(kind) = file.refuses() {
-        return off(format!(
-            "{} is a {kind}, not a regular file: left as it is, neither read nor written",
-            cache_file.display()
-        ));
+        return off(not_regular(kind));
     }
-    let state = state_file.and_then(Path::file_name).map(|name| file.beside(name));
+    let state = state_file
+        .and_then(Path::file_name)
+        .map(|name| file.beside(name));
     Some((file, state))
 }
 
@@ -96,7 +109,10 @@ pub fn load(file: &PrivateFile, endpoint: &str) -> Option<CacheEntry> {
 /// others, or another user could feed us metadata (wrong tags and limits): checked on the
 /// descriptor that is read.
 pub fn read_entry(file: &PrivateFile, endpoint: &str) -> Result<Option<CacheEntry>, String> {
-    let Some(body) = file.read().map_err(|why| format!("{why}; fetching /task"))? else {
+    let Some(body) = file
+        .read()
+        .map_err(|why| format!("{why}; fetching /task"))?
+    else {
         return Ok(None);
     };
     let entry: CacheEntry = serde_json::from_slice(&body)
@@ -194,7 +210,10 @@ mod tests {
         fs::write(&target, b"precious").unwrap();
         let path = dir.join("metadata.json");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        assert!(open(&path, None).is_none(), "a symlink at the cache path: off");
+        assert!(
+            open(&path, None).is_none(),
+            "a symlink at the cache path: off"
+        );
         let file = PrivateFile::open(&path).unwrap();
         assert_eq!(load(&file, "http://a"), None, "a symlink is not trusted");
         let err = store(&file, &entry("http://a")).unwrap_err();
@@ -241,7 +260,10 @@ mod tests {
             );
         }
         let tmp = std::env::temp_dir().join(format!("ecs-statsd-{}", folder::euid()));
-        assert_eq!(default_file(some("c"), some("/")), tmp.join("metadata.json"));
+        assert_eq!(
+            default_file(some("c"), some("/")),
+            tmp.join("metadata.json")
+        );
         assert_eq!(default_file(None, None), tmp.join("metadata.json"));
     }
 }

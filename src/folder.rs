@@ -99,8 +99,16 @@ impl Folder {
     /// accepted only if the descriptor is a folder owned by the effective user and not
     /// writable by group or others. `Err` says why not, naming the folder.
     pub fn private(path: &Path) -> Result<Folder, String> {
-        let open = || rustix::fs::open(path, DIRECTORY | OFlags::NOFOLLOW, Mode::empty());
-        let fd = match open() {
+        // What is at the path itself (O_PATH | O_NOFOLLOW opens a symlink, not its target),
+        // then the folder through that descriptor: the kind reported is the kind opened.
+        let open = || {
+            rustix::fs::open(
+                path,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let at_path = match open() {
             Err(Errno::NOENT) => {
                 std::fs::DirBuilder::new()
                     .recursive(true)
@@ -111,11 +119,16 @@ impl Folder {
             }
             opened => opened,
         }
-        .map_err(|e| match e {
-            // O_NOFOLLOW on a symlink: ELOOP, or ENOTDIR with O_DIRECTORY.
-            Errno::LOOP | Errno::NOTDIR => format!("{} is {}", path.display(), kind_at(path)),
-            e => format!("cannot open {}: {}", path.display(), io::Error::from(e)),
-        })?;
+        .map_err(|e| format!("cannot open {}: {}", path.display(), io::Error::from(e)))?;
+        let kind = rustix::fs::fstat(&at_path)
+            .map(|stat| FileType::from_raw_mode(stat.st_mode))
+            .map_err(|e| format!("cannot stat {}: {}", path.display(), io::Error::from(e)))?;
+        if kind != FileType::Directory {
+            let kind = refused_kind(kind).unwrap_or("regular file");
+            return Err(format!("{} is a {kind}, not a folder", path.display()));
+        }
+        let fd = rustix::fs::openat(&at_path, ".", DIRECTORY, Mode::empty())
+            .map_err(|e| format!("cannot open {}: {}", path.display(), io::Error::from(e)))?;
         let stat = rustix::fs::fstat(&fd)
             .map_err(|e| format!("cannot stat {}: {}", path.display(), io::Error::from(e)))?;
         let mode = stat.st_mode & 0o7777;
@@ -142,8 +155,13 @@ impl Folder {
     /// The folder an output file goes to, as the operator named it (symlinks in the path are
     /// followed): no owner or mode rule, only the file in it is checked.
     pub fn shared(path: &Path) -> Result<Folder, String> {
-        let fd = rustix::fs::open(path, DIRECTORY, Mode::empty())
-            .map_err(|e| format!("cannot open folder {}: {}", path.display(), io::Error::from(e)))?;
+        let fd = rustix::fs::open(path, DIRECTORY, Mode::empty()).map_err(|e| {
+            format!(
+                "cannot open folder {}: {}",
+                path.display(),
+                io::Error::from(e)
+            )
+        })?;
         Ok(Folder {
             fd,
             path: path.to_path_buf(),
@@ -170,11 +188,8 @@ impl Folder {
     /// a regular file owned by us and not writable by group or others, or cannot be read.
     /// The checks are made on the descriptor that is read.
     pub fn read_private(&self, name: &OsStr) -> Result<Option<Vec<u8>>, String> {
-        let flags = OFlags::RDONLY
-            | OFlags::NOFOLLOW
-            | OFlags::NONBLOCK
-            | OFlags::NOCTTY
-            | OFlags::CLOEXEC;
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(None),
@@ -221,11 +236,8 @@ impl Folder {
             error,
         };
         let tmp = temporary_name();
-        let created = OFlags::WRONLY
-            | OFlags::CREATE
-            | OFlags::EXCL
-            | OFlags::NOFOLLOW
-            | OFlags::CLOEXEC;
+        let created =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let create = || rustix::fs::openat(&self.fd, &tmp, created, Mode::from_raw_mode(mode));
         let fd = match create() {
             // A leftover of a killed run that had the same pid is ours to remove.
@@ -309,7 +321,8 @@ pub struct PrivateFile {
 impl PrivateFile {
     /// The file at `path`, its folder opened as [`Folder::private`] (created 0700 if missing).
     pub fn open(path: &Path) -> Result<PrivateFile, String> {
-        let (folder, name) = split(path).ok_or_else(|| format!("{} names no file", path.display()))?;
+        let (folder, name) =
+            split(path).ok_or_else(|| format!("{} names no file", path.display()))?;
         Ok(PrivateFile {
             folder: Rc::new(Folder::private(folder)?),
             name: name.to_os_string(),
@@ -385,15 +398,11 @@ fn refused_kind(kind: FileType) -> Option<&'static str> {
     })
 }
 
-/// What is at `path`, for the message of a folder that could not be opened as one.
-fn kind_at(path: &Path) -> String {
-    match rustix::fs::lstat(path) {
-        Ok(stat) => match refused_kind(FileType::from_raw_mode(stat.st_mode)) {
-            Some(kind) => format!("a {kind}, not a folder"),
-            None => "a regular file, not a folder".into(),
-        },
-        Err(e) => format!("not a folder ({})", io::Error::from(e)),
-    }
+/// What is at `path` (not followed), when it is something that is never read nor replaced;
+/// for messages only (nothing is opened on the strength of it).
+pub fn kind_at_path(path: &Path) -> Option<&'static str> {
+    let stat = rustix::fs::lstat(path).ok()?;
+    refused_kind(FileType::from_raw_mode(stat.st_mode))
 }
 
 #[cfg(test)]

@@ -72,7 +72,8 @@ pub fn open(path: &Path) -> Result<Target, String> {
     let Some((dir, name)) = folder::split(path) else {
         return refuse("not a file name");
     };
-    let folder = Folder::shared(dir).map_err(|e| format!("--output-file {}: {e}", path.display()))?;
+    let folder =
+        Folder::shared(dir).map_err(|e| format!("--output-file {}: {e}", path.display()))?;
     if let Some(kind) = folder.refuses(name) {
         return refuse(&format!("a {kind}"));
     }
