@@ -443,7 +443,7 @@ fn exchange(dir: &Path, a: &str, b: &str) {
 /// Issue 17 §1, the attack as reported: with `HOME` and `XDG_CACHE_HOME` unset, another user
 /// creates the default cache folder `$TMPDIR/ecs-statsd-0` first in a world-writable, sticky
 /// `TMPDIR` (as `/tmp` is), puts a forged cache in it (`cluster/PWNED`) and keeps exchanging
-/// it with whatever root writes there. No run may send the forged metadata: the folder is
+/// it in for whatever root writes there, and back. No run may send the forged metadata: the folder is
 /// refused (owned by the other user), one warning a run, and the run goes on without the
 /// cache (every run reads `/task`) and without the `--since-last-run` state (two samples).
 #[test]
@@ -462,7 +462,9 @@ fn another_users_cache_folder_is_refused_while_it_swaps_a_forged_cache_in() {
         .replace("cluster/default", "cluster/PWNED");
     assert!(forged.contains("PWNED"));
     let theirs = tmpdir.join("ecs-statsd-0");
-    let runs = 40;
+    // Four runs at a time, as overlapping cron jobs would: more runs in the race's window.
+    let (parallel, each) = (4, 20);
+    let runs = parallel * each;
     let setup = || {
         std::fs::create_dir(&theirs).unwrap();
         chmod(&theirs, 0o777);
@@ -470,21 +472,45 @@ fn another_users_cache_folder_is_refused_while_it_swaps_a_forged_cache_in() {
         std::fs::write(theirs.join("metadata.json"), &forged).unwrap();
         std::fs::write(theirs.join("metadata.json.last-sample"), "{}").unwrap();
     };
-    let attack = || exchange(&theirs, "metadata.json", "forged");
+    // A fresh link to the forged file exchanged in and back out, so that a check of the
+    // name sees root's file and an open of the name may get theirs. (A rename of root's over
+    // the name replaces only the link: `forged` itself stays.)
+    let attack = || {
+        let bait = theirs.join("bait");
+        let _ = std::fs::remove_file(&bait);
+        let _ = std::fs::hard_link(theirs.join("forged"), &bait);
+        exchange(&theirs, "metadata.json", "bait");
+        exchange(&theirs, "metadata.json", "bait");
+    };
     let (outcomes, swaps) = race(setup, attack, || {
-        (0..runs)
-            .map(|_| run_in_tmpdir(&endpoint, tmpdir.path(), &["--since-last-run"]))
-            .collect::<Vec<_>>()
+        std::thread::scope(|scope| {
+            let batches: Vec<_> = (0..parallel)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..each)
+                            .map(|_| run_in_tmpdir(&endpoint, tmpdir.path(), &["--since-last-run"]))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            batches
+                .into_iter()
+                .flat_map(|batch| batch.join().unwrap())
+                .collect::<Vec<_>>()
+        })
     });
     assert!(swaps > 0, "the attack ran");
+    let forged_runs = outcomes
+        .iter()
+        .filter(|(_, datagrams)| datagrams.iter().any(|d| d.contains("PWNED")))
+        .count();
+    assert_eq!(
+        forged_runs, 0,
+        "{forged_runs} of {runs} runs sent the forged metadata"
+    );
     for (out, datagrams) in &outcomes {
         out.assert_success();
         assert!(!datagrams.is_empty(), "{}", out.describe());
-        assert!(
-            datagrams.iter().all(|d| !d.contains("PWNED")),
-            "the forged metadata was sent: {}",
-            out.describe()
-        );
         assert!(
             out.stderr.contains("owned by uid 65534, not by us (uid 0)"),
             "{}",
@@ -554,6 +580,14 @@ fn a_capture_folder_swapped_for_a_symlink_never_redirects_a_write() {
             .collect::<Vec<_>>()
     });
     assert!(swaps > 0, "the attack ran");
+    assert_eq!(
+        std::fs::read_to_string(victim.join("task.json"))
+            .ok()
+            .as_deref(),
+        Some("precious"),
+        "a run wrote or removed through the symlink"
+    );
+    assert_eq!(names(victim.path()), ["task.json"]);
     let mut captured = 0;
     for out in &outcomes {
         match out.status {
@@ -567,11 +601,6 @@ fn a_capture_folder_swapped_for_a_symlink_never_redirects_a_write() {
         }
     }
     assert!(captured > 0, "no run captured");
-    assert_eq!(names(victim.path()), ["task.json"]);
-    assert_eq!(
-        std::fs::read_to_string(victim.join("task.json")).unwrap(),
-        "precious"
-    );
 }
 
 /// A symlink planted in place of the default cache folder (`$TMPDIR/ecs-statsd-<uid>`) is
