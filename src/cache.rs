@@ -78,8 +78,8 @@ pub fn open(
                 return off(not_regular(kind));
             }
             return off(format!(
-                "{why}; the cache folder must be a folder of this user that group and others \
-                 cannot write: remove it, or give --cache-file in such a folder"
+                "{why}; the cache needs a folder of this user that group and others cannot \
+                 write (--cache-file)"
             ));
         }
     };
