@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
+use crate::output::prometheus::label_name;
 use crate::ecs::Task;
 use crate::ecs::task::Container;
 
@@ -59,6 +60,11 @@ impl TagSet {
         self.docker_id.as_deref()
     }
 
+    /// The value of the series' own tag (`interface`, `cpu`), or "".
+    fn extra_value(&self) -> &str {
+        self.extra.as_ref().map_or("", |(_, v)| v.as_str())
+    }
+
     pub fn to_vec(&self) -> Tags {
         self.iter().cloned().collect()
     }
@@ -105,7 +111,7 @@ impl Default for TagOptions {
 
 /// What tells one series from another at the receiver (a container's, before any
 /// `container_id`).
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SeriesKey {
     /// DogStatsD, Prometheus and EMF documents: the whole tag set.
     Tags(Tags),
@@ -257,6 +263,78 @@ impl Tagger {
         }
     }
 
+    /// The tags of the series of each value of one of the series' own tags (`interface`,
+    /// `cpu`) on top of `base`, a container's set: the uniqueness rule, applied to that tag's
+    /// values, added to `own`.
+    ///
+    /// Values that this run's output would show the same way (see [`SeriesKey`]: two Linux
+    /// interfaces `eth#0` and `eth!0` both tag `eth_0`; `eth.0` and `eth_0` share a graphite
+    /// segment) are told apart by a mark from the value as read: `-` and eight hex digits of
+    /// its FNV-1a hash (`eth_0-6d9f1c3a`), the same on every run, kept within
+    /// [`MAX_TAG_CHARS`]; a mark that is still taken gets `-1`, `-2`, ... after it. Values
+    /// nobody shares are untouched. Each collision is added to `collisions`, for
+    /// [`warn_collisions`].
+    pub fn own_tags<'a>(
+        &self,
+        base: &TagSet,
+        key: &'static str,
+        raws: impl IntoIterator<Item = &'a str>,
+        own: &mut OwnTags,
+        collisions: &mut Vec<Collision>,
+    ) {
+        let mut groups: Vec<(SeriesKey, Vec<(&'a str, TagSet)>)> = Vec::new();
+        let mut index: HashMap<SeriesKey, usize> = HashMap::new();
+        for raw in raws {
+            let set = base.with(key, tag_value(key, raw));
+            let shown = self.series_key(set.to_vec());
+            let i = match index.get(&shown) {
+                Some(&i) => i,
+                None => {
+                    index.insert(shown.clone(), groups.len());
+                    groups.push((shown, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            if groups[i].1.iter().all(|(r, _)| *r != raw) {
+                groups[i].1.push((raw, set));
+            }
+        }
+        // Values nobody shares keep their place: a mark never takes it.
+        let mut taken: HashSet<SeriesKey> = groups
+            .iter()
+            .filter(|(_, group)| group.len() == 1)
+            .map(|(shown, _)| shown.clone())
+            .collect();
+        for (_, mut group) in groups {
+            if group.len() == 1 {
+                let (raw, set) = group.remove(0);
+                own.sets.insert((key, raw.to_string()), set);
+                continue;
+            }
+            group.sort_by(|a, b| a.0.cmp(b.0));
+            let mut collision = Collision {
+                key,
+                shown: group[0].1.extra_value().to_string(),
+                raw: Vec::new(),
+                marked: Vec::new(),
+            };
+            for (raw, set) in group {
+                let plain = set.extra_value();
+                let (value, set) = (0..)
+                    .map(|attempt| {
+                        let value = with_mark(key, plain, raw, attempt);
+                        (value.clone(), base.with(key, value))
+                    })
+                    .find(|(_, set)| taken.insert(self.series_key(set.to_vec())))
+                    .expect("a finite set of taken keys leaves a mark free");
+                collision.raw.push(raw.to_string());
+                collision.marked.push(value);
+                own.sets.insert((key, raw.to_string()), set);
+            }
+            collisions.push(collision);
+        }
+    }
+
     /// A container's tags before any `container_id`.
     fn container_tags(&self, container: &Container, docker_id: &str) -> Tags {
         let name = super::container_name_tag(container, docker_id);
@@ -274,6 +352,86 @@ impl Tagger {
         }
         tags
     }
+}
+
+/// The tags of a container's series of each of its own-tag values (see [`Tagger::own_tags`]).
+#[derive(Debug, Clone, Default)]
+pub struct OwnTags {
+    sets: HashMap<(&'static str, String), TagSet>,
+}
+
+impl OwnTags {
+    /// The tags of the series whose `key` tag is `raw` as read. A value the rule was not given
+    /// is only sanitized, on `base`.
+    pub fn get(&self, base: &TagSet, key: &'static str, raw: &str) -> TagSet {
+        match self.sets.get(&(key, raw.to_string())) {
+            Some(set) => set.clone(),
+            None => base.with(key, tag_value(key, raw)),
+        }
+    }
+}
+
+/// Values of one own tag that the output would show the same way, and what each became.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Collision {
+    pub key: &'static str,
+    /// The value they would all have had.
+    pub shown: String,
+    /// The values as read, sorted, and the marked value each was sent with.
+    pub raw: Vec<String>,
+    pub marked: Vec<String>,
+}
+
+/// One warning per own tag for the run, naming every collision once (the same interfaces
+/// seen by every container of a shared network namespace are one collision).
+pub fn warn_collisions(collisions: &[Collision]) {
+    let unique: std::collections::BTreeSet<&Collision> = collisions.iter().collect();
+    let mut keys: Vec<&str> = unique.iter().map(|c| c.key).collect();
+    keys.dedup();
+    for key in keys {
+        let named: Vec<String> = unique
+            .iter()
+            .filter(|c| c.key == key)
+            .map(|c| {
+                let pairs: Vec<String> = c
+                    .raw
+                    .iter()
+                    .zip(&c.marked)
+                    .map(|(raw, marked)| format!("{raw:?} as {marked}"))
+                    .collect();
+                format!("{} ({})", c.shown, pairs.join(", "))
+            })
+            .collect();
+        log::warn!(
+            "{key} values collide with another of their container: each carries a mark from \
+             its own value to keep their series apart: {}",
+            named.join("; ")
+        );
+    }
+}
+
+/// `value` with the mark of `raw` (see [`Tagger::own_tags`]), cut so that `key:value-mark`
+/// fits [`MAX_TAG_CHARS`].
+fn with_mark(key: &str, value: &str, raw: &str, attempt: u32) -> String {
+    let mut mark = format!("-{:08x}", fnv1a(raw.as_bytes()));
+    if attempt > 0 {
+        mark.push_str(&format!("-{attempt}"));
+    }
+    let mut value = fit(key, value.to_string());
+    let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1 + mark.len());
+    if let Some((at, _)) = value.char_indices().nth(room) {
+        value.truncate(at);
+    }
+    value.push_str(&mark);
+    value
+}
+
+/// 32-bit FNV-1a (offset basis 2166136261, prime 16777619; Fowler, Noll, Vo): a stable
+/// hash, the same on every platform and run, so a mark names the same value every time.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Datadog's limit on a whole tag, `key:value`, in characters.
@@ -301,9 +459,9 @@ fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
     if options.task_arn {
         keys.push("task_arn");
     }
-    if options.container_id {
-        keys.push("container_id");
-    }
+    // Set on every series with --tag-container-id, and on a colliding container's without it:
+    // a user's `container_id` would hide the one that keeps such containers apart.
+    keys.push("container_id");
     keys
 }
 
@@ -328,7 +486,8 @@ pub type TagSource = &'static str;
 /// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
 /// not start with a letter, or whose key ecs-statsd sets itself with `options`, or whose key
 /// an earlier tag already gave another value, is dropped with a warning naming it; an
-/// identical tag given again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
+/// identical tag given again is kept once. Keys are compared as the Prometheus label names
+/// they become ([`label_name`]: `a.b` is `a_b`), so no format merges two of them. Returns the tags (an empty value is a bare tag) and the warnings.
 pub fn user_tags(
     raw: &[(TagSource, String)],
     options: TagOptions,
@@ -350,18 +509,26 @@ pub fn user_tags(
             ));
             continue;
         }
-        if built_in.contains(&key.as_str()) {
+        // Keys are compared as Prometheus label names, the strictest spelling of them
+        // (`a.b` and `a_b` are one label), so that no format loses a tag another one keeps.
+        let label = label_name(&key);
+        if let Some(own) = built_in.iter().find(|k| label_name(k) == label) {
             warnings.push(format!(
-                "tag {typed:?} from {source} dropped: ecs-statsd sets the {key:?} tag itself"
+                "tag {typed:?} from {source} dropped: ecs-statsd sets the {own:?} tag itself"
             ));
             continue;
         }
         let value = fit(&key, value.to_string());
-        match tags.iter().find(|(k, _)| *k == key) {
-            Some((_, v)) if *v == value => {}
-            Some((_, v)) => warnings.push(format!(
+        match tags.iter().find(|(k, _)| label_name(k) == label) {
+            Some((k, v)) if *k == key && *v == value => {}
+            Some((k, v)) if *k == key => warnings.push(format!(
                 "tag {typed:?} from {source} dropped: the {key:?} tag is already {v:?} \
                  (one value per key, so every format gets the same tags)"
+            )),
+            Some((k, v)) => warnings.push(format!(
+                "tag {typed:?} from {source} dropped: its key is the label {label:?} in \
+                 Prometheus, as the key of tag \"{k}:{v}\" given before (one value per key, so \
+                 every format gets the same tags)"
             )),
             None => tags.push((key, value)),
         }

@@ -6,6 +6,7 @@ pub mod emf;
 pub mod file;
 pub mod graphite;
 mod options;
+mod origin;
 pub mod prometheus;
 mod statsd;
 mod stdout;

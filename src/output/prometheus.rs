@@ -124,16 +124,26 @@ fn family_name(prefix: &str, name: &str) -> String {
 fn labels(tags: &[(TagKey, String)], renamed: &mut BTreeSet<String>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for (key, value) in tags {
-        let mut name = sanitize_name(key, false);
-        if name.starts_with("__") {
+        let name = label_name(key);
+        if sanitize_name(key, false).starts_with("__") {
             renamed.insert(key.to_string());
-            name.insert_str(0, "tag");
         }
         if out.iter().all(|(n, _)| *n != name) {
             out.push((name, value.clone()));
         }
     }
     out
+}
+
+/// The label name a tag key becomes: [`sanitize_name`], and `tag` in front of a name starting
+/// with `__`. Two keys spelled differently may become one label (`a.b`, `a_b`): the user's
+/// tags are compared under this name (`metrics::tags::user_tags`), so one never hides another.
+pub fn label_name(key: &str) -> String {
+    let mut name = sanitize_name(key, false);
+    if name.starts_with("__") {
+        name.insert_str(0, "tag");
+    }
+    name
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*` (plus `:` for metric names): anything else becomes `_`, a leading

@@ -18,7 +18,9 @@ use std::time::Duration;
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
 use super::stdout::Stdout;
-use super::{Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite};
+use super::{
+    Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite, origin,
+};
 use crate::metrics::Value;
 
 /// How long one datagram may wait for room in a full socket buffer before it is dropped.
@@ -94,6 +96,7 @@ impl Export for Sender {
         let graphite = self.tag_format == TagFormat::Graphite;
         // Lines longer than a datagram: how many, and the longest.
         let mut oversized = (0usize, 0usize);
+        let mut refused = origin::Refused::default();
         for metric in batch.metrics {
             let path;
             let name = if graphite {
@@ -117,8 +120,9 @@ impl Export for Sender {
                 }
             });
             // The series carries its container's Docker ID: names may collide, IDs do not.
+            // Only an ID both Datadog parsers read whole (see `origin`).
             if self.origin_detection
-                && let Some(id) = metric.tags.docker_id()
+                && let Some(id) = metric.tags.docker_id().and_then(|id| refused.check(id))
             {
                 builder = builder.with_container_id(id);
             }
@@ -137,6 +141,7 @@ impl Export for Sender {
                 Err(e) => report.fail(e.to_string()),
             }
         }
+        refused.warn();
         if let Err(e) = self.client.flush() {
             report.fail(e.to_string());
         }
