@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
-use crate::output::prometheus::label_name;
 use crate::ecs::Task;
 use crate::ecs::task::Container;
+use crate::output::prometheus::label_name;
 
 /// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
 pub type TagKey = std::borrow::Cow<'static, str>;
@@ -282,6 +282,24 @@ impl Tagger {
         own: &mut OwnTags,
         collisions: &mut Vec<Collision>,
     ) {
+        let raws: Vec<&'a str> = raws.into_iter().collect();
+        // A value that no output changes (ASCII letters, digits, `_`, `-`, within the cut:
+        // `eth0`, CPU numbers) is shown as read by all of them, so when every value is one,
+        // distinct values stay distinct: no series key to compare.
+        let as_read = |raw: &str| {
+            !raw.is_empty()
+                && key.len() + 1 + raw.len() <= MAX_TAG_CHARS
+                && raw
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if raws.iter().all(|raw| as_read(raw)) {
+            for raw in raws {
+                let set = base.with(key, raw.to_string());
+                own.sets.insert((key, raw.to_string()), set);
+            }
+            return;
+        }
         let mut groups: Vec<(SeriesKey, Vec<(&'a str, TagSet)>)> = Vec::new();
         let mut index: HashMap<SeriesKey, usize> = HashMap::new();
         for raw in raws {
@@ -705,5 +723,109 @@ mod tests {
         // A short value is untouched, a multi-byte one is cut on a character boundary.
         assert_eq!(tag_value("k", "v"), "v");
         assert_eq!(tag_value("k", &"é".repeat(300)).chars().count(), 198);
+    }
+
+    /// The values `own_tags` gives `raws` of `key` on one container, with the collisions.
+    fn own(options: TagOptions, key: &'static str, raws: &[&str]) -> (Vec<String>, Vec<Collision>) {
+        let tagger = Tagger::new(&Task::default(), options, &[]);
+        let base = tagger.container(&Container::default(), "c1");
+        let (mut own, mut collisions) = (OwnTags::default(), Vec::new());
+        tagger.own_tags(&base, key, raws.iter().copied(), &mut own, &mut collisions);
+        let values = raws
+            .iter()
+            .map(|raw| own.get(&base, key, raw).get(key).unwrap().to_string())
+            .collect();
+        (values, collisions)
+    }
+
+    #[test]
+    fn own_values_that_would_show_alike_get_a_stable_mark() {
+        let tags = TagOptions::default();
+        let graphite = TagOptions {
+            graphite_names: true,
+            ..tags
+        };
+        // Nothing shared: untouched.
+        let (values, collisions) =
+            own(tags, "interface", &["eth0", "eth.1", "eth_1", "Ethernet 3"]);
+        assert_eq!(values, ["eth0", "eth.1", "eth_1", "Ethernet_3"]);
+        assert!(collisions.is_empty());
+        // Tagged alike: both marked, from their own names (FNV-1a of the bytes as read).
+        let (values, collisions) = own(tags, "interface", &["eth#0", "eth!0", "eth0"]);
+        let mark = |raw: &str| format!("eth_0-{:08x}", fnv1a(raw.as_bytes()));
+        assert_eq!(values, [mark("eth#0"), mark("eth!0"), "eth0".to_string()]);
+        assert_eq!(fnv1a(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+        assert_eq!(collisions.len(), 1);
+        assert_eq!(collisions[0].raw, ["eth!0", "eth#0"]);
+        // Alike only in graphite names: marked there, not in tags.
+        let (values, _) = own(graphite, "interface", &["eth.1", "eth_1"]);
+        let hash = |raw: &str| format!("{raw}-{:08x}", fnv1a(raw.as_bytes()));
+        assert_eq!(values, [hash("eth.1"), hash("eth_1")]);
+        // A real name equal to a mark keeps it; the marked one takes the next free one.
+        let taken = mark("eth#0");
+        let (values, _) = own(tags, "interface", &["eth#0", "eth!0", &taken]);
+        assert_eq!(values[2], taken);
+        assert_eq!(values[0], format!("{taken}-1"));
+        // Past the 200-character cut: the mark stays inside it.
+        let long = "n".repeat(300);
+        let (values, _) = own(
+            tags,
+            "interface",
+            &[&format!("{long}a"), &format!("{long}b")],
+        );
+        assert_ne!(values[0], values[1]);
+        for value in &values {
+            assert_eq!("interface:".len() + value.len(), MAX_TAG_CHARS, "{value}");
+        }
+        // CPU numbers are distinct as written: never marked.
+        let cpus: Vec<String> = (0..64).map(|c| c.to_string()).collect();
+        let raws: Vec<&str> = cpus.iter().map(String::as_str).collect();
+        let (values, collisions) = own(graphite, "cpu", &raws);
+        assert_eq!(values, cpus);
+        assert!(collisions.is_empty());
+    }
+
+    #[test]
+    fn user_keys_are_compared_as_the_labels_they_become() {
+        let typed = |tags: &[&str]| -> Vec<(TagSource, String)> {
+            tags.iter().map(|t| ("--tag", t.to_string())).collect()
+        };
+        // container_id is ecs-statsd's even without --tag-container-id: a colliding
+        // container is told apart by it.
+        let (tags, warnings) = user_tags(
+            &typed(&[
+                "container_id:x",
+                "container.name:y",
+                "team.a:1",
+                "team_a:2",
+                "team.a:1",
+                "ok:1",
+            ]),
+            TagOptions::default(),
+        );
+        assert_eq!(
+            tags,
+            [
+                ("team.a".to_string(), "1".to_string()),
+                ("ok".to_string(), "1".to_string())
+            ]
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].contains("\"container_id\" tag itself"),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].contains("\"container_name\" tag itself"),
+            "{}",
+            warnings[1]
+        );
+        assert!(
+            warnings[2].contains("\"team_a\"") && warnings[2].contains("team.a:1"),
+            "{}",
+            warnings[2]
+        );
     }
 }

@@ -19,6 +19,7 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
     let prefix = prefix.replace('.', "_");
     let mut families: Vec<Family> = Vec::new();
     let mut renamed = BTreeSet::new();
+    let mut repeated = 0usize;
     for metric in metrics {
         let value = format_value(metric.value);
         let name = family_name(&prefix, metric.name());
@@ -41,7 +42,15 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
         key.sort_unstable();
         if family.series.insert(key) {
             family.samples.push(Sample { labels, value });
+        } else {
+            repeated += 1;
         }
+    }
+    // The tagger makes every series' tags unique (`metrics::tags`): this is a last guard.
+    if repeated > 0 {
+        log::warn!(
+            "{repeated} Prometheus sample(s) left out: their label set repeats an earlier one"
+        );
     }
 
     if !renamed.is_empty() {

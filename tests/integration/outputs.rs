@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use crate::common::emf_spec::validate_emf_document;
 use crate::common::{
-    EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, QUIET, TempDir, UdpListener, UnixDgramListener, WEB,
-    example_endpoint, find, lines, parse_all, read, root, run, run_udp, spawn, value,
-    wait_with_timeout,
+    EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, QUIET, TempDir, UdpListener,
+    UnixDgramListener, WEB, example_endpoint, find, lines, parse_all, read, root, run, run_udp,
+    spawn, value, wait_with_timeout,
 };
 
 fn run_env(endpoint: &FakeEndpoint, args: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
@@ -331,11 +331,7 @@ fn the_container_field_carries_only_ids_every_agent_reads_whole() {
         for line in &web {
             assert_eq!(line.container.as_deref(), Some(WEB), "{line}");
         }
-        let warnings: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.contains("|c:"))
-            .collect();
+        let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("|c:")).collect();
         assert_eq!(warnings.len(), 1, "{bad}: {}", out.describe());
         assert!(
             warnings[0].contains(&format!("{bad:?}")),
