@@ -209,7 +209,8 @@ proptest! {
 /// Issue 17 §4: one uniqueness rule for every value that is part of a series' identity.
 /// Arbitrary container names and interface names (from characters the tag and graphite rules
 /// replace or keep, some past the 200-character cut), CPUs, and user tags (some on keys
-/// ecs-statsd sets, some spelled alike as Prometheus labels) go through the whole pipeline;
+/// ecs-statsd sets, some spelled alike as Prometheus labels), with and without the identity
+/// tags and `--tag-container-id`, go through the whole pipeline;
 /// in every format no two series share an identity and none is lost: as many DogStatsD lines
 /// (tags as a set), graphite names, Prometheus samples (label sets) and EMF (dimension set and
 /// values, metric name) pairs as series, each value sent once under its own identity.
@@ -252,8 +253,13 @@ mod identity {
     ];
 
     /// (options, name) of each output: the tagger compares what that output tells apart.
-    fn outputs() -> [(TagOptions, &'static str); 4] {
-        let base = TagOptions::default();
+    /// `identity` off leaves names alone to tell containers apart.
+    fn outputs(identity: bool, container_id: bool) -> [(TagOptions, &'static str); 4] {
+        let base = TagOptions {
+            identity,
+            container_id,
+            ..TagOptions::default()
+        };
         [
             (base, "dogstatsd"),
             (
@@ -386,6 +392,8 @@ mod identity {
                 (proptest::sample::select(&USER_KEYS[..]), "[ab]{1,2}"),
                 0..4,
             ),
+            identity in any::<bool>(),
+            container_id in proptest::bool::weighted(0.2),
         ) {
             let containers: Vec<(String, Vec<String>)> = containers
                 .into_iter()
@@ -395,7 +403,7 @@ mod identity {
             let raw_user: Vec<(tags::TagSource, String)> =
                 user.iter().map(|(k, v)| ("--tag", format!("{k}:{v}"))).collect();
             let included = |_: &ecs_statsd::ecs::task::Container| true;
-            for (options, output) in outputs() {
+            for (options, output) in outputs(identity, container_id) {
                 let (constant, _) = tags::user_tags(&raw_user, options);
                 let run = Options { tags: options, constant_tags: &constant, included: &included };
                 let series = pipeline::series(&task, &samples, &run, &RunReport::default());
