@@ -188,25 +188,18 @@ impl Tagger {
     /// Docker ID, with one warning for the run.
     fn colliding_ids(&self, task: &Task) -> HashSet<String> {
         let task_key = self.series_key(self.task.to_vec());
-        let mut by_key: HashMap<SeriesKey, (String, Vec<&str>)> = HashMap::new();
-        for container in task.containers() {
-            if let Some(id) = container.docker_id.as_deref().filter(|id| !id.is_empty()) {
-                let tags = self.container_tags(container, id);
-                let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
-                let (_, ids) = by_key
-                    .entry(self.series_key(tags))
-                    .or_insert_with(|| (name, Vec::new()));
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
+        let containers = task.containers().iter().filter_map(|container| {
+            let id = container.docker_id.as_deref().filter(|id| !id.is_empty())?;
+            let tags = self.container_tags(container, id);
+            let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
+            Some(((id, name), tags))
+        });
         let mut names = Vec::new();
         let mut colliding = HashSet::new();
-        for (key, (name, ids)) in by_key {
-            if ids.len() > 1 || key == task_key {
-                names.push(name);
-                colliding.extend(ids.into_iter().map(str::to_string));
+        for (key, group) in self.alike(containers) {
+            if group.len() > 1 || key == task_key {
+                names.push(group[0].1.clone());
+                colliding.extend(group.into_iter().map(|(id, _)| id.to_string()));
             }
         }
         if !colliding.is_empty() && !self.options.container_id {
@@ -218,6 +211,29 @@ impl Tagger {
             );
         }
         colliding
+    }
+
+    /// The test of the uniqueness rule, for every value that is part of a series' identity:
+    /// `items`, each with the tags of a series it gives, grouped by what this run's output
+    /// tells apart ([`SeriesKey`]), groups in first-appearance order. An item given twice
+    /// counts once; a group of more than one is a collision.
+    fn alike<T: PartialEq>(
+        &self,
+        items: impl IntoIterator<Item = (T, Tags)>,
+    ) -> Vec<(SeriesKey, Vec<T>)> {
+        let mut groups: Vec<(SeriesKey, Vec<T>)> = Vec::new();
+        let mut index: HashMap<SeriesKey, usize> = HashMap::new();
+        for (item, tags) in items {
+            let shown = self.series_key(tags);
+            let i = *index.entry(shown.clone()).or_insert_with(|| {
+                groups.push((shown, Vec::new()));
+                groups.len() - 1
+            });
+            if !groups[i].1.contains(&item) {
+                groups[i].1.push(item);
+            }
+        }
+        groups
     }
 
     /// What tells a series with these tags from another in this run's output.
@@ -270,7 +286,7 @@ impl Tagger {
     /// Values that this run's output would show the same way (see [`SeriesKey`]: two Linux
     /// interfaces `eth#0` and `eth!0` both tag `eth_0`; `eth.0` and `eth_0` share a graphite
     /// segment) are told apart by a mark from the value as read: `-` and eight hex digits of
-    /// its FNV-1a hash (`eth_0-6d9f1c3a`), the same on every run, kept within
+    /// its FNV-1a hash (`eth#0` is `eth_0-62c04f07`), the same on every run, kept within
     /// [`MAX_TAG_CHARS`]; a mark that is still taken gets `-1`, `-2`, ... after it. Values
     /// nobody shares are untouched. Each collision is added to `collisions`, for
     /// [`warn_collisions`].
@@ -300,23 +316,11 @@ impl Tagger {
             }
             return;
         }
-        let mut groups: Vec<(SeriesKey, Vec<(&'a str, TagSet)>)> = Vec::new();
-        let mut index: HashMap<SeriesKey, usize> = HashMap::new();
-        for raw in raws {
+        let groups = self.alike(raws.into_iter().map(|raw| {
             let set = base.with(key, tag_value(key, raw));
-            let shown = self.series_key(set.to_vec());
-            let i = match index.get(&shown) {
-                Some(&i) => i,
-                None => {
-                    index.insert(shown.clone(), groups.len());
-                    groups.push((shown, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            if groups[i].1.iter().all(|(r, _)| *r != raw) {
-                groups[i].1.push((raw, set));
-            }
-        }
+            let tags = set.to_vec();
+            ((raw, set), tags)
+        }));
         // Values nobody shares keep their place: a mark never takes it.
         let mut taken: HashSet<SeriesKey> = groups
             .iter()
@@ -338,13 +342,16 @@ impl Tagger {
             };
             for (raw, set) in group {
                 let plain = set.extra_value();
-                let (value, set) = (0..)
-                    .map(|attempt| {
-                        let value = with_mark(key, plain, raw, attempt);
-                        (value.clone(), base.with(key, value))
-                    })
-                    .find(|(_, set)| taken.insert(self.series_key(set.to_vec())))
-                    .expect("a finite set of taken keys leaves a mark free");
+                // `taken` is finite: some attempt is free.
+                let mut attempt = 0;
+                let (value, set) = loop {
+                    let value = with_mark(key, plain, raw, attempt);
+                    let set = base.with(key, value.clone());
+                    if taken.insert(self.series_key(set.to_vec())) {
+                        break (value, set);
+                    }
+                    attempt += 1;
+                };
                 collision.raw.push(raw.to_string());
                 collision.marked.push(value);
                 own.sets.insert((key, raw.to_string()), set);
