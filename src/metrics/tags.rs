@@ -312,7 +312,7 @@ impl Tagger {
         if raws.iter().all(|raw| as_read(raw)) {
             for raw in raws {
                 let set = base.with(key, raw.to_string());
-                own.sets.insert((key, raw.to_string()), set);
+                own.insert(key, raw, set);
             }
             return;
         }
@@ -330,7 +330,7 @@ impl Tagger {
         for (_, mut group) in groups {
             if group.len() == 1 {
                 let (raw, set) = group.remove(0);
-                own.sets.insert((key, raw.to_string()), set);
+                own.insert(key, raw, set);
                 continue;
             }
             group.sort_by(|a, b| a.0.cmp(b.0));
@@ -354,7 +354,7 @@ impl Tagger {
                 };
                 collision.raw.push(raw.to_string());
                 collision.marked.push(value);
-                own.sets.insert((key, raw.to_string()), set);
+                own.insert(key, raw, set);
             }
             collisions.push(collision);
         }
@@ -382,17 +382,23 @@ impl Tagger {
 /// The tags of a container's series of each of its own-tag values (see [`Tagger::own_tags`]).
 #[derive(Debug, Clone, Default)]
 pub struct OwnTags {
-    sets: HashMap<(&'static str, String), TagSet>,
+    /// By tag key, by value as read.
+    sets: HashMap<&'static str, HashMap<String, TagSet>>,
 }
 
 impl OwnTags {
     /// The tags of the series whose `key` tag is `raw` as read. A value the rule was not given
     /// is only sanitized, on `base`.
     pub fn get(&self, base: &TagSet, key: &'static str, raw: &str) -> TagSet {
-        match self.sets.get(&(key, raw.to_string())) {
+        match self.sets.get(key).and_then(|by_value| by_value.get(raw)) {
             Some(set) => set.clone(),
             None => base.with(key, tag_value(key, raw)),
         }
+    }
+
+    fn insert(&mut self, key: &'static str, raw: &str, set: TagSet) {
+        let by_value = self.sets.entry(key).or_default();
+        by_value.insert(raw.to_string(), set);
     }
 }
 
