@@ -549,6 +549,15 @@ pub fn user_tags(
             ));
             continue;
         }
+        // An EMF document holds its tags and its metrics as members of one JSON object: a tag
+        // named like a metric would lose to the number there.
+        if super::catalog::CATALOG.iter().any(|d| d.name == key) {
+            warnings.push(format!(
+                "tag {typed:?} from {source} dropped: {key:?} is the name of a metric, which \
+                 EMF documents hold beside the tags"
+            ));
+            continue;
+        }
         let value = fit(&key, value.to_string());
         match tags.iter().find(|(k, _)| label_name(k) == label) {
             Some((k, v)) if *k == key && *v == value => {}
@@ -840,5 +849,9 @@ mod tests {
             "{}",
             warnings[2]
         );
+        // A metric's name: EMF would keep the number and lose the tag.
+        let (tags, warnings) = user_tags(&typed(&["mem_usage:x"]), TagOptions::default());
+        assert!(tags.is_empty());
+        assert!(warnings[0].contains("name of a metric"), "{warnings:?}");
     }
 }
