@@ -240,8 +240,9 @@ mod identity {
     }
 
     /// Keys for user tags: ecs-statsd's own ones, and spellings of one Prometheus label.
-    const USER_KEYS: [&str; 9] = [
+    const USER_KEYS: [&str; 10] = [
         "container_id",
+        "mem_usage",
         "container.id",
         "interface",
         "cpu",
@@ -373,9 +374,45 @@ mod identity {
         }
     }
 
+    /// Every user tag that survived reaches every series, in every format that has tags
+    /// (graphite names leave them out): none hidden by a built-in tag or another user tag.
+    fn check_user_tags(output: &str, series: &[Metric], constant: &[(String, String)]) {
+        match output {
+            "dogstatsd" => {
+                for line in statsd_lines(series, "ecs_task") {
+                    let line = parse_line(&line).unwrap();
+                    for tag in constant {
+                        assert!(line.tags.contains(tag), "{tag:?} missing: {line}");
+                    }
+                }
+            }
+            "prometheus" => {
+                let text = prometheus::render(series, "ecs_task");
+                for (name, labels, _) in prometheus_spec::parse(&text).unwrap() {
+                    for (k, v) in constant {
+                        let label = (prometheus::label_name(k), v.clone());
+                        assert!(
+                            labels.contains(&label),
+                            "{label:?} missing: {name} {labels:?}"
+                        );
+                    }
+                }
+            }
+            "emf" => {
+                for doc in emf::render(series, "ECS/Test", 0).lines() {
+                    let doc: Value = serde_json::from_str(doc).unwrap();
+                    for (k, v) in constant {
+                        assert_eq!(doc[k].as_str(), Some(v.as_str()), "{k}: {doc}");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
-            cases: 96,
+            cases: 64,
             failure_persistence: None,
             rng_seed: proptest::test_runner::RngSeed::Fixed(0x17_0004),
             ..ProptestConfig::default()
@@ -411,6 +448,7 @@ mod identity {
                 let rx = series.iter().filter(|m| m.name() == "network_rx_bytes_total");
                 let interfaces: usize = containers.iter().map(|(_, i)| i.len()).sum();
                 prop_assert_eq!(rx.count(), interfaces + 1, "{}", output);
+                check_user_tags(output, &series, &constant);
                 let sent = identities(output, &series);
                 let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
                 for (identity, value) in &sent {
