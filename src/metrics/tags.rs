@@ -113,7 +113,9 @@ impl Default for TagOptions {
 /// `container_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SeriesKey {
-    /// DogStatsD, Prometheus and EMF documents: the whole tag set.
+    /// DogStatsD, Prometheus and EMF documents: the whole tag set, each value as Datadog
+    /// stores it ([`datadog_form`]; Prometheus could tell more apart, but the same task gets
+    /// the same tags in both).
     Tags(Tags),
     /// `--tag-format graphite`: the name segments.
     GraphitePath(String),
@@ -248,7 +250,8 @@ impl Tagger {
                 .collect();
             SeriesKey::EmfDimensions(values)
         } else {
-            SeriesKey::Tags(tags)
+            let stored = tags.into_iter().map(|(k, v)| (k, datadog_form(&v)));
+            SeriesKey::Tags(stored.collect())
         }
     }
 
@@ -299,15 +302,18 @@ impl Tagger {
         collisions: &mut Vec<Collision>,
     ) {
         let raws: Vec<&'a str> = raws.into_iter().collect();
-        // A value that no output changes (ASCII letters, digits, `_`, `-`, within the cut:
-        // `eth0`, CPU numbers) is shown as read by all of them, so when every value is one,
-        // distinct values stay distinct: no series key to compare.
+        // A value that no output and no receiver changes (lowercase ASCII letters, digits,
+        // `-`, single `_` not at the end, within the cut: `eth0`, CPU numbers) is shown as
+        // read by all of them, so when every value is one, distinct values stay distinct: no
+        // series key to compare.
         let as_read = |raw: &str| {
             !raw.is_empty()
                 && key.len() + 1 + raw.len() <= MAX_TAG_CHARS
                 && raw
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                && !raw.contains("__")
+                && !raw.ends_with('_')
         };
         if raws.iter().all(|raw| as_read(raw)) {
             for raw in raws {
@@ -463,6 +469,24 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5, |hash, &b| {
         (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
+}
+
+/// A tag value as Datadog stores it: lowercase, each run of `_` one `_`, no trailing `_`
+/// (docs.datadoghq.com/developers/guide/what-best-practices-are-recommended-for-naming-metrics-and-tags:
+/// "Tags are converted to lowercase", "Contiguous underscores are reduced to a single
+/// underscore", "A trailing underscore is removed"). Two valid ECS names `Web` and `web`, or
+/// `a__b` and `a_b`, are one series there.
+fn datadog_form(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars().flat_map(char::to_lowercase) {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
 }
 
 /// Datadog's limit on a whole tag, `key:value`, in characters.
@@ -853,5 +877,42 @@ mod tests {
         let (tags, warnings) = user_tags(&typed(&["mem_usage:x"]), TagOptions::default());
         assert!(tags.is_empty());
         assert!(warnings[0].contains("name of a metric"), "{warnings:?}");
+    }
+
+    #[test]
+    fn names_datadog_stores_alike_are_told_apart() {
+        assert_eq!(datadog_form("Web__App_"), "web_app");
+        assert_eq!(datadog_form("_task_"), "_task");
+        assert_eq!(datadog_form("ÉTÉ"), "été");
+        let container = |id: &str, name: &str| Container {
+            docker_id: Some(id.into()),
+            name: Some(name.into()),
+            ..Container::default()
+        };
+        let task = Task {
+            containers: Some(vec![
+                container("a", "Web"),
+                container("b", "web"),
+                container("c", "_task"),
+                container("d", "api"),
+            ]),
+            ..Task::default()
+        };
+        // Without identity tags the container name alone tells a container from the totals.
+        let options = TagOptions {
+            identity: false,
+            ..TagOptions::default()
+        };
+        let tagger = Tagger::new(&task, options, &[]);
+        let ids: Vec<Option<&str>> = task
+            .containers()
+            .iter()
+            .map(|c| {
+                let id = c.docker_id.as_deref().unwrap();
+                let tags = tagger.container(c, id);
+                tags.get("container_id").map(|_| id)
+            })
+            .collect();
+        assert_eq!(ids, [Some("a"), Some("b"), Some("c"), None]);
     }
 }

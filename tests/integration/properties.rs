@@ -328,7 +328,22 @@ mod identity {
                 .iter()
                 .map(|line| {
                     let line = parse_line(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-                    let tags: BTreeSet<_> = line.tags.into_iter().collect();
+                    // As Datadog stores a tag: lowercase, one `_` for a run of them, no
+                    // trailing `_` (docs.datadoghq.com, "naming metrics and tags").
+                    let stored = |v: String| {
+                        let lower = v.to_lowercase();
+                        let parts: Vec<&str> = lower.split('_').collect();
+                        let mut out = String::new();
+                        for (i, part) in parts.iter().enumerate() {
+                            if i > 0 && !out.ends_with('_') {
+                                out.push('_');
+                            }
+                            out.push_str(part);
+                        }
+                        out.trim_end_matches('_').to_string()
+                    };
+                    let tags: BTreeSet<_> =
+                        line.tags.into_iter().map(|(k, v)| (k, stored(v))).collect();
                     (format!("{} {tags:?}", line.name), line.raw_value)
                 })
                 .collect(),
