@@ -19,5 +19,6 @@ mod outputs;
 mod parity;
 mod platforms;
 mod properties;
+mod release;
 mod signals;
 mod statsd_daemon;
