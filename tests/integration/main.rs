@@ -7,6 +7,7 @@ mod command_line;
 mod common;
 mod delivery;
 mod dialects;
+mod docker;
 mod e2e;
 mod examples;
 mod faults;
