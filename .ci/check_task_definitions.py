@@ -39,10 +39,13 @@ The rules:
     (that needs `logs:CreateLogGroup` on the execution role, or on EC2 the instance role).
   - agent-healthy: a container that depends on a Datadog agent container waits for
     `HEALTHY`, and the agent has a health check, as Datadog's Fargate guide shows
-    (https://docs.datadoghq.com/integrations/ecs_fargate/, its task definition:
-    `"healthCheck": {"command": ["CMD-SHELL", "agent health"], "interval": 30,
-    "timeout": 5, "retries": 3, "startPeriod": 15}`). `START` only waits for the agent
-    process to start, before DogStatsD listens: short runs would exit 3 at start-up.
+    (https://docs.datadoghq.com/integrations/ecs_fargate/). The recipes use `agent health`
+    (interval 30, timeout 5, retries 3, startPeriod 15), the agent's own status command, as
+    Datadog's CDK construct did (DataDog/datadog-cdk-constructs src/ecs/constants.ts at
+    1aea2438: command ["agent", "health"], retries 3, startPeriod 15, timeout 5; later
+    versions use ["/probe.sh"] with startPeriod 60, which passes this rule as well: any
+    healthCheck does). `START` only waits for the agent process to start, before DogStatsD
+    listens: short runs would exit 3 at start-up.
   - same-as-recipe: a CloudFormation template X.cfn.yaml keeps the containers, commands,
     environment, dependencies, health checks and mounts of the recipe X.json.
   - agent-reachable: a container running ecs-statsd that sends DogStatsD has something to
