@@ -5,6 +5,7 @@
 pub mod emf;
 pub mod file;
 pub mod graphite;
+mod line_limit;
 mod options;
 pub mod prometheus;
 mod statsd;
@@ -19,6 +20,7 @@ pub use options::{
     TagFormat, UDP_MAX_DATAGRAM, UNIX_MAX_DATAGRAM, check_namespace, check_prefix,
     longest_metric_name,
 };
+pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
 
 /// One run's metrics and what the outputs may add to them.
