@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use super::Env;
 use super::setting::{FormatName, Given};
 use crate::cli::{Cli, settings};
-use crate::output::{
-    Destination, Format, MAX_PACKET_SIZE, Options, TagFormat, UNIX_MAX_DATAGRAM,
-};
+use crate::output::{Destination, Format, MAX_PACKET_SIZE, Options, TagFormat, UNIX_MAX_DATAGRAM};
 
 /// The options, and the warnings about settings that were ignored (for the caller to log).
 pub fn resolve(cli: &Cli, env: Env, warnings: &mut Vec<String>) -> Result<Options, String> {
@@ -78,8 +76,7 @@ fn max_packet_size(
         return Ok(destination.default_packet_size());
     };
     let size = settings::max_packet_size.parse_given(&given)?;
-    if *format == Format::Statsd && tag_format == TagFormat::Dogstatsd && size > UNIX_MAX_DATAGRAM
-    {
+    if *format == Format::Statsd && tag_format == TagFormat::Dogstatsd && size > UNIX_MAX_DATAGRAM {
         return Err(format!(
             "invalid {} {:?}: the Datadog agent reads at most {UNIX_MAX_DATAGRAM} bytes of a \
              DogStatsD datagram (dogstatsd_buffer_size) and silently loses the rest; give 512 \

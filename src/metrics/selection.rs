@@ -148,8 +148,13 @@ impl Selection {
         if Family::of(definition) == Some(Family::Exporter) {
             return true;
         }
-        self.only.as_ref().is_none_or(|only| only.covers(definition))
-            && !self.skip.as_ref().is_some_and(|skip| skip.covers(definition))
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.covers(definition))
+            && !self
+                .skip
+                .as_ref()
+                .is_some_and(|skip| skip.covers(definition))
     }
 }
 

@@ -287,7 +287,10 @@ impl Tagger {
                     Some(tag) => format!("{image_name}:{tag}"),
                     None => image_name.to_string(),
                 };
-                tags.push(("docker_image".into(), tag_value("docker_image", &docker_image)));
+                tags.push((
+                    "docker_image".into(),
+                    tag_value("docker_image", &docker_image),
+                ));
             }
             tags.push(("ecs_container_name".into(), fit("ecs_container_name", name)));
         }
@@ -581,17 +584,14 @@ mod tests {
             )
         );
         assert_eq!(image("nginx"), some("nginx", "nginx"));
-        assert_eq!(
-            image("nginx:1.25@sha256:abc"),
-            some("nginx", "nginx:1.25")
-        );
-        assert_eq!(
-            image("registry:5000/web"),
-            some("web", "registry:5000/web")
-        );
+        assert_eq!(image("nginx:1.25@sha256:abc"), some("nginx", "nginx:1.25"));
+        assert_eq!(image("registry:5000/web"), some("web", "registry:5000/web"));
         // A user cannot set them: one key, one value.
         let (_, warnings) = user_tags(
-            &[("--tag", "short_image:x".into()), ("--tag", "availability-zone:x".into())],
+            &[
+                ("--tag", "short_image:x".into()),
+                ("--tag", "availability-zone:x".into()),
+            ],
             TagOptions::default(),
         );
         assert_eq!(warnings.len(), 2, "{warnings:?}");

@@ -168,7 +168,9 @@ mod tests {
             let client = cadence::StatsdClient::from_sink("ecs_task", sink);
             let mut builder = match metric.value {
                 Value::Int(v) => cadence::Gauged::gauge_with_tags(&client, metric.name(), v),
-                Value::Float(v) => cadence::Gauged::gauge_with_tags(&client, metric.name(), v.get()),
+                Value::Float(v) => {
+                    cadence::Gauged::gauge_with_tags(&client, metric.name(), v.get())
+                }
             };
             for (k, v) in metric.tags.iter() {
                 builder = if v.is_empty() {
@@ -203,7 +205,8 @@ mod tests {
         tags.push(("ecs_container_name".into(), "web".to_string()));
         let m = metric(tags, Value::Int(1));
         let user: Vec<String> = (0..60).map(|i| format!("u{i:02}")).collect();
-        let len = |skip: &dyn Fn(usize) -> bool| line_len("ecs_task", m.name(), &m, None, None, skip);
+        let len =
+            |skip: &dyn Fn(usize) -> bool| line_len("ecs_task", m.name(), &m, None, None, skip);
         let drop = user_tags_to_drop(&len, &m, &user);
         assert!(len(&|i| drop.contains(&i)) <= MAX_LINE);
         // One fewer dropped would not fit; the identity tags (first and last) stay.
@@ -214,9 +217,15 @@ mod tests {
         let mut dropped = Dropped::default();
         dropped.add(&m, &drop);
         let warning = dropped.warning().unwrap();
-        assert!(warning.contains("\"u59:vvv") && warning.contains("8192"), "{warning}");
+        assert!(
+            warning.contains("\"u59:vvv") && warning.contains("8192"),
+            "{warning}"
+        );
         // A line that fits loses nothing.
-        let short = metric(vec![(TagKey::Owned("u00".into()), "x".into())], Value::Int(1));
+        let short = metric(
+            vec![(TagKey::Owned("u00".into()), "x".into())],
+            Value::Int(1),
+        );
         let len = |skip: &dyn Fn(usize) -> bool| {
             line_len("ecs_task", short.name(), &short, None, None, skip)
         };

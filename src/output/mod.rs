@@ -15,12 +15,12 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::metrics::Metric;
+pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use options::{
     Destination, Format, MAX_METRIC_NAME_CHARS, MAX_PACKET_SIZE, MIN_PACKET_SIZE, Options,
     TagFormat, UDP_MAX_DATAGRAM, UNIX_MAX_DATAGRAM, check_namespace, check_prefix,
     longest_metric_name,
 };
-pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
 
 /// One run's metrics and what the outputs may add to them.
