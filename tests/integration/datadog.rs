@@ -355,3 +355,338 @@ fn metrics_and_skip_metrics_choose_what_is_sent() {
         }
     }
 }
+
+/// What real runs send: each metric name (without the prefix) with the tag keys and the
+/// `key:value` pairs of its lines, over a dry run of every bundled capture.
+#[derive(Default)]
+struct Sent {
+    keys: std::collections::BTreeMap<String, BTreeSet<String>>,
+    pairs: std::collections::BTreeMap<String, BTreeSet<(String, String)>>,
+}
+
+fn sent_by_real_runs() -> Sent {
+    let mut sent = Sent::default();
+    for dir in crate::common::replay_dirs() {
+        let out = run(&["--metadata-url", dir.to_str().unwrap(), "--dry-run"], &[]);
+        out.assert_success();
+        let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+        for line in parse_all(&lines) {
+            let name = line.name.trim_start_matches("ecs_task.").to_string();
+            for (k, v) in &line.tags {
+                sent.keys.entry(name.clone()).or_default().insert(k.clone());
+                let pairs = sent.pairs.entry(name.clone()).or_default();
+                pairs.insert((k.clone(), v.clone()));
+            }
+        }
+    }
+    assert!(sent.keys.len() > 30, "{:?}", sent.keys.keys());
+    sent
+}
+
+/// A metric a Datadog query reads: `ecs_task.<name>{scope} by {keys}`.
+#[derive(Debug)]
+struct Queried {
+    metric: String,
+    /// `key:value` filters (`!` dropped); `$var` and `*` are not filters.
+    filters: Vec<(String, String)>,
+    /// Group-by keys.
+    by: Vec<String>,
+}
+
+/// Every `ecs_task.` metric of a Datadog query string.
+fn queried(query: &str) -> Vec<Queried> {
+    let mut out = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("ecs_task.") {
+        rest = &rest[at + "ecs_task.".len()..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let metric = rest[..end].to_string();
+        rest = &rest[end..];
+        let mut q = Queried {
+            metric,
+            filters: Vec::new(),
+            by: Vec::new(),
+        };
+        if let Some(scope) = rest.strip_prefix('{') {
+            let close = scope.find('}').expect("a closed scope");
+            for item in scope[..close].split(',').map(str::trim) {
+                let item = item.trim_start_matches('!');
+                if item == "*" || item.starts_with('$') || item.is_empty() {
+                    continue;
+                }
+                let (k, v) = item.split_once(':').unwrap_or((item, ""));
+                q.filters.push((k.to_string(), v.to_string()));
+            }
+            rest = &scope[close + 1..];
+            if let Some(by) = rest.trim_start().strip_prefix("by {") {
+                let close = by.find('}').expect("a closed group");
+                q.by = by[..close]
+                    .split(',')
+                    .map(|k| k.trim().to_string())
+                    .collect();
+                rest = &by[close + 1..];
+            }
+        }
+        out.push(q);
+    }
+    out
+}
+
+/// Every string under a `q` or `query` key, anywhere in `json`.
+fn query_strings(json: &serde_json::Value, out: &mut Vec<String>) {
+    match json {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("q" | "query", serde_json::Value::String(q)) => out.push(q.clone()),
+                    _ => query_strings(value, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| query_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn example_json(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(crate::common::root().join(path)).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The dashboard and the monitor in examples/datadog/ query only metrics ecs-statsd sends,
+/// filtered and grouped only by tags those metrics carry (with the values it sends), and
+/// their template variables and `{{key.name}}` message variables are such tags too.
+#[test]
+fn the_examples_query_only_what_ecs_statsd_sends() {
+    let sent = sent_by_real_runs();
+    let dashboard = example_json("examples/datadog/dashboard.json");
+    let monitor = example_json("examples/datadog/monitor-exporter-status.json");
+    let mut checked = 0;
+    let mut template_keys = Vec::new();
+    for var in dashboard["template_variables"].as_array().unwrap() {
+        template_keys.push(var["prefix"].as_str().unwrap().to_string());
+    }
+    assert!(!template_keys.is_empty());
+    for (file, json) in [("dashboard", &dashboard), ("monitor", &monitor)] {
+        let mut queries = Vec::new();
+        query_strings(json, &mut queries);
+        assert!(!queries.is_empty(), "{file}: no query");
+        for query in &queries {
+            let metrics = queried(query);
+            assert!(
+                !metrics.is_empty(),
+                "{file}: {query} reads no ecs_task metric"
+            );
+            for q in metrics {
+                let keys = sent
+                    .keys
+                    .get(&q.metric)
+                    .unwrap_or_else(|| panic!("{file}: ecs_task.{} is never sent", q.metric));
+                for (k, v) in &q.filters {
+                    assert!(
+                        sent.pairs[&q.metric].contains(&(k.clone(), v.clone())),
+                        "{file}: ecs_task.{} never carries {k}:{v}",
+                        q.metric
+                    );
+                }
+                for k in &q.by {
+                    assert!(
+                        keys.contains(k),
+                        "{file}: ecs_task.{} has no tag {k}",
+                        q.metric
+                    );
+                }
+                // Template variables scope every query that names them.
+                if query.contains('$') {
+                    for k in &template_keys {
+                        let var = dashboard["template_variables"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|v| v["prefix"] == k.as_str())
+                            .unwrap();
+                        let name = format!("${}", var["name"].as_str().unwrap());
+                        if query.contains(&name) {
+                            assert!(
+                                keys.contains(k),
+                                "{file}: ecs_task.{} has no tag {k} ({name})",
+                                q.metric
+                            );
+                        }
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    // The monitor's message variables name group-by tags of its query.
+    let message =
+        monitor["message"].as_str().unwrap().to_string() + monitor["name"].as_str().unwrap();
+    let query = monitor["query"].as_str().unwrap();
+    assert!(query.contains("ecs_task.exporter_status"), "{query}");
+    for part in message.split("{{").skip(1) {
+        let key = part.split("}}").next().unwrap().trim_end_matches(".name");
+        assert!(
+            queried(query)[0].by.iter().any(|b| b == key),
+            "{{{{{key}.name}}}} is not grouped by"
+        );
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+/// docs/datadog.md maps every metric of the ecs_fargate check (its metadata.csv, copied in
+/// testdata/datadog/, plus the four the check sends beyond it), each to a metric ecs-statsd
+/// really sends, or to "none".
+#[test]
+fn the_mapping_table_names_every_fargate_metric_and_real_series() {
+    let sent = sent_by_real_runs();
+    let csv = crate::common::read("testdata/datadog/ecs_fargate_metadata.csv");
+    let mut expected: BTreeSet<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    // Sent by ecs_fargate.py beyond metadata.csv (integrations-core: the task `Limits`
+    // gauges and EPHEMERAL_STORAGE_GAUGE_METRICS).
+    for extra in [
+        "ecs.fargate.cpu.task.limit",
+        "ecs.fargate.mem.task.limit",
+        "ecs.fargate.ephemeral_storage.utilized",
+        "ecs.fargate.ephemeral_storage.reserved",
+    ] {
+        expected.insert(extra.to_string());
+    }
+    let docs = crate::common::read("docs/datadog.md");
+    let start = docs.find("| `ecs.fargate.*` |").expect("the mapping table");
+    let mut mapped = BTreeSet::new();
+    for row in docs[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let fargate = cells[1].trim_matches('`').to_string();
+        assert!(mapped.insert(fargate.clone()), "{fargate} twice");
+        let ours = cells[3];
+        if ours.starts_with("none") {
+            continue;
+        }
+        let name = ours.split('`').nth(1).unwrap_or_else(|| panic!("{row}"));
+        assert!(
+            sent.keys.contains_key(name),
+            "{fargate}: {name} is never sent"
+        );
+        assert!(
+            !cells[4].is_empty(),
+            "{fargate}: say the conversion, or none"
+        );
+    }
+    assert_eq!(mapped, expected);
+}
+
+/// The series counts in docs/datadog.md are those of the goldens (real runs on the
+/// captures): per container (without per-CPU and network), per CPU, per interface, task
+/// totals, self-telemetry.
+#[test]
+fn the_series_counts_are_those_of_the_captures() {
+    let docs = crate::common::read("docs/datadog.md");
+    let start = docs
+        .find("| capture | platform |")
+        .expect("the counts table");
+    let mut rows = 0;
+    for row in docs[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let capture = cells[1].trim_matches('`');
+        let documented: Vec<usize> = cells[3..8].iter().map(|c| c.parse().unwrap()).collect();
+        let golden = crate::common::read(&format!("testdata/golden/{capture}.txt"));
+        let lines: Vec<String> = golden.lines().map(String::from).collect();
+        let lines = parse_all(&lines);
+        let family = |l: &Line| {
+            let name = l.name.trim_start_matches("ecs_task.");
+            if name.starts_with("percpu_") {
+                "percpu"
+            } else if name.starts_with("network_") {
+                "network"
+            } else if name.starts_with("exporter_") {
+                "exporter"
+            } else {
+                "other"
+            }
+        };
+        let containers: BTreeSet<&str> = lines
+            .iter()
+            .filter_map(|l| l.tag("container_name"))
+            .filter(|c| *c != "_task_")
+            .collect();
+        let per = |c: &str, fam: &str| {
+            lines
+                .iter()
+                .filter(|l| l.tag("container_name") == Some(c) && family(l) == fam)
+                .count()
+        };
+        let per_container = containers.iter().map(|c| per(c, "other")).max().unwrap();
+        let per_cpu = containers
+            .iter()
+            .map(|c| {
+                let cpus: BTreeSet<&str> = lines
+                    .iter()
+                    .filter(|l| l.tag("container_name") == Some(c))
+                    .filter_map(|l| l.tag("cpu"))
+                    .collect();
+                per(c, "percpu").checked_div(cpus.len()).unwrap_or(0)
+            })
+            .max()
+            .unwrap();
+        let per_interface = containers
+            .iter()
+            .map(|c| {
+                let ifs: BTreeSet<&str> = lines
+                    .iter()
+                    .filter(|l| l.tag("container_name") == Some(c))
+                    .filter_map(|l| l.tag("interface"))
+                    .collect();
+                per(c, "network").checked_div(ifs.len()).unwrap_or(0)
+            })
+            .max()
+            .unwrap();
+        let task = lines
+            .iter()
+            .filter(|l| l.tag("container_name") == Some("_task_"))
+            .count();
+        let run = lines.iter().filter(|l| family(l) == "exporter").count();
+        assert_eq!(
+            documented,
+            [per_container, per_cpu, per_interface, task, run],
+            "{capture}"
+        );
+        rows += 1;
+    }
+    assert!(rows >= 4, "{rows}");
+}
+
+/// Every `--metrics ...` / `--skip-metrics ...` that docs/datadog.md suggests is accepted,
+/// and sends fewer series than a run without it.
+#[test]
+fn the_lists_the_datadog_page_suggests_are_accepted() {
+    let docs = crate::common::read("docs/datadog.md");
+    let (all, _) = dry_lines(&[], &[]);
+    let mut tried = 0;
+    for code in docs.split('`').skip(1).step_by(2) {
+        let Some((flag, list)) = code.split_once(' ') else {
+            continue;
+        };
+        if flag != "--metrics" && flag != "--skip-metrics" {
+            continue;
+        }
+        let (fewer, _) = dry_lines(&[flag, list], &[]);
+        assert!(fewer.len() < all.len(), "{code}");
+        tried += 1;
+    }
+    assert!(tried >= 3, "{tried}");
+}
