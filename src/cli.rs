@@ -144,7 +144,8 @@ settings! {
     statsd_socket: option Option<String> = "statsd-socket" <"PATH">
         parse parse::path => PathBuf;
 
-    /// largest datagram to send, 512 to 65507 bytes
+    /// largest datagram to send: 512 to 8192 bytes for DogStatsD (the Datadog agent reads no
+    /// more of a datagram), to 65507 with --tag-format graphite
     max_packet_size: option Option<String> = "max-packet-size" <"BYTES"> env ["MAX_PACKET_SIZE"]
         default(Fallback::Described("1432 for UDP, 8192 for a Unix socket"))
         parse parse::packet_size => usize;

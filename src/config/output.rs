@@ -237,6 +237,82 @@ fn parse_dogstatsd_url(url: &str) -> Result<Destination, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn chosen(cli: &Cli, vars: &[(&str, &str)]) -> (Destination, String, Vec<String>) {
+        let map: HashMap<&str, &str> = vars.iter().copied().collect();
+        let env = |name: &str| map.get(name).map(|v| v.to_string());
+        let mut warnings = Vec::new();
+        let (destination, by) = destination(cli, &env, &mut warnings).unwrap();
+        (destination, by, warnings)
+    }
+
+    fn udp(host: &str, port: u16) -> Destination {
+        Destination::Udp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// Each rule names what chose the destination; `DD_DOGSTATSD_PORT` alone is used on the
+    /// default host (as datadogpy does); `STATSD_*` under a `DD_*` destination are named in
+    /// one warning.
+    #[test]
+    fn the_destination_and_what_chose_it() {
+        let none = Cli::default();
+        assert_eq!(
+            chosen(&none, &[]),
+            (udp("127.0.0.1", 8125), "the default".into(), vec![])
+        );
+        assert_eq!(
+            chosen(&none, &[("DD_DOGSTATSD_PORT", "9125")]),
+            (
+                udp("127.0.0.1", 9125),
+                "DD_DOGSTATSD_PORT (on the default host)".into(),
+                vec![]
+            )
+        );
+        let (d, by, warnings) = chosen(
+            &none,
+            &[
+                ("DD_AGENT_HOST", "agent"),
+                ("STATSD_HOST", "old"),
+                ("STATSD_PORT", "7"),
+            ],
+        );
+        assert_eq!((d, by.as_str()), (udp("agent", 8125), "DD_AGENT_HOST"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("STATSD_HOST=old and STATSD_PORT=7 ignored: DD_AGENT_HOST"),
+            "{warnings:?}"
+        );
+        let (_, by, warnings) = chosen(
+            &none,
+            &[("DD_DOGSTATSD_URL", "udp://u:3"), ("STATSD_PORT", "7")],
+        );
+        assert_eq!((by.as_str(), warnings.len()), ("DD_DOGSTATSD_URL", 1));
+        assert_eq!(
+            chosen(&none, &[("STATSD_HOST", "old")]),
+            (udp("old", 8125), "STATSD_HOST".into(), vec![])
+        );
+        let flags = Cli {
+            statsd_port: Some("9".into()),
+            ..Cli::default()
+        };
+        assert_eq!(
+            chosen(&flags, &[("STATSD_HOST", "old"), ("DD_AGENT_HOST", "a")]),
+            (
+                udp("old", 9),
+                "STATSD_HOST and --statsd-port".into(),
+                vec![]
+            )
+        );
+        assert_eq!(
+            format!("{}", udp("::1", 8125)),
+            "UDP [::1]:8125",
+            "an IPv6 host in brackets"
+        );
+    }
 
     #[test]
     fn dogstatsd_url_forms() {

@@ -67,11 +67,14 @@ pub fn line_len(
     len
 }
 
+/// Which tags (by index) a line leaves out.
+pub type Skip<'a> = &'a dyn Fn(usize) -> bool;
+
 /// The indexes (into the series' tags) of the user tags to leave out so that the line fits
 /// in [`MAX_LINE`]: the last user tags first. Empty when the line fits as it is (nearly
 /// always); when even without every user tag it does not fit, all of them.
 pub fn user_tags_to_drop(
-    line_len: &dyn Fn(&dyn Fn(usize) -> bool) -> usize,
+    line_len: &dyn Fn(Skip) -> usize,
     metric: &Metric,
     user_keys: &[String],
 ) -> Vec<usize> {
