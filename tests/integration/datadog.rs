@@ -526,6 +526,16 @@ fn the_examples_query_only_what_ecs_statsd_sends() {
         monitor["message"].as_str().unwrap().to_string() + monitor["name"].as_str().unwrap();
     let query = monitor["query"].as_str().unwrap();
     assert!(query.contains("ecs_task.exporter_status"), "{query}");
+    // Datadog refuses a monitor whose critical threshold is not the query's bound.
+    let bound: f64 = query.rsplit('<').next().unwrap().trim().parse().unwrap();
+    assert_eq!(
+        monitor["options"]["thresholds"]["critical"].as_f64(),
+        Some(bound)
+    );
+    assert_eq!(
+        monitor["options"]["notify_no_data"], true,
+        "a run that stops sending alerts too"
+    );
     for part in message.split("{{").skip(1) {
         let key = part.split("}}").next().unwrap().trim_end_matches(".name");
         assert!(
