@@ -4,7 +4,8 @@
 //! The identity tags are those the Datadog agent's tagger gives an ECS task and its containers
 //! (DataDog/datadog-agent, comp/core/tagger/collectors/workloadmeta_extract.go at
 //! 87f11b9e3105e3ec4e2a2d25ce34a1c470ff62dc, `handleECSTask` and `handleContainer`; the names
-//! are the constants of comp/core/tagger/tags/tags.go): `task_name` and `task_family` (both
+//! are the constants of comp/core/tagger/tags/tags.go at
+//! 05a2adcbe8f7f7a1533b97184446d42add8e0fb6): `task_name` and `task_family` (both
 //! the family), `task_version`, `cluster_name` and `ecs_cluster_name` (both the short cluster
 //! name), `region`, `availability-zone` and the deprecated `availability_zone`,
 //! `ecs_container_name`, and from the image `image_name`, `short_image`, `image_tag` and

@@ -1,5 +1,6 @@
-//! The Datadog agent reads at most 8192 bytes of a datagram (`dogstatsd_buffer_size`,
-//! DataDog/datadog-agent pkg/config/setup: default 8192) and silently cuts the rest, so no
+//! The Datadog agent reads at most 8192 bytes of a datagram (`dogstatsd_buffer_size`:
+//! DataDog/datadog-agent pkg/config/setup/config.go,
+//! `BindEnvAndSetDefault("dogstatsd_buffer_size", 1024*8)`) and silently cuts the rest, so no
 //! DogStatsD line may be longer, whatever `--max-packet-size` says. Only the user's tags
 //! (`--tag`, `DD_TAGS`, ...) can make a line that long (every tag is at most 200 characters,
 //! the identity tags are a fixed few): those are dropped from the end until the line fits,
