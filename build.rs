@@ -39,12 +39,14 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn commit_from_git() -> Option<String> {
     let commit = git(&["rev-parse", "--verify", "HEAD"]).filter(|c| is_commit(c))?;
-    // Build again when HEAD moves: HEAD itself (a checkout; a worktree has its own), the
-    // branch it names (a commit), and packed-refs (where git may keep that branch). Only
-    // those: other branches moving must not rebuild the crate.
+    // Build again when HEAD moves: HEAD itself (a checkout; a worktree has its own), its
+    // reflog (every commit, checkout or reset of this worktree, even with the branch only in
+    // packed-refs), the branch it names and packed-refs. Only those: other branches moving
+    // must not rebuild the crate.
     let branch = git(&["symbolic-ref", "-q", "HEAD"]);
     let watched = [
         Some("HEAD".to_string()),
+        Some("logs/HEAD".to_string()),
         branch,
         Some("packed-refs".to_string()),
     ];
