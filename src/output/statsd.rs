@@ -129,8 +129,8 @@ impl Export for Sender {
                 Ok(gauge) => {
                     let line = gauge.as_metric_str();
                     log::trace!("{line}");
-                    if self.max_packet_size.is_some_and(|max| line.len() > max) {
-                        oversized = (oversized.0 + 1, oversized.1.max(line.len()));
+                    if self.max_packet_size.is_some_and(|max| line.len() + 1 > max) {
+                        oversized = (oversized.0 + 1, oversized.1.max(line.len() + 1));
                     }
                     report.sent += 1;
                 }
@@ -151,9 +151,9 @@ impl Export for Sender {
         }
         if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
             log::warn!(
-                "{count} line(s) longer than the {max}-byte packet size (the longest {longest} \
-                 bytes) were each sent alone in a larger datagram; raise --max-packet-size or \
-                 shorten the prefix and tags if the server drops them"
+                "{count} line(s) do not fit the {max}-byte packet size with their newline (the \
+                 longest {longest} bytes) and were each sent alone in a larger datagram; raise \
+                 --max-packet-size or shorten the prefix and tags if the server drops them"
             );
         }
         report
@@ -209,9 +209,12 @@ pub(super) trait Transport: Send + Sync + std::panic::RefUnwindSafe + 'static {
     }
 }
 
-/// A cadence sink packing lines (each ending in `\n`) into datagrams of at most `capacity`
-/// bytes, as cadence's buffered sinks do; a line that does not fit alone goes alone, without
-/// its `\n`. Every datagram is sent once: a failed one is counted lost, never resent.
+/// A cadence sink packing lines into datagrams of at most `capacity` bytes, as cadence's
+/// buffered sinks do. Every line ends with `\n`, in every datagram and every stdout chunk:
+/// this is the one place lines are joined, so it holds for every output. A line that does not
+/// fit alone goes alone, still with its `\n` (cadence's sinks drop it there, and a Datadog
+/// agent with `dogstatsd_eol_required` drops a line without one). Every datagram is sent once:
+/// a failed one is counted lost, never resent.
 struct Packer<T> {
     transport: T,
     capacity: usize,
@@ -266,16 +269,15 @@ impl<T: Transport> Packer<T> {
 impl<T: Transport> MetricSink for Packer<T> {
     fn emit(&self, line: &str) -> io::Result<usize> {
         let mut pending = lock(&self.pending);
-        if line.len() + 1 > self.capacity {
+        if pending.buf.len() + line.len() + 1 > self.capacity {
             self.send_pending(&mut pending);
-            self.send(line.as_bytes(), 1);
-        } else {
-            if pending.buf.len() + line.len() + 1 > self.capacity {
-                self.send_pending(&mut pending);
-            }
-            pending.buf.extend_from_slice(line.as_bytes());
-            pending.buf.push(b'\n');
-            pending.lines += 1;
+        }
+        pending.buf.extend_from_slice(line.as_bytes());
+        pending.buf.push(b'\n');
+        pending.lines += 1;
+        // A line too long to share a datagram leaves at once, alone.
+        if pending.buf.len() > self.capacity {
+            self.send_pending(&mut pending);
         }
         Ok(line.len())
     }
@@ -539,15 +541,35 @@ mod tests {
 
     #[test]
     fn packs_like_cadence_and_counts_only_accepted_lines() {
-        // Datagrams: "aaaa\nbbbb\n" (10 bytes), "cccc\n", then the oversized line alone.
+        // Datagrams: "aaaa\nbbbb\n" (10 bytes), "cccc\n", then each oversized line alone, with
+        // its newline, and the line after them in a datagram of its own.
         let t = Arc::new(Scripted::new(vec![1], io::ErrorKind::Other, false));
-        let tally = pack(&t, 10, &["aaaa", "bbbb", "cccc", "dddddddddddd"]);
+        let tally = pack(
+            &t,
+            10,
+            &[
+                "aaaa",
+                "bbbb",
+                "cccc",
+                "dddddddddddd",
+                "eeeeeeeeeeee",
+                "ffff",
+            ],
+        );
         let sent: Vec<Vec<u8>> = lock(&t.sent).clone();
         assert_eq!(
             sent,
-            [&b"aaaa\nbbbb\n"[..], b"cccc\n", b"dddddddddddd"].map(<[u8]>::to_vec)
+            [
+                &b"aaaa\nbbbb\n"[..],
+                b"cccc\n",
+                b"dddddddddddd\n",
+                b"eeeeeeeeeeee\n",
+                b"ffff\n"
+            ]
+            .map(<[u8]>::to_vec)
         );
-        assert_eq!((tally.accepted, tally.lost), (3, 1));
+        assert!(sent.iter().all(|d| d.ends_with(b"\n")), "{sent:?}");
+        assert_eq!((tally.accepted, tally.lost), (5, 1));
     }
 
     #[test]

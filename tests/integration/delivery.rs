@@ -155,6 +155,105 @@ fn dry_run_into_dev_full_counts_every_line_as_lost() {
     );
 }
 
+/// 42 tags of 200 characters: every line is over 8 KiB, longer than a stdout chunk and than
+/// the UDP packet size.
+fn long_tags() -> Vec<String> {
+    (0..42)
+        .flat_map(|i| ["--tag".to_string(), format!("t{i:02}:{}", "v".repeat(196))])
+        .collect()
+}
+
+/// Every line ends with a newline in every output: `--dry-run` on stdout, into
+/// `--output-file`, and in every datagram, also for lines longer than the packet size (each
+/// then goes alone, with its newline). Before, stdout and the file ran the long lines
+/// together with no newline, and a datagram holding one line alone had none.
+#[test]
+fn every_line_ends_with_a_newline_in_every_output() {
+    let dir = TempDir::new();
+    let tags = long_tags();
+    // A fresh endpoint per run: it serves each sample once (then repeats the last).
+    let endpoints = [example_endpoint(), example_endpoint(), example_endpoint()];
+    let next = std::cell::Cell::new(0);
+    let base = |extra: &[&str]| {
+        let endpoint = &endpoints[next.replace(next.get() + 1)];
+        let mut args = vec![
+            "--metadata-url".to_string(),
+            endpoint.url(),
+            "--interval".into(),
+            "0".into(),
+            "--no-cache".into(),
+        ];
+        args.extend(tags.iter().cloned());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let dry = run(&crate::common::as_args(&base(&["--dry-run"])), &[]);
+    dry.assert_success();
+    let printed = dry.stdout.clone();
+    let file = dir.join("out.txt");
+    run(
+        &crate::common::as_args(&base(&[
+            "--dry-run",
+            "--output-file",
+            file.to_str().unwrap(),
+        ])),
+        &[],
+    )
+    .assert_success();
+    let written = fs::read_to_string(&file).unwrap();
+    // About 100 datagrams of 9 KiB arrive before the test reads any.
+    let listener = UdpListener::with_receive_buffer(4 << 20);
+    let port = listener.port().to_string();
+    run(
+        &crate::common::as_args(&base(&["--statsd-port", &port])),
+        &[],
+    )
+    .assert_success();
+    let datagrams = listener.datagrams_until_quiet(QUIET, MAX_WAIT);
+
+    for (what, text) in [("stdout", &printed), ("--output-file", &written)] {
+        assert!(text.ends_with('\n'), "{what}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() > 20, "{what}: {} lines", lines.len());
+        for line in &lines {
+            assert!(
+                line.len() > 8 * 1024,
+                "{what}: one line each: {}",
+                line.len()
+            );
+            assert_eq!(
+                line.matches("|g|#").count(),
+                1,
+                "{what}: one gauge per line"
+            );
+        }
+        assert_eq!(
+            parse_all(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>()).len(),
+            lines.len()
+        );
+    }
+    // The same series in each (the run's own timings differ from run to run).
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(':').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(
+        names(&written) == names(&printed),
+        "the file holds what stdout gets"
+    );
+    assert!(
+        names(&datagrams.concat()) == names(&printed),
+        "one datagram per line, the same series"
+    );
+    assert!(
+        datagrams
+            .iter()
+            .all(|d| d.ends_with('\n') && d.matches('\n').count() == 1),
+        "every datagram ends with its newline"
+    );
+}
+
 // Item 7: the agent's socket goes away while the run samples: none of its lines arrived.
 #[test]
 fn unix_socket_gone_mid_run_counts_every_line_as_lost() {
