@@ -1,10 +1,10 @@
-//! SIGTERM/SIGINT sent to the real binary in each phase of a run.
+//! SIGTERM, SIGINT, SIGHUP and SIGQUIT sent to the real binary in each phase of a run.
 
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, SIGINT, SIGTERM, UdpListener, lines,
-    parse_all, read, send_signal, spawn, value, wait_with_timeout,
+    EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+    UdpListener, lines, parse_all, read, send_signal, spawn, value, wait_with_timeout,
 };
 
 /// Start a live run against `endpoint`, sending to UDP `port`, with a 30 s interval (long
@@ -49,9 +49,12 @@ fn stats(n: usize) -> Response {
     Response::ok(read(&format!("{EXAMPLE}/stats{n}.json")))
 }
 
+/// Every stop signal the same way: TERM, INT, HUP (a closed terminal) and QUIT (the
+/// `STOPSIGNAL` of nginx images, forwarded by `tini -g`) end the interval, the run sends and
+/// exits 0. Before, HUP and QUIT killed the run with nothing sent (exit 129/131).
 #[test]
 fn sigterm_during_the_interval_sends_at_once_and_exits_0() {
-    for signal in [SIGTERM, SIGINT] {
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] {
         let endpoint = endpoint(vec![stats(1), stats(2)]);
         let listener = UdpListener::new();
         let port = listener.port().to_string();
@@ -98,26 +101,29 @@ fn sigterm_before_the_first_sample_exits_143_without_sending() {
     );
 }
 
+/// Any second stop signal exits at once with 128 + that signal, whichever came first.
 #[test]
 fn a_second_signal_exits_immediately() {
-    // The second stats request never answers; the request timeout is long, so only the
-    // second signal can end the run quickly.
-    let endpoint = endpoint(vec![stats(1), Response::hang()]);
-    let listener = UdpListener::new();
-    let port = listener.port().to_string();
-    let child = start_live(&endpoint, &port, &["--timeout", "60"]);
-    wait_for_requests(&endpoint, "/task/stats", 1);
-    send_signal(&child, SIGTERM);
-    wait_for_requests(&endpoint, "/task/stats", 2);
-    let sent = Instant::now();
-    send_signal(&child, SIGTERM);
-    let out = wait_with_timeout(child, Duration::from_secs(30));
-    assert!(
-        sent.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        sent.elapsed()
-    );
-    out.assert_code(128 + SIGTERM);
+    for (first, second) in [(SIGTERM, SIGTERM), (SIGHUP, SIGQUIT)] {
+        // The second stats request never answers; the request timeout is long, so only the
+        // second signal can end the run quickly.
+        let endpoint = endpoint(vec![stats(1), Response::hang()]);
+        let listener = UdpListener::new();
+        let port = listener.port().to_string();
+        let child = start_live(&endpoint, &port, &["--timeout", "60"]);
+        wait_for_requests(&endpoint, "/task/stats", 1);
+        send_signal(&child, first);
+        wait_for_requests(&endpoint, "/task/stats", 2);
+        let sent = Instant::now();
+        send_signal(&child, second);
+        let out = wait_with_timeout(child, Duration::from_secs(30));
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            sent.elapsed()
+        );
+        out.assert_code(128 + second);
+    }
 }
 
 /// A `/task` request that never answers (the request timeout is a minute): the signal
