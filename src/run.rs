@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
@@ -94,7 +95,9 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         .state_file
         .as_deref()
         .filter(|_| beside_a_usable_cache(cache_file));
-    let mut fetcher = Fetcher::new(config.timeout, config.fetch_budget).interruptible(&shutdown);
+    // The run's one time budget: every request, every backoff and the send consult it.
+    let deadline = Deadline::new(config.timeout, config.fetch_budget).watching(&shutdown);
+    let mut fetcher = Fetcher::new(deadline.clone()).interruptible(&shutdown);
 
     // A capture records what it reads: /task too, never the cache's copy.
     let cached = cache_file.filter(|_| config.capture.is_none());
@@ -108,7 +111,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             let identity = identity_when_failing(&mut fetcher, endpoint, cache_file);
             let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            let delivered = send(&exporter, &batch(&status, &[]), &config.output);
+            let delivered = send(&exporter, &batch(&status, &[]), &config.output, &deadline);
             return Err(also_unsent(Failure::endpoint(&error), delivered));
         }
     };
@@ -136,10 +139,15 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         read_failed: failure.is_some(),
         fetch_errors: fetcher.errors,
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
-        seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
+        seconds: live.then(|| {
+            (
+                fetcher.deadline.fetch_seconds(),
+                started.elapsed().as_secs_f64(),
+            )
+        }),
     };
     let all = pipeline::series(&metadata.task, &samples, &options, &report);
-    let delivered = send(&exporter, &batch(&all, &samples), &config.output);
+    let delivered = send(&exporter, &batch(&all, &samples), &config.output, &deadline);
     if let Ok(sent) = delivered {
         log::info!(
             "sent {sent} metrics in {:.3} s",
@@ -390,8 +398,13 @@ fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
 
 /// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
 /// the count.
-fn send(exporter: &Exporter, batch: &Batch, output: &output::Options) -> Result<usize, Failure> {
-    let report = exporter.export(batch);
+fn send(
+    exporter: &Exporter,
+    batch: &Batch,
+    output: &output::Options,
+    deadline: &Deadline,
+) -> Result<usize, Failure> {
+    let report = exporter.export(batch, deadline);
     exporter
         .commit()
         .map_err(|e| Failure::send(format!("output not written: {e}")))?;
@@ -575,7 +588,7 @@ mod tests {
     const ARN: &str = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
 
     fn fetcher<'a>() -> Fetcher<'a> {
-        Fetcher::new(Duration::from_secs(1), Duration::from_secs(30))
+        Fetcher::new(Deadline::new(Duration::from_secs(1), Duration::from_secs(30)))
     }
 
     /// A RUNNING task holding containers with these Docker IDs (named like them), and

@@ -13,6 +13,7 @@ mod stdout;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use crate::deadline::Deadline;
 use crate::metrics::Metric;
 pub use options::{
     Destination, Format, MAX_METRIC_NAME_CHARS, MAX_PACKET_SIZE, MIN_PACKET_SIZE, Options,
@@ -45,7 +46,8 @@ impl SendReport {
 }
 
 trait Export {
-    fn export(&self, batch: &Batch) -> SendReport;
+    /// `wait`: how long the whole export may wait for room in a full socket buffer.
+    fn export(&self, batch: &Batch, wait: std::time::Duration) -> SendReport;
 }
 
 /// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
@@ -108,8 +110,11 @@ impl Exporter {
         Ok(Exporter { format, printed })
     }
 
-    pub fn export(&self, batch: &Batch) -> SendReport {
-        self.format.export(batch)
+    /// Send `batch`, waiting for room in a full socket buffer at most the one
+    /// [`statsd::SEND_WAIT`] of a run, or what is left of the run's stop deadline.
+    pub fn export(&self, batch: &Batch, deadline: &Deadline) -> SendReport {
+        self.format
+            .export(batch, deadline.for_send(statsd::SEND_WAIT))
     }
 
     /// With `--output-file`, replace the file with what the run printed (atomically);
@@ -134,7 +139,7 @@ enum TextKind {
 }
 
 impl Export for Text {
-    fn export(&self, batch: &Batch) -> SendReport {
+    fn export(&self, batch: &Batch, _wait: std::time::Duration) -> SendReport {
         let text = match &self.kind {
             TextKind::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
             TextKind::Emf { namespace } => {
