@@ -78,9 +78,10 @@ impl<'a> Deadline<'a> {
     /// the signal: at once in a wait, within 25 ms in a request (see `ecs::client`).
     fn notice_signal(&self) {
         let state = &self.state;
-        if state.stop_by.get().is_none() && self.shutdown.and_then(Shutdown::received).is_some()
-        {
-            state.stop_by.set(Some(Instant::now() + state.request_timeout));
+        if state.stop_by.get().is_none() && self.shutdown.and_then(Shutdown::received).is_some() {
+            state
+                .stop_by
+                .set(Some(Instant::now() + state.request_timeout));
         }
     }
 
@@ -89,7 +90,9 @@ impl<'a> Deadline<'a> {
     pub(crate) fn stop_now(&self) {
         let state = &self.state;
         if state.stop_by.get().is_none() {
-            state.stop_by.set(Some(Instant::now() + state.request_timeout));
+            state
+                .stop_by
+                .set(Some(Instant::now() + state.request_timeout));
         }
     }
 
@@ -181,7 +184,10 @@ mod tests {
         deadline.stop_now();
         let first = clone.for_request().unwrap();
         assert!(first <= 60 * SECOND && first > 59 * SECOND, "{first:?}");
-        assert!(clone.until_stop().is_some(), "one budget, seen by every holder");
+        assert!(
+            clone.until_stop().is_some(),
+            "one budget, seen by every holder"
+        );
         assert_eq!(clone.for_send(SECOND / 2), SECOND / 2);
 
         let short = Deadline::new(Duration::from_millis(30), 300 * SECOND);

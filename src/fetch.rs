@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn retries_transient_errors_at_most_three_times() {
-        let mut fetcher = Fetcher::new(Deadline::new(Duration::from_secs(1), Duration::from_secs(30)));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ));
         let mut calls = 0;
         let result: Result<(), _> = fetcher.read(|_| {
             calls += 1;
@@ -193,7 +196,10 @@ mod tests {
 
     #[test]
     fn no_retry_on_final_errors_and_success_stops() {
-        let mut fetcher = Fetcher::new(Deadline::new(Duration::from_secs(1), Duration::from_secs(30)));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ));
         let mut calls = 0;
         let _ = fetcher.read::<()>(|_| {
             calls += 1;
@@ -216,7 +222,10 @@ mod tests {
 
     #[test]
     fn retry_after_beyond_the_budget_is_not_waited_for() {
-        let mut fetcher = Fetcher::new(Deadline::new(Duration::from_secs(1), Duration::from_secs(2)));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        ));
         let started = Instant::now();
         let result: Result<(), _> = fetcher.read(|_| {
             Err(error(Retry::Yes {
@@ -227,9 +236,31 @@ mod tests {
         assert!(result.unwrap_err().reason.contains("budget"));
     }
 
+    /// Past the run's deadline (here the fetch budget; the stop deadline after a signal the
+    /// same way) no request is made at all, and the error says which bound ran out.
+    #[test]
+    fn no_request_once_the_deadline_leaves_no_time() {
+        let deadline = Deadline::new(Duration::from_secs(5), Duration::from_secs(3));
+        deadline.charge_fetch(Duration::from_secs(3));
+        let mut fetcher = Fetcher::new(deadline);
+        let mut calls = 0;
+        let result: Result<(), _> = fetcher.read(|_| {
+            calls += 1;
+            Ok(())
+        });
+        assert_eq!(calls, 0);
+        let error = result.unwrap_err();
+        assert!(error.reason.contains("no request made"), "{error}");
+        assert!(error.reason.contains("--fetch-budget"), "{error}");
+        assert_eq!(error.retry, Retry::No);
+    }
+
     #[test]
     fn per_request_timeout_never_exceeds_what_is_left() {
-        let mut fetcher = Fetcher::new(Deadline::new(Duration::from_secs(5), Duration::from_secs(3)));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(5),
+            Duration::from_secs(3),
+        ));
         fetcher.deadline.charge_fetch(Duration::from_millis(2500));
         let mut given = Duration::ZERO;
         let _ = fetcher.read(|timeout| {

@@ -588,7 +588,10 @@ mod tests {
     const ARN: &str = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
 
     fn fetcher<'a>() -> Fetcher<'a> {
-        Fetcher::new(Deadline::new(Duration::from_secs(1), Duration::from_secs(30)))
+        Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ))
     }
 
     /// A RUNNING task holding containers with these Docker IDs (named like them), and

@@ -660,7 +660,10 @@ mod tests {
 
         let (tally, sends) = pack_full(Duration::ZERO, 5);
         assert_eq!((tally.accepted, tally.lost), (0, 5));
-        assert!(sends.iter().all(Duration::is_zero), "no wait left: {sends:?}");
+        assert!(
+            sends.iter().all(Duration::is_zero),
+            "no wait left: {sends:?}"
+        );
     }
 
     fn pack(transport: &Arc<Scripted>, capacity: usize, lines: &[&str]) -> Tally {

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     EXAMPLE, FakeEndpoint, MAX_WAIT, QUIET, Response, SIGHUP, SIGINT, SIGQUIT, SIGTERM,
-    UdpListener, lines, parse_all, read, send_signal, spawn, value, wait_with_timeout,
+    UdpListener, WEB, example_json, lines, parse_all, read, send_signal, spawn, value,
+    wait_with_timeout,
 };
 
 /// Start a live run against `endpoint`, sending to UDP `port`, with a 30 s interval (long
@@ -234,6 +235,65 @@ fn sigterm_during_a_hanging_stats_request_sends_one_sample_and_exits_143() {
         2,
         "no retry after the signal"
     );
+}
+
+/// After a signal, every request still to come and the send share one `--timeout` from the
+/// signal. Here the last stats name a container `/task` lacks, so the run re-reads `/task`
+/// (answered after 3 s) and then looks up its own container (which hangs): before, each got
+/// its own `--timeout` (3 s + 6 s after the last sample); now the lookup gets what is left of
+/// the one 6 s.
+#[test]
+fn after_a_signal_every_request_and_the_send_share_one_timeout() {
+    let mut stats2 = example_json("stats2.json");
+    let web = stats2[WEB].clone();
+    stats2["0123456789abcdef-unknown"] = web;
+    let task = read(&format!("{EXAMPLE}/task.json"));
+    let endpoint = FakeEndpoint::new()
+        .route(
+            "/task",
+            [
+                Response::ok(task.clone()),
+                Response::ok(task).delay(Duration::from_secs(3)),
+            ],
+        )
+        .route("/task/stats", [stats(1), Response::ok(stats2.to_string())])
+        .route(
+            "/",
+            [
+                Response::ok(r#"{"Name":"ecs-statsd","DockerId":"self"}"#),
+                Response::hang(),
+            ],
+        );
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    let child = start_live(&endpoint, &port, &["--timeout", "6"]);
+    wait_for_requests(&endpoint, "/task/stats", 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    send_signal(&child, SIGTERM);
+    let out = wait_with_timeout(child, Duration::from_secs(30));
+    let took = sent.elapsed();
+    out.assert_success();
+    assert_eq!(
+        (endpoint.requests("/task"), endpoint.requests("/")),
+        (2, 2),
+        "the re-read and the lookup were made\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("own container lookup failed"),
+        "{}",
+        out.describe()
+    );
+    // 6 s from the signal, with room for a loaded machine; each request with its own
+    // timeout took 9 s and more.
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?}: {}",
+        out.describe()
+    );
+    let got = parse_all(&lines(&listener.datagrams_until_quiet(QUIET, MAX_WAIT)));
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
 }
 
 /// The example with `web` copied `n` times: a run whose output outgrows a pipe buffer.
