@@ -402,3 +402,124 @@ fn after_a_signal_in_the_interval_the_last_sample_gets_one_attempt() {
         assert!(value(&got, "ecs_task.mem_usage", &[("container_name", "web")]) > 0.0);
     }
 }
+
+/// A link that never drains: a new network namespace (for this thread and what it starts)
+/// whose veth leads to 10.9.9.2, a neighbour that does not exist, through a token bucket of
+/// 8 kbit/s with a queue (16 MB) longer than any send buffer. UDP to it fills the socket's send buffer and keeps it full, as a traffic-shaped
+/// interface does; no ICMP comes back. Loopback cannot show this: it hands a datagram to the
+/// receiver's queue at once and drops it there when that is full, so a sender never blocks.
+mod shaped {
+    use std::process::Command;
+
+    /// The agent's address on the shaped link.
+    pub const AGENT: &str = "10.9.9.2";
+    const CLONE_NEWNET: i32 = 0x4000_0000;
+
+    unsafe extern "C" {
+        fn unshare(flags: i32) -> i32;
+    }
+
+    /// Run `body` on a thread of its own in the namespace; the namespace, its links and queue
+    /// go away with the last process and socket in it.
+    pub fn run<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(move || {
+            // SAFETY: unshare(2) with a flag; it changes only this thread's namespace.
+            let rc = unsafe { unshare(CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET) (needs root): {}",
+                std::io::Error::last_os_error()
+            );
+            for command in [
+                "ip link set lo up",
+                "ip link add v0 type veth peer name v1",
+                "ip link set v0 up",
+                "ip link set v1 up",
+                "ip addr add 10.9.9.1/24 dev v0",
+                "ip neigh add 10.9.9.2 lladdr 02:00:00:00:00:02 dev v0",
+                "tc qdisc add dev v0 root tbf rate 8kbit burst 1600 limit 16000000",
+            ] {
+                let mut words = command.split(' ');
+                let program = words.next().unwrap();
+                let status = Command::new(program).args(words).status();
+                assert!(
+                    status.as_ref().is_ok_and(|s| s.success()),
+                    "{command}: {status:?}"
+                );
+            }
+            body()
+        })
+        .join()
+        .expect("the namespace thread")
+    }
+}
+
+/// UDP whose send buffer stays full gets the Unix socket's rule: one wait, then what does not
+/// fit is dropped and counted (exit 3, one warning), and the send is bounded. Before, every
+/// datagram waited 0.5 s in turn (1165 datagrams took about 10 minutes). Then the same with
+/// SIGTERM in the interval: the send shares the stop deadline and the run ends well within
+/// `--timeout` plus the one wait.
+#[test]
+#[ignore = "needs root, ip and tc (a shaped link in a network namespace); .ci/run runs it"]
+fn udp_into_a_buffer_that_stays_full_waits_once_then_drops_and_counts() {
+    shaped::run(|| {
+        // 60 containers: several hundred datagrams, far more than a send buffer holds.
+        let endpoint = scaled_endpoint(60);
+        let url = endpoint.url();
+        let started = Instant::now();
+        let out = crate::common::run(
+            &[
+                "--metadata-url",
+                &url,
+                "--statsd-host",
+                shaped::AGENT,
+                "--interval",
+                "0",
+                "--no-cache",
+            ],
+            &[],
+        );
+        let took = started.elapsed();
+        out.assert_code(3);
+        assert!(
+            out.stderr.contains("could not be sent"),
+            "{}",
+            out.describe()
+        );
+        let warnings = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("socket full"))
+            .count();
+        assert_eq!(warnings, 1, "one warning: {}", out.describe());
+        // The one 0.5 s wait and the run itself; waiting per datagram took minutes.
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+
+        let endpoint = scaled_endpoint(60);
+        let url = endpoint.url();
+        let child = spawn(
+            &[
+                "--metadata-url",
+                &url,
+                "--statsd-host",
+                shaped::AGENT,
+                "--interval",
+                "30",
+                "--timeout",
+                "2",
+                "--no-cache",
+            ],
+            &[],
+        );
+        wait_for_requests(&endpoint, "/task/stats", 1);
+        std::thread::sleep(Duration::from_millis(200));
+        let sent = Instant::now();
+        send_signal(&child, SIGTERM);
+        let out = wait_with_timeout(child, Duration::from_secs(60));
+        let took = sent.elapsed();
+        out.assert_code(3);
+        assert_eq!(endpoint.requests("/task/stats"), 2, "{}", out.describe());
+        assert!(took < Duration::from_secs(8), "took {took:?}");
+    });
+}
