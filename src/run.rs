@@ -148,17 +148,18 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     };
     let all = pipeline::series(&metadata.task, &samples, &options, &report);
     let delivered = send(&exporter, &batch(&all, &samples), &config.output, &deadline);
-    if let Ok(sent) = delivered {
+    if let Ok(sent) = &delivered {
         log::info!(
-            "sent {sent} metrics in {:.3} s",
+            "sent {} metrics in {:.3} s",
+            sent.count,
             started.elapsed().as_secs_f64()
         );
     }
     match failure {
         None => {
-            delivered?;
+            let sent = delivered?;
             if live {
-                store_last_sample(config, state_file, endpoint, &metadata, &samples);
+                store_last_sample(config, state_file, endpoint, &metadata, &samples, &sent);
             }
             Ok(())
         }
@@ -171,7 +172,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
 
 /// The endpoint failure stays the run's failure (its exit status) when what could still be
 /// sent was not delivered either; the one error line names both.
-fn also_unsent(failure: Failure, delivered: Result<usize, Failure>) -> Failure {
+fn also_unsent(failure: Failure, delivered: Result<Sent, Failure>) -> Failure {
     match delivered {
         Ok(_) => failure,
         Err(unsent) => Failure {
@@ -333,22 +334,32 @@ fn collect_live(
     Ok(Ok(samples))
 }
 
-/// `--since-last-run`: keep the last sample for the next run, only once this run's output was
-/// delivered (an undelivered interval is reported by the next run instead of lost). A
-/// `--dry-run` reads the stored sample but never stores one: debugging must not take an
-/// interval away from the cron job.
+/// `--since-last-run`: keep the last sample for the next run, only once every byte of this
+/// run's output was delivered (an undelivered interval is reported by the next run instead of
+/// lost). A `--dry-run` reads the stored sample but never stores one: debugging must not take
+/// an interval away from the cron job.
 fn store_last_sample(
     config: &Config,
     state_file: Option<&Path>,
     endpoint: &dyn Endpoint,
     metadata: &Metadata,
     samples: &[StatsSample],
+    sent: &Sent,
 ) {
     let (Some(path), Some(last)) = (state_file, samples.last()) else {
         return;
     };
     if config.output.destination == Destination::Stdout {
         log::debug!("--dry-run: the previous-sample state is left as it was");
+        return;
+    }
+    if !sent.complete {
+        // A broken pipe stays exit 0 for a plain run, but that interval did not arrive: the
+        // next run reports it.
+        log::warn!(
+            "the output was not read to the end (its reader went away): the --since-last-run \
+             state is left as it was, for the next run to report this interval"
+        );
         return;
     }
     let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
@@ -396,6 +407,14 @@ fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
     }
 }
 
+/// What a send delivered, when nothing was lost.
+struct Sent {
+    count: usize,
+    /// Every byte reached its destination ([`output::SendReport::delivered`]), which a
+    /// reader that went away (a broken pipe, no error) makes false.
+    complete: bool,
+}
+
 /// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
 /// the count.
 fn send(
@@ -403,7 +422,7 @@ fn send(
     batch: &Batch,
     output: &output::Options,
     deadline: &Deadline,
-) -> Result<usize, Failure> {
+) -> Result<Sent, Failure> {
     let report = exporter.export(batch, deadline);
     exporter
         .commit()
@@ -417,7 +436,10 @@ fn send(
             what_to_check(output)
         )));
     }
-    Ok(report.sent)
+    Ok(Sent {
+        count: report.sent,
+        complete: report.delivered(),
+    })
 }
 
 /// The hint of a send error: where the lines were going.

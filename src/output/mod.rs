@@ -36,12 +36,22 @@ pub struct SendReport {
     pub failed: usize,
     /// The first error, to report once.
     pub first_error: Option<String>,
+    /// Lines that did not reach their reader without it being an error: a pipe whose reader
+    /// went away (`| head`). A plain run still exits 0, but the batch was not delivered.
+    pub unread: usize,
 }
 
 impl SendReport {
     fn fail(&mut self, error: String) {
         self.failed += 1;
         self.first_error.get_or_insert(error);
+    }
+
+    /// Every byte of the batch reached its destination: nothing failed and nothing went
+    /// unread. The one rule, for every output, of what "delivered" means; the
+    /// `--since-last-run` state advances only on it.
+    pub fn delivered(&self) -> bool {
+        self.failed == 0 && self.unread == 0
     }
 }
 
@@ -156,12 +166,17 @@ impl Export for Text {
         };
         let mut out = self.printed.writer();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-            // A reader that went away (`| head`) is not an error.
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Ok(()) => {}
+            // A reader that went away (`| head`) is not an error, but the lines did not all
+            // arrive.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                report.sent = 0;
+                report.unread = batch.metrics.len();
+            }
+            Err(e) => {
                 report.sent = 0;
                 report.fail(format!("writing the output: {e}"));
             }
-            _ => {}
         }
         report
     }

@@ -154,6 +154,7 @@ impl Export for Sender {
             let tally = std::mem::take(&mut *lock(tally));
             report.sent = tally.accepted;
             report.failed += tally.lost;
+            report.unread = tally.unread;
             if let Some(error) = tally.first_error {
                 report.first_error.get_or_insert(error);
             }
@@ -188,6 +189,8 @@ struct Tally {
     wait: Duration,
     /// A datagram waited in vain: the rest of the export never waits.
     stalled: bool,
+    /// Lines written into a pipe whose reader had gone (not an error, not delivered).
+    unread: usize,
 }
 
 impl Tally {
@@ -228,6 +231,12 @@ pub(super) trait Transport: Send + Sync + std::panic::RefUnwindSafe + 'static {
     /// An error the destination reported after the last send.
     fn take_error(&self) -> Option<io::Error> {
         None
+    }
+
+    /// True when `BrokenPipe` means a reader that went away (stdout `| head`): not an error,
+    /// the lines are counted unread. On a socket it is a loss like any other.
+    fn reader_may_leave(&self) -> bool {
+        false
     }
 }
 
@@ -311,6 +320,12 @@ impl<T: Transport> Packer<T> {
         let mut tally = lock(&self.tally);
         let e = match result {
             Ok(()) => return tally.accept(lines),
+            Err(e)
+                if e.kind() == io::ErrorKind::BrokenPipe && self.transport.reader_may_leave() =>
+            {
+                tally.unread += lines;
+                return;
+            }
             Err(e) => e,
         };
         if e.kind() == io::ErrorKind::ConnectionRefused && self.transport.refusal_is_late() {
@@ -663,6 +678,50 @@ mod tests {
         assert!(
             sends.iter().all(Duration::is_zero),
             "no wait left: {sends:?}"
+        );
+    }
+
+    /// A pipe whose reader has gone (`reader_may_leave`), or a socket answering EPIPE.
+    struct Gone(bool);
+
+    impl Transport for Gone {
+        fn send(&self, _: &[u8]) -> io::Result<()> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn reader_may_leave(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// A reader that went away is no error but no delivery either: the lines count unread
+    /// (exit 0, the `--since-last-run` state kept); on a socket EPIPE is a loss.
+    #[test]
+    fn a_reader_that_went_away_leaves_the_lines_unread_not_lost() {
+        for (pipe, unread, lost) in [(true, 3, 0), (false, 0, 3)] {
+            let tally = Arc::new(Mutex::new(Tally::default()));
+            let packer = Packer::new(Gone(pipe), 6, &tally);
+            for line in ["aaaa", "bbbb", "cccc"] {
+                packer.emit(line).unwrap();
+            }
+            packer.flush().unwrap();
+            let tally = lock(&tally);
+            assert_eq!(
+                (tally.accepted, tally.unread, tally.lost),
+                (0, unread, lost)
+            );
+        }
+        let report = SendReport {
+            sent: 3,
+            unread: 1,
+            ..SendReport::default()
+        };
+        assert!(!report.delivered());
+        assert!(
+            SendReport {
+                sent: 3,
+                ..SendReport::default()
+            }
+            .delivered()
         );
     }
 

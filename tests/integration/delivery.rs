@@ -672,6 +672,66 @@ fn since_last_run_keeps_the_sample_of_an_undelivered_run_and_of_dry_runs() {
     drop(quiet(&listener));
 }
 
+/// "Delivered" means every byte reached its reader, for every output: `--format prometheus`
+/// (and `emf`) into a pipe whose reader has gone is still exit 0 for a plain run, but the
+/// `--since-last-run` state stays where it was, so the next run reports that interval. Before,
+/// the broken pipe counted as delivered and the interval was never reported.
+#[test]
+fn since_last_run_does_not_advance_when_the_reader_has_gone() {
+    let cache = TempDir::new();
+    let state = cache.join("metadata.json.last-sample");
+    let endpoint = example_endpoint().route(
+        "/task/stats",
+        [
+            Response::ok(stats_read_at("stats1.json", "2024-05-14T10:00:00Z")),
+            Response::ok(stats_read_at("stats2.json", "2024-05-14T10:00:10Z")),
+        ],
+    );
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    since_last_run(&endpoint, &cache, &["--statsd-port", &port]).assert_success();
+    let stored = fs::read(&state).unwrap();
+    drop(quiet(&listener));
+
+    for format in ["prometheus", "emf"] {
+        endpoint.set_route(
+            "/task/stats",
+            [Response::ok(stats_read_at(
+                "stats2.json",
+                "2024-05-14T10:01:00Z",
+            ))],
+        );
+        let (url, cache_file) = (endpoint.url(), cache.join("metadata.json"));
+        let args = [
+            "--metadata-url",
+            &url,
+            "--interval",
+            "0",
+            "--since-last-run",
+            "--max-age",
+            "3600",
+            "--cache-file",
+            cache_file.to_str().unwrap(),
+            "--format",
+            format,
+        ];
+        let mut command = crate::common::bin_command(&args, &[]);
+        command.stdout(crate::common::broken_pipe());
+        let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(30));
+        out.assert_success();
+        assert_eq!(fs::read(&state).unwrap(), stored, "{format}: not delivered");
+        assert!(
+            out.stderr.contains("state is left as it was"),
+            "{format}: says so: {}",
+            out.describe()
+        );
+    }
+    // The same run read to the end advances it.
+    let out = since_last_run(&endpoint, &cache, &["--format", "prometheus"]);
+    out.assert_success();
+    assert!(String::from_utf8_lossy(&fs::read(&state).unwrap()).contains("10:01:00"));
+}
+
 // Item 13: a value serde cannot read drops that container's sample, not the run.
 #[test]
 fn one_unreadable_value_drops_only_its_container() {
