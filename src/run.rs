@@ -54,6 +54,21 @@ impl Failure {
             message: message.into(),
         }
     }
+    /// The stats held none of the containers `/task` lists as running.
+    fn unmeasured(running: &[&str]) -> Failure {
+        Failure {
+            status: EXIT_ENDPOINT,
+            message: format!(
+                "metadata endpoint failed: /task/stats holds no stats for any of the {} \
+                 container(s) /task lists as RUNNING ({}): each is missing or null, so nothing \
+                 was measured; sent exporter_status:0 with what the task metadata alone gives \
+                 (limits); check that the ECS agent collects stats for this task (a task whose \
+                 containers all stopped lists none as RUNNING and is no failure)",
+                running.len(),
+                running.join(", ")
+            ),
+        }
+    }
     fn signal(signal: i32) -> Failure {
         Failure {
             status: u8::try_from(128 + signal).unwrap_or(u8::MAX),
@@ -128,6 +143,11 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     if let Some(last) = samples.last() {
         refresh_if_unknown(&mut fetcher, endpoint, cache_file, &mut metadata, last);
     }
+    // Stats for none of the running containers: nothing measured that was asked for.
+    let unmeasured = match failure {
+        None => pipeline::running_without_stats(&metadata.task, &samples),
+        Some(_) => Vec::new(),
+    };
     let own = metadata.own_container_name.as_str();
     let included = |c: &Container| config.filter.includes(c, own);
     let options = Options {
@@ -136,7 +156,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         included: &included,
     };
     let report = RunReport {
-        read_failed: failure.is_some(),
+        read_failed: failure.is_some() || !unmeasured.is_empty(),
         fetch_errors: fetcher.errors,
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
         seconds: live.then(|| {
@@ -156,6 +176,9 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         );
     }
     match failure {
+        None if !unmeasured.is_empty() => {
+            Err(also_unsent(Failure::unmeasured(&unmeasured), delivered))
+        }
         None => {
             let sent = delivered?;
             if live {
