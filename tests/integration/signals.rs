@@ -113,6 +113,9 @@ fn a_second_signal_exits_immediately() {
         let port = listener.port().to_string();
         let child = start_live(&endpoint, &port, &["--timeout", "60"]);
         wait_for_requests(&endpoint, "/task/stats", 1);
+        // Past the first sample (a signal during it is "before the first sample": exit at
+        // once, no second request).
+        std::thread::sleep(Duration::from_millis(300));
         send_signal(&child, first);
         wait_for_requests(&endpoint, "/task/stats", 2);
         let sent = Instant::now();
