@@ -4,19 +4,19 @@
 //! `main` prints it once.
 
 use std::fmt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
+use crate::folder::PrivateFile;
 use crate::metrics::{Metric, Tagger};
 use crate::output::{self, Batch, Destination, Exporter, Format};
 use crate::pipeline::{self, Options, RunReport};
-use crate::safe_write;
 use crate::signals::Shutdown;
 use crate::state;
 
@@ -53,6 +53,21 @@ impl Failure {
             message: message.into(),
         }
     }
+    /// The stats held none of the containers `/task` lists as running.
+    fn unmeasured(running: &[&str]) -> Failure {
+        Failure {
+            status: EXIT_ENDPOINT,
+            message: format!(
+                "metadata endpoint failed: /task/stats holds no stats for any of the {} \
+                 container(s) /task lists as RUNNING ({}): each is missing or null, so nothing \
+                 was measured; sent exporter_status:0 with what the task metadata alone gives \
+                 (limits); check that the ECS agent collects stats for this task (a task whose \
+                 containers all stopped lists none as RUNNING and is no failure)",
+                running.len(),
+                running.join(", ")
+            ),
+        }
+    }
     fn signal(signal: i32) -> Failure {
         Failure {
             status: u8::try_from(128 + signal).unwrap_or(u8::MAX),
@@ -85,16 +100,26 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         Some(shutdown.interrupt_flag()),
     )
     .map_err(Failure::usage)?;
-    let exporter = Exporter::new(&config.output).map_err(Failure::send)?;
+    let exporter = Exporter::new(&config.output).map_err(|e| {
+        if sends_lines(&config.output) {
+            Failure::send(format!("{e} (set by {})", config.output.chosen_by))
+        } else {
+            Failure::send(e)
+        }
+    })?;
     let endpoint = source.endpoint();
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = matches!(source, Source::Live(_));
-    let cache_file = config.cache_file.as_deref().filter(|_| live);
-    let state_file = config
-        .state_file
-        .as_deref()
-        .filter(|_| beside_a_usable_cache(cache_file));
-    let mut fetcher = Fetcher::new(config.timeout, config.fetch_budget).interruptible(&shutdown);
+    // Their private folder is opened once, here (one warning when it is not usable).
+    let (cache_file, state_file) = match config.cache_file.as_deref().filter(|_| live) {
+        Some(path) => cache::open(path, config.state_file.as_deref()).unzip(),
+        None => (None, None),
+    };
+    let (cache_file, state_file) = (cache_file.as_ref(), state_file.flatten());
+    let state_file = state_file.as_ref();
+    // The run's one time budget: every request, every backoff and the send consult it.
+    let deadline = Deadline::new(config.timeout, config.fetch_budget).watching(&shutdown);
+    let mut fetcher = Fetcher::new(deadline.clone()).interruptible(&shutdown);
 
     // A capture records what it reads: /task too, never the cache's copy.
     let cached = cache_file.filter(|_| config.capture.is_none());
@@ -108,7 +133,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             let identity = identity_when_failing(&mut fetcher, endpoint, cache_file);
             let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            let delivered = send(&exporter, &batch(&status, &[]), &config.output);
+            let delivered = send(&exporter, &batch(&status, &[]), &config.output, &deadline);
             return Err(also_unsent(Failure::endpoint(&error), delivered));
         }
     };
@@ -125,7 +150,21 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     if let Some(last) = samples.last() {
         refresh_if_unknown(&mut fetcher, endpoint, cache_file, &mut metadata, last);
     }
+    // Stats for none of the running containers: nothing measured that was asked for.
+    let unmeasured = match failure {
+        None => pipeline::running_without_stats(&metadata.task, &samples),
+        Some(_) => Vec::new(),
+    };
     let own = metadata.own_container_name.as_str();
+    let unknown = config.filter.unknown_includes(&metadata.task);
+    if !unknown.is_empty() {
+        log::warn!(
+            "--include names no container of this task: {} (its containers: {}); only their \
+             task totals are sent for them",
+            unknown.join(", "),
+            container_names(&metadata.task)
+        );
+    }
     let included = |c: &Container| config.filter.includes(c, own);
     let options = Options {
         tags: config.tags,
@@ -133,24 +172,40 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         included: &included,
     };
     let report = RunReport {
-        read_failed: failure.is_some(),
+        read_failed: failure.is_some() || !unmeasured.is_empty(),
         fetch_errors: fetcher.errors,
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
-        seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
+        seconds: live.then(|| {
+            (
+                fetcher.deadline.fetch_seconds(),
+                started.elapsed().as_secs_f64(),
+            )
+        }),
     };
-    let all = pipeline::series(&metadata.task, &samples, &options, &report);
-    let delivered = send(&exporter, &batch(&all, &samples), &config.output);
-    if let Ok(sent) = delivered {
+    let all = pipeline::selected_series(
+        &metadata.task,
+        &samples,
+        &options,
+        &report,
+        &config.selection,
+    );
+    let delivered = send(&exporter, &batch(&all, &samples), &config.output, &deadline);
+    if let Ok(sent) = &delivered {
         log::info!(
-            "sent {sent} metrics in {:.3} s",
+            "sent {} metrics to {} in {:.3} s",
+            sent.count,
+            destination(&config.output),
             started.elapsed().as_secs_f64()
         );
     }
     match failure {
+        None if !unmeasured.is_empty() => {
+            Err(also_unsent(Failure::unmeasured(&unmeasured), delivered))
+        }
         None => {
-            delivered?;
+            let sent = delivered?;
             if live {
-                store_last_sample(config, state_file, endpoint, &metadata, &samples);
+                store_last_sample(config, state_file, endpoint, &metadata, &samples, &sent);
             }
             Ok(())
         }
@@ -163,7 +218,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
 
 /// The endpoint failure stays the run's failure (its exit status) when what could still be
 /// sent was not delivered either; the one error line names both.
-fn also_unsent(failure: Failure, delivered: Result<usize, Failure>) -> Failure {
+fn also_unsent(failure: Failure, delivered: Result<Sent, Failure>) -> Failure {
     match delivered {
         Ok(_) => failure,
         Err(unsent) => Failure {
@@ -181,7 +236,7 @@ fn also_unsent(failure: Failure, delivered: Result<usize, Failure>) -> Failure {
 fn collect(
     config: &Config,
     source: &Source,
-    state_file: Option<&Path>,
+    state_file: Option<&PrivateFile>,
     fetcher: &mut Fetcher,
     task: &Task,
     shutdown: &Shutdown,
@@ -231,7 +286,7 @@ fn partial_failure(error: &FetchError, abandoned: Option<i32>, samples: usize) -
 fn identity_when_failing(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cache_file: Option<&Path>,
+    cache_file: Option<&PrivateFile>,
 ) -> Task {
     // Quietly: a cache that is not used was reported when the metadata was loaded.
     let location = endpoint.location();
@@ -266,7 +321,7 @@ struct Sampling<'a> {
     samples: usize,
     interval: Duration,
     /// `--since-last-run`: the state file, and how old its sample may be.
-    state_file: Option<&'a Path>,
+    state_file: Option<&'a PrivateFile>,
     max_age: Duration,
 }
 
@@ -325,16 +380,17 @@ fn collect_live(
     Ok(Ok(samples))
 }
 
-/// `--since-last-run`: keep the last sample for the next run, only once this run's output was
-/// delivered (an undelivered interval is reported by the next run instead of lost). A
-/// `--dry-run` reads the stored sample but never stores one: debugging must not take an
-/// interval away from the cron job.
+/// `--since-last-run`: keep the last sample for the next run, only once every byte of this
+/// run's output was delivered (an undelivered interval is reported by the next run instead of
+/// lost). A `--dry-run` reads the stored sample but never stores one: debugging must not take
+/// an interval away from the cron job.
 fn store_last_sample(
     config: &Config,
-    state_file: Option<&Path>,
+    state_file: Option<&PrivateFile>,
     endpoint: &dyn Endpoint,
     metadata: &Metadata,
     samples: &[StatsSample],
+    sent: &Sent,
 ) {
     let (Some(path), Some(last)) = (state_file, samples.last()) else {
         return;
@@ -343,24 +399,18 @@ fn store_last_sample(
         log::debug!("--dry-run: the previous-sample state is left as it was");
         return;
     }
+    if !sent.complete {
+        // A broken pipe stays exit 0 for a plain run, but that interval did not arrive: the
+        // next run reports it.
+        log::warn!(
+            "the output was not read to the end (its reader went away): the --since-last-run \
+             state is left as it was, for the next run to report this interval"
+        );
+        return;
+    }
     let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
     if let Err(e) = state::store(path, &endpoint.location(), task_arn, last) {
         log::warn!("previous-sample state not written: {e}");
-    }
-}
-
-/// The `--since-last-run` state lives beside the cache: when the cache path is not a regular
-/// file (`CACHE_FILE=/dev/null` to switch the cache off), nothing is written beside it either.
-fn beside_a_usable_cache(cache_file: Option<&Path>) -> bool {
-    match cache_file.and_then(|path| Some((path, safe_write::refuses(path)?))) {
-        Some((path, kind)) => {
-            log::warn!(
-                "--since-last-run state off: the cache path {} is a {kind}",
-                path.display()
-            );
-            false
-        }
-        None => true,
     }
 }
 
@@ -388,23 +438,72 @@ fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
     }
 }
 
+/// What a send delivered, when nothing was lost.
+struct Sent {
+    count: usize,
+    /// Every byte reached its destination ([`output::SendReport::delivered`]), which a
+    /// reader that went away (a broken pipe, no error) makes false.
+    complete: bool,
+}
+
 /// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
 /// the count.
-fn send(exporter: &Exporter, batch: &Batch, output: &output::Options) -> Result<usize, Failure> {
-    let report = exporter.export(batch);
+fn send(
+    exporter: &Exporter,
+    batch: &Batch,
+    output: &output::Options,
+    deadline: &Deadline,
+) -> Result<Sent, Failure> {
+    let report = exporter.export(batch, deadline);
     exporter
         .commit()
         .map_err(|e| Failure::send(format!("output not written: {e}")))?;
     if report.failed > 0 {
         return Err(Failure::send(format!(
-            "{} of {} metrics could not be sent ({}); {}",
+            "{} of {} metrics could not be sent to {} ({}); {}",
             batch.metrics.len().saturating_sub(report.sent),
             batch.metrics.len(),
+            destination(output),
             report.first_error.unwrap_or_default(),
             what_to_check(output)
         )));
     }
-    Ok(report.sent)
+    Ok(Sent {
+        count: report.sent,
+        complete: report.delivered(),
+    })
+}
+
+/// The task's container names, for a warning: `"web", "log-router"`.
+fn container_names(task: &Task) -> String {
+    let names: Vec<String> = task
+        .containers()
+        .iter()
+        .filter_map(|c| c.name.as_deref())
+        .map(|name| format!("{name:?}"))
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Whether the run sends DogStatsD lines to a socket (not stdout or a file).
+fn sends_lines(output: &output::Options) -> bool {
+    output.format == Format::Statsd && output.destination != Destination::Stdout
+}
+
+/// Where the run's output goes, and for a socket the settings that chose it:
+/// `UDP 10.0.0.5:8125 (set by DD_AGENT_HOST)`, `--output-file /srv/m.prom`, `stdout`.
+fn destination(output: &output::Options) -> String {
+    if sends_lines(output) {
+        format!("{} (set by {})", output.destination, output.chosen_by)
+    } else if let Some(path) = &output.output_file {
+        format!("--output-file {}", path.display())
+    } else {
+        "stdout".to_string()
+    }
 }
 
 /// The hint of a send error: where the lines were going.
@@ -424,8 +523,8 @@ fn what_to_check(output: &output::Options) -> &'static str {
 fn load_metadata(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cached: Option<&Path>,
-    cache_file: Option<&Path>,
+    cached: Option<&PrivateFile>,
+    cache_file: Option<&PrivateFile>,
 ) -> Result<Metadata, FetchError> {
     let Some((path, entry)) =
         cached.and_then(|path| cache::load(path, &endpoint.location()).map(|e| (path, e)))
@@ -489,7 +588,7 @@ fn lookup_own_container_name(fetcher: &mut Fetcher, endpoint: &dyn Endpoint) -> 
 fn fetch_metadata(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cache_file: Option<&Path>,
+    cache_file: Option<&PrivateFile>,
 ) -> Result<Metadata, FetchError> {
     let task = fetcher.read(|timeout| endpoint.fetch_task(timeout))?;
     let own = lookup_own_container_name(fetcher, endpoint);
@@ -506,7 +605,7 @@ fn fetch_metadata(
 /// Cache only a RUNNING task with an ARN: a PENDING answer may still change (the ancestor
 /// cached it and used it forever). `own: None` (the lookup failed) is cached as "not known
 /// yet", and looked up again by the next run.
-fn store_cache(path: &Path, endpoint: &dyn Endpoint, task: &Task, own: Option<String>) {
+fn store_cache(path: &PrivateFile, endpoint: &dyn Endpoint, task: &Task, own: Option<String>) {
     let Some(task_arn) = task.task_arn.clone().filter(|_| task.is_running()) else {
         log::info!("task is not RUNNING (or has no ARN): metadata not cached");
         return;
@@ -529,7 +628,7 @@ fn store_cache(path: &Path, endpoint: &dyn Endpoint, task: &Task, own: Option<St
 fn refresh_if_unknown(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cache_file: Option<&Path>,
+    cache_file: Option<&PrivateFile>,
     metadata: &mut Metadata,
     last: &StatsSample,
 ) {
@@ -567,7 +666,7 @@ fn refresh_if_unknown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use crate::ecs::ContainerMetadata;
     use crate::ecs::endpoint::fake::{Fake, fails, named};
@@ -575,7 +674,10 @@ mod tests {
     const ARN: &str = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
 
     fn fetcher<'a>() -> Fetcher<'a> {
-        Fetcher::new(Duration::from_secs(1), Duration::from_secs(30))
+        Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ))
     }
 
     /// A RUNNING task holding containers with these Docker IDs (named like them), and
@@ -611,7 +713,7 @@ mod tests {
         dir
     }
 
-    fn plan(samples: usize, state_file: Option<&Path>) -> Sampling<'_> {
+    fn plan(samples: usize, state_file: Option<&PrivateFile>) -> Sampling<'_> {
         Sampling {
             samples,
             interval: Duration::ZERO,
@@ -625,7 +727,7 @@ mod tests {
     #[test]
     fn a_cache_for_this_endpoint_gives_the_identity_when_failing() {
         let dir = temp_dir("identity");
-        let path = dir.join("metadata.json");
+        let path = PrivateFile::open(&dir.join("metadata.json")).unwrap();
         let endpoint = Fake::new([Err(fails("/task"))]).container([Err(fails("/"))]);
         let task = Task {
             cluster: Some("prod".into()),
@@ -712,7 +814,7 @@ mod tests {
         assert_eq!(collected.unwrap(), reads);
 
         let dir = temp_dir("state");
-        let state_file = dir.join("metadata.json.last-sample");
+        let state_file = PrivateFile::open(&dir.join("metadata.json.last-sample")).unwrap();
         let endpoint = Fake::new([]).stats([Ok(stats(&["a"], 9))]);
         state::store(&state_file, &endpoint.location(), ARN, &stats(&["a"], 5)).unwrap();
         let collected = collect_live(
@@ -798,8 +900,8 @@ mod tests {
         }
     }
 
-    fn cache_with(dir: &Path, endpoint: &Fake, task: &Task, own: Option<&str>) -> PathBuf {
-        let path = dir.join("metadata.json");
+    fn cache_with(dir: &Path, endpoint: &Fake, task: &Task, own: Option<&str>) -> PrivateFile {
+        let path = PrivateFile::open(&dir.join("metadata.json")).unwrap();
         let entry = CacheEntry {
             version: cache::FORMAT_VERSION,
             endpoint: endpoint.location(),
@@ -852,7 +954,7 @@ mod tests {
             ContainerMetadata::parse("GET fake/".into(), br#"{"DockerId":"x"}"#.to_vec()).unwrap();
         for answer in [Err(fails("/")), Ok(Some(no_name)), Ok(None)] {
             let dir = temp_dir("own");
-            let path = dir.join("metadata.json");
+            let path = PrivateFile::open(&dir.join("metadata.json")).unwrap();
             let endpoint = Fake::new([Ok(task(&["a"], ""))]).container([answer]);
             let metadata = load_metadata(&mut fetcher(), &endpoint, None, Some(&path)).unwrap();
             assert_eq!(metadata.own_container_name, DEFAULT_OWN_CONTAINER_NAME);

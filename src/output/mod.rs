@@ -5,15 +5,19 @@
 pub mod emf;
 pub mod file;
 pub mod graphite;
+mod line_limit;
 mod options;
+mod origin;
 pub mod prometheus;
 mod statsd;
 mod stdout;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::deadline::Deadline;
 use crate::metrics::Metric;
+pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use options::{
     Destination, Format, MAX_METRIC_NAME_CHARS, MAX_PACKET_SIZE, MIN_PACKET_SIZE, Options,
     TagFormat, UDP_MAX_DATAGRAM, UNIX_MAX_DATAGRAM, check_namespace, check_prefix,
@@ -35,6 +39,9 @@ pub struct SendReport {
     pub failed: usize,
     /// The first error, to report once.
     pub first_error: Option<String>,
+    /// Lines that did not reach their reader without it being an error: a pipe whose reader
+    /// went away (`| head`). A plain run still exits 0, but the batch was not delivered.
+    pub unread: usize,
 }
 
 impl SendReport {
@@ -42,10 +49,18 @@ impl SendReport {
         self.failed += 1;
         self.first_error.get_or_insert(error);
     }
+
+    /// Every byte of the batch reached its destination: nothing failed and nothing went
+    /// unread. The one rule, for every output, of what "delivered" means; the
+    /// `--since-last-run` state advances only on it.
+    pub fn delivered(&self) -> bool {
+        self.failed == 0 && self.unread == 0
+    }
 }
 
 trait Export {
-    fn export(&self, batch: &Batch) -> SendReport;
+    /// `wait`: how long the whole export may wait for room in a full socket buffer.
+    fn export(&self, batch: &Batch, wait: std::time::Duration) -> SendReport;
 }
 
 /// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
@@ -55,7 +70,8 @@ pub enum Printed {
     #[default]
     Stdout,
     File {
-        path: PathBuf,
+        /// Its folder held open from the start (see [`file::open`]).
+        target: Arc<file::Target>,
         collected: file::Collected,
     },
 }
@@ -82,13 +98,10 @@ impl Exporter {
     pub fn new(options: &Options) -> Result<Exporter, String> {
         let printed = match &options.output_file {
             None => Printed::Stdout,
-            Some(path) => {
-                file::check(path)?;
-                Printed::File {
-                    path: path.clone(),
-                    collected: file::Collected::default(),
-                }
-            }
+            Some(path) => Printed::File {
+                target: Arc::new(file::open(path)?),
+                collected: file::Collected::default(),
+            },
         };
         let format: Box<dyn Export> = match &options.format {
             Format::Statsd => Box::new(Sender::new(options, &printed)?),
@@ -108,8 +121,11 @@ impl Exporter {
         Ok(Exporter { format, printed })
     }
 
-    pub fn export(&self, batch: &Batch) -> SendReport {
-        self.format.export(batch)
+    /// Send `batch`, waiting for room in a full socket buffer at most the one
+    /// [`statsd::SEND_WAIT`] of a run, or what is left of the run's stop deadline.
+    pub fn export(&self, batch: &Batch, deadline: &Deadline) -> SendReport {
+        self.format
+            .export(batch, deadline.for_send(statsd::SEND_WAIT))
     }
 
     /// With `--output-file`, replace the file with what the run printed (atomically);
@@ -117,7 +133,7 @@ impl Exporter {
     pub fn commit(&self) -> Result<(), String> {
         match &self.printed {
             Printed::Stdout => Ok(()),
-            Printed::File { path, collected } => file::replace(path, &collected.take()),
+            Printed::File { target, collected } => target.replace(&collected.take()),
         }
     }
 }
@@ -134,7 +150,7 @@ enum TextKind {
 }
 
 impl Export for Text {
-    fn export(&self, batch: &Batch) -> SendReport {
+    fn export(&self, batch: &Batch, _wait: std::time::Duration) -> SendReport {
         let text = match &self.kind {
             TextKind::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
             TextKind::Emf { namespace } => {
@@ -151,12 +167,17 @@ impl Export for Text {
         };
         let mut out = self.printed.writer();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-            // A reader that went away (`| head`) is not an error.
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Ok(()) => {}
+            // A reader that went away (`| head`) is not an error, but the lines did not all
+            // arrive.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                report.sent = 0;
+                report.unread = batch.metrics.len();
+            }
+            Err(e) => {
                 report.sent = 0;
                 report.fail(format!("writing the output: {e}"));
             }
-            _ => {}
         }
         report
     }
