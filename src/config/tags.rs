@@ -4,7 +4,7 @@
 use super::Env;
 use crate::cli::Cli;
 use crate::metrics::TagOptions;
-use crate::metrics::tags::{self, TagSource};
+use crate::metrics::user_tags::{TagSource, user_tags};
 use crate::output::{Format, TagFormat};
 
 /// The identity tag options, the constant tags and the warnings about dropped ones.
@@ -19,10 +19,9 @@ pub fn resolve(
         identity: !cli.no_identity_tags,
         task_arn: cli.tag_task_arn,
         container_id: cli.tag_container_id,
-        graphite_names: tag_format == TagFormat::Graphite,
-        emf_dimensions: matches!(format, Format::Emf { .. }),
+        series_key: crate::output::series_key(format, tag_format),
     };
-    let (constant, warnings) = tags::user_tags(&raw_user_tags(cli, env), options);
+    let (constant, warnings) = user_tags(&raw_user_tags(cli, env), options);
     (options, constant, warnings)
 }
 

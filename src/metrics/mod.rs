@@ -9,12 +9,14 @@
 pub mod catalog;
 pub mod cpu;
 pub mod io;
+pub mod label;
 pub mod memory;
 pub mod metadata;
 pub mod network;
 pub mod pids;
 pub mod selection;
 pub mod tags;
+pub mod user_tags;
 
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;

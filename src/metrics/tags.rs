@@ -18,7 +18,6 @@ use std::sync::Arc;
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::task::Container;
-use crate::output::prometheus::label_name;
 
 /// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
 pub type TagKey = std::borrow::Cow<'static, str>;
@@ -93,19 +92,36 @@ impl From<Tags> for TagSet {
 }
 
 /// Which identity tags to add (`--no-identity-tags`, `--tag-task-arn`, `--tag-container-id`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct TagOptions {
     pub identity: bool,
     /// High cardinality: one value per task.
     pub task_arn: bool,
     /// High cardinality: one value per container instance.
     pub container_id: bool,
-    /// Series are told apart by their graphite name alone (`--tag-format graphite`), not
-    /// by their whole tag set: the collision check compares names.
-    pub graphite_names: bool,
-    /// Series are told apart by their EMF dimension values alone (`--format emf`): CloudWatch
-    /// merges metrics whose dimensions are equal, whatever their other properties.
-    pub emf_dimensions: bool,
+    /// What tells series apart at the receiver, given by the output that knows it (graphite
+    /// names, EMF dimension values); `None`: the whole tag set, each value as Datadog stores
+    /// it. The collision check compares these keys.
+    pub series_key: Option<SeriesKeyFn>,
+}
+
+/// The values an output shows for a series' tags: two series with the same values are one
+/// series there (`output::series_key` gives each output's).
+pub type SeriesKeyFn = fn(&TagSet) -> Vec<String>;
+
+/// Options are equal when they name the same key function (by address: the same `fn` item
+/// may have two addresses across codegen units, so only `Config` tests rely on this).
+impl PartialEq for TagOptions {
+    fn eq(&self, other: &TagOptions) -> bool {
+        let key = |o: &TagOptions| o.series_key.map(|f| f as usize);
+        (self.identity, self.task_arn, self.container_id, key(self))
+            == (
+                other.identity,
+                other.task_arn,
+                other.container_id,
+                key(other),
+            )
+    }
 }
 
 impl Default for TagOptions {
@@ -114,8 +130,7 @@ impl Default for TagOptions {
             identity: true,
             task_arn: false,
             container_id: false,
-            graphite_names: false,
-            emf_dimensions: false,
+            series_key: None,
         }
     }
 }
@@ -124,14 +139,12 @@ impl Default for TagOptions {
 /// `container_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SeriesKey {
-    /// DogStatsD, Prometheus and EMF documents: the whole tag set, each value as Datadog
-    /// stores it ([`datadog_form`]; Prometheus could tell more apart, but the same task gets
-    /// the same tags in both).
+    /// DogStatsD and Prometheus: the whole tag set, each value as Datadog stores it
+    /// ([`datadog_form`]; Prometheus could tell more apart, but the same task gets the same
+    /// tags in both).
     Tags(Tags),
-    /// `--tag-format graphite`: the name segments.
-    GraphitePath(String),
-    /// `--format emf`: the dimension values.
-    EmfDimensions(Vec<String>),
+    /// What the output's [`SeriesKeyFn`] shows: graphite names, EMF dimension values.
+    Shown(Vec<String>),
 }
 
 /// Builds the tag list of each series from the task metadata, once per run.
@@ -253,18 +266,12 @@ impl Tagger {
 
     /// What tells a series with these tags from another in this run's output.
     fn series_key(&self, tags: Tags) -> SeriesKey {
-        if self.options.graphite_names {
-            SeriesKey::GraphitePath(crate::output::graphite::path(&tags.into()))
-        } else if self.options.emf_dimensions {
-            let set = TagSet::from(tags);
-            let values = crate::output::emf::DIMENSION_KEYS
-                .iter()
-                .map(|key| set.get(key).unwrap_or_default().to_string())
-                .collect();
-            SeriesKey::EmfDimensions(values)
-        } else {
-            let stored = tags.into_iter().map(|(k, v)| (k, datadog_form(&v)));
-            SeriesKey::Tags(stored.collect())
+        match self.options.series_key {
+            Some(shown) => SeriesKey::Shown(shown(&tags.into())),
+            None => {
+                let stored = tags.into_iter().map(|(k, v)| (k, datadog_form(&v)));
+                SeriesKey::Tags(stored.collect())
+            }
         }
     }
 
@@ -517,7 +524,7 @@ pub const MAX_TAG_CHARS: usize = 200;
 
 /// Keys of the tags ecs-statsd sets itself with these options. A user tag with one of these
 /// keys is dropped: one key, one value, in every format.
-fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
+pub(super) fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
     let mut keys = vec!["container_name", "interface", "cpu"];
     if options.identity {
         keys.extend([
@@ -554,78 +561,12 @@ pub fn tag_value(key: &str, raw: &str) -> String {
 }
 
 /// `value` cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
-fn fit(key: &str, mut value: String) -> String {
+pub(super) fn fit(key: &str, mut value: String) -> String {
     let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1);
     if let Some((at, _)) = value.char_indices().nth(room) {
         value.truncate(at);
     }
     value
-}
-
-/// Where a user tag came from, for warnings.
-pub type TagSource = &'static str;
-
-/// Datadog's tag rules applied to the user's tags (`--tag`, `DD_TAGS`, ...), given in order of
-/// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
-/// not start with a letter, or whose key ecs-statsd sets itself with `options`, or whose key
-/// an earlier tag already gave another value, is dropped with a warning naming it; an
-/// identical tag given again is kept once. Keys are compared as the Prometheus label names
-/// they become ([`label_name`]: `a.b` is `a_b`), so no format merges two of them. Returns the tags (an empty value is a bare tag) and the warnings.
-pub fn user_tags(
-    raw: &[(TagSource, String)],
-    options: TagOptions,
-) -> (Vec<(String, String)>, Vec<String>) {
-    let built_in = built_in_keys(options);
-    let mut tags: Vec<(String, String)> = Vec::new();
-    let mut warnings = Vec::new();
-    for (source, typed) in raw {
-        let typed = typed.trim();
-        if typed.is_empty() {
-            continue;
-        }
-        let whole = sanitize_tag_value(typed);
-        let (key, value) = whole.split_once(':').unwrap_or((&whole, ""));
-        let key = key.to_string();
-        if !key.starts_with(char::is_alphabetic) {
-            warnings.push(format!(
-                "tag {typed:?} from {source} dropped: Datadog tags must start with a letter"
-            ));
-            continue;
-        }
-        // Keys are compared as Prometheus label names, the strictest spelling of them
-        // (`a.b` and `a_b` are one label), so that no format loses a tag another one keeps.
-        let label = label_name(&key);
-        if let Some(own) = built_in.iter().find(|k| label_name(k) == label) {
-            warnings.push(format!(
-                "tag {typed:?} from {source} dropped: ecs-statsd sets the {own:?} tag itself"
-            ));
-            continue;
-        }
-        // An EMF document holds its tags and its metrics as members of one JSON object: a tag
-        // named like a metric would lose to the number there.
-        if super::catalog::CATALOG.iter().any(|d| d.name == key) {
-            warnings.push(format!(
-                "tag {typed:?} from {source} dropped: {key:?} is the name of a metric, which \
-                 EMF documents hold beside the tags"
-            ));
-            continue;
-        }
-        let value = fit(&key, value.to_string());
-        match tags.iter().find(|(k, _)| label_name(k) == label) {
-            Some((k, v)) if *k == key && *v == value => {}
-            Some((k, v)) if *k == key => warnings.push(format!(
-                "tag {typed:?} from {source} dropped: the {key:?} tag is already {v:?} \
-                 (one value per key, so every format gets the same tags)"
-            )),
-            Some((k, v)) => warnings.push(format!(
-                "tag {typed:?} from {source} dropped: its key is the label {label:?} in \
-                 Prometheus, as the key of tag \"{k}:{v}\" given before (one value per key, so \
-                 every format gets the same tags)"
-            )),
-            None => tags.push((key, value)),
-        }
-    }
-    (tags, warnings)
 }
 
 /// `arn:<partition>:ecs:<region>:<account>:task/...`, any partition (aws, aws-cn, aws-us-gov).
@@ -670,6 +611,7 @@ fn split_image(image: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::user_tags::{TagSource, user_tags};
 
     #[test]
     fn image_names_and_tags() {
@@ -722,8 +664,7 @@ mod tests {
                 identity: false,
                 task_arn: false,
                 container_id: false,
-                graphite_names: false,
-                emf_dimensions: false,
+                series_key: None,
             },
             &[
                 ("team".into(), "a b".into()),
@@ -744,8 +685,7 @@ mod tests {
                 identity: true,
                 task_arn: true,
                 container_id: true,
-                graphite_names: false,
-                emf_dimensions: false,
+                series_key: None,
             },
             &[],
         );
@@ -872,7 +812,7 @@ mod tests {
     fn own_values_that_would_show_alike_get_a_stable_mark() {
         let tags = TagOptions::default();
         let graphite = TagOptions {
-            graphite_names: true,
+            series_key: Some(crate::output::graphite::series_key),
             ..tags
         };
         // Nothing shared: untouched.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::metrics::{Metric, TASK_CONTAINER_NAME, TagKey, Value};
+use crate::metrics::{Metric, TASK_CONTAINER_NAME, TagKey, TagSet, Value};
 
 /// The spec's limit on MetricDefinitions per directive.
 const MAX_METRICS: usize = 100;
@@ -22,6 +22,15 @@ pub const DIMENSION_KEYS: [&str; 5] = [
     "interface",
     "cpu",
 ];
+
+/// What tells series apart in CloudWatch: the dimension values ([`DIMENSION_KEYS`]), whatever
+/// the other members (CloudWatch merges metrics whose dimensions are equal).
+pub fn series_key(tags: &TagSet) -> Vec<String> {
+    DIMENSION_KEYS
+        .iter()
+        .map(|key| tags.get(key).unwrap_or_default().to_string())
+        .collect()
+}
 
 /// The CloudWatch limit on a dimension value's length, in characters.
 const MAX_DIMENSION_VALUE: usize = 1024;

@@ -20,6 +20,11 @@ pub fn name(metric: &Metric) -> String {
 
 /// The segments a series' tags give its name, each followed by `.` (`web.eth0.`): all that
 /// tells two series of one metric apart here.
+/// What tells series apart in graphite names: the name segments ([`path`]).
+pub fn series_key(tags: &TagSet) -> Vec<String> {
+    vec![path(tags)]
+}
+
 pub fn path(tags: &TagSet) -> String {
     let mut out = String::new();
     for key in PATH_KEYS {

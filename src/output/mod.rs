@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::deadline::Deadline;
 use crate::metrics::Metric;
+use crate::metrics::tags::SeriesKeyFn;
 pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use options::{
     Destination, Format, MAX_METRIC_NAME_CHARS, MAX_PACKET_SIZE, MIN_PACKET_SIZE, Options,
@@ -24,6 +25,19 @@ pub use options::{
     longest_metric_name,
 };
 pub use statsd::{Sender, lines as statsd_lines, send_to as statsd_send_to};
+
+/// What tells series apart at this output's receiver, for the tagger's collision check:
+/// graphite names (`--tag-format graphite`), EMF dimension values (`--format emf`), else the
+/// whole tag set (`None`).
+pub fn series_key(format: &Format, tag_format: TagFormat) -> Option<SeriesKeyFn> {
+    if tag_format == TagFormat::Graphite {
+        Some(graphite::series_key)
+    } else if matches!(format, Format::Emf { .. }) {
+        Some(emf::series_key)
+    } else {
+        None
+    }
+}
 
 /// One run's metrics and what the outputs may add to them.
 pub struct Batch<'a> {

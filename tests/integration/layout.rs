@@ -25,7 +25,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("pipeline", 5),
     ("argv", 7),
     ("ecs", 3),
-    ("safe_write", 1),
+    ("deadline", 2),
+    ("folder", 1),
     ("signals", 1),
     ("console", 1),
 ];
@@ -142,10 +143,11 @@ fn absolute_paths(code: &str, file: &Source, skip_facade: bool) -> Vec<Vec<Strin
         }
         if facade {
             // A bare `pub use child::Item` in a mod.rs is relative to the folder.
-            if let Some(tree) = statement.trim_start().strip_prefix("pub use ") {
-                if !tree.starts_with("crate::")
-                    && !tree.starts_with("super::")
-                    && !tree.starts_with("self::")
+            if let Some(tree) = statement.trim_start().strip_prefix("pub use ")
+                && !tree.starts_with("crate::")
+                && !tree.starts_with("super::")
+                && !tree.starts_with("self::")
+            {
                 {
                     for path in expand(tree) {
                         let mut absolute = file.module.clone();
@@ -296,10 +298,9 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
                 if let (Some(item), Some(defined_in)) = (
                     path.last(),
                     target(&path[..path.len() - 1], &modules, &BTreeMap::new()),
-                ) {
-                    if defined_in != *module {
-                        facades.insert((module.clone(), item.clone()), defined_in);
-                    }
+                ) && defined_in != *module
+                {
+                    facades.insert((module.clone(), item.clone()), defined_in);
                 }
             }
         }

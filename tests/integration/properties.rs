@@ -140,8 +140,7 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
             identity: true,
             task_arn: true,
             container_id: true,
-            graphite_names: false,
-            emf_dimensions: false,
+            series_key: None,
         },
         constant_tags: &[],
         included: &included,
@@ -221,7 +220,7 @@ mod identity {
     use serde_json::{Value, json};
 
     use ecs_statsd::ecs::{StatsSample, Task};
-    use ecs_statsd::metrics::{Metric, TagOptions, tags};
+    use ecs_statsd::metrics::{self, Metric, TagOptions, user_tags};
     use ecs_statsd::output::{emf, graphite, prometheus, statsd_lines};
     use ecs_statsd::pipeline::{self, Options, RunReport};
 
@@ -265,7 +264,7 @@ mod identity {
             (base, "dogstatsd"),
             (
                 TagOptions {
-                    graphite_names: true,
+                    series_key: Some(graphite::series_key),
                     ..base
                 },
                 "graphite",
@@ -273,7 +272,7 @@ mod identity {
             (base, "prometheus"),
             (
                 TagOptions {
-                    emf_dimensions: true,
+                    series_key: Some(emf::series_key),
                     ..base
                 },
                 "emf",
@@ -405,7 +404,7 @@ mod identity {
                 let text = prometheus::render(series, "ecs_task");
                 for (name, labels, _) in prometheus_spec::parse(&text).unwrap() {
                     for (k, v) in constant {
-                        let label = (prometheus::label_name(k), v.clone());
+                        let label = (metrics::label::label_name(k), v.clone());
                         assert!(
                             labels.contains(&label),
                             "{label:?} missing: {name} {labels:?}"
@@ -452,11 +451,11 @@ mod identity {
                 .map(|(name, interfaces)| (name, interfaces.into_iter().collect()))
                 .collect();
             let (task, samples) = payloads(&containers);
-            let raw_user: Vec<(tags::TagSource, String)> =
+            let raw_user: Vec<(user_tags::TagSource, String)> =
                 user.iter().map(|(k, v)| ("--tag", format!("{k}:{v}"))).collect();
             let included = |_: &ecs_statsd::ecs::task::Container| true;
             for (options, output) in outputs(identity, container_id) {
-                let (constant, _) = tags::user_tags(&raw_user, options);
+                let (constant, _) = user_tags::user_tags(&raw_user, options);
                 let run = Options { tags: options, constant_tags: &constant, included: &included };
                 let series = pipeline::series(&task, &samples, &run, &RunReport::default());
                 // Every container's own series are there: one per interface and counter.
