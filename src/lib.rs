@@ -8,7 +8,6 @@ pub mod config;
 pub mod console;
 pub mod deadline;
 pub mod ecs;
-pub mod fetch;
 pub mod filter;
 pub mod folder;
 pub mod metrics;

@@ -5,7 +5,6 @@
 //! (the ECS agent rate-limits the endpoint per instance); 404, other 4xx and bodies that
 //! are not the expected JSON are not.
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,39 +19,13 @@ use ureq::unversioned::transport::{
 };
 
 use super::capture::Recorder;
-use super::endpoint::{ContainerMetadata, Endpoint, LiveEndpoint};
+use super::endpoint::{
+    ContainerMetadata, Endpoint, FetchError, LiveEndpoint, Retry, bad_body, excerpt,
+};
 use super::{StatsSample, Task};
 
 /// The largest body we read; real `/task/stats` bodies are tens of kilobytes.
 const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
-/// How much of a bad body an error message quotes.
-const BODY_EXCERPT_BYTES: usize = 200;
-
-/// Whether a failed read may succeed if tried again.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Retry {
-    No,
-    /// With the server's `Retry-After`, when it gave one in seconds.
-    Yes {
-        after: Option<Duration>,
-    },
-}
-
-/// A failed read of the endpoint or of a capture file: what was read and why it failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FetchError {
-    /// The URL (`GET http://...`) or file that failed.
-    pub what: String,
-    pub reason: String,
-    pub retry: Retry,
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.reason)
-    }
-}
-
 /// The live endpoint over plain HTTP.
 pub struct Http {
     base: String,
@@ -349,30 +322,6 @@ fn http_get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<Vec<u8>
             format!("HTTP {status}: {}", excerpt(&body)),
             Retry::No,
         )),
-    }
-}
-
-/// A body that arrived but is not what we need: never worth another try.
-pub(crate) fn bad_body(what: &dyn fmt::Display, reason: String, body: &[u8]) -> FetchError {
-    FetchError {
-        what: what.to_string(),
-        reason: format!("{reason}; body starts: {}", excerpt(body)),
-        retry: Retry::No,
-    }
-}
-
-/// The first bytes of a body, on one line, for error messages.
-pub fn excerpt(body: &[u8]) -> String {
-    let cut = &body[..body.len().min(BODY_EXCERPT_BYTES)];
-    let text = String::from_utf8_lossy(cut);
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if body.len() > BODY_EXCERPT_BYTES {
-        format!("{one_line:?}…")
-    } else {
-        format!("{one_line:?}")
     }
 }
 

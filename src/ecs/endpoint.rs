@@ -2,19 +2,18 @@
 //! live endpoint and a capture both answer) and [`LiveEndpoint`] (stats read one at a time,
 //! over the interval). Implemented by [`super::client::Http`] (the ECS agent over plain HTTP),
 //! [`super::replay::Replay`] (a capture directory, whose samples are read at once) and, in
-//! unit tests, an in-memory fake.
+//! unit tests, an in-memory fake. This file is the leaf of `ecs`: the traits, the error every
+//! implementation returns and its helpers; the implementations import it, and only
+//! `ecs/mod.rs` names them ([`super::Source`]).
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::fmt;
 use std::time::Duration;
 
-use super::client::{FetchError, Http, bad_body, endpoint_url};
-use super::replay::Replay;
-use super::{StatsSample, Task};
+use super::stats::StatsSample;
+use super::task::Task;
 
 /// The metadata both a live endpoint and a capture answer. Each read is one attempt:
-/// retries are the caller's (see [`crate::fetch::Fetcher`]).
+/// retries are the caller's (see [`super::retry::Fetcher`]).
 pub trait Endpoint {
     /// The endpoint URL or capture directory, as given (keys the cache and the state).
     fn location(&self) -> String;
@@ -37,38 +36,31 @@ pub trait LiveEndpoint: Endpoint {
     fn capture_previous(&self, _sample: &StatsSample) {}
 }
 
-/// Where one run reads from: the live endpoint, or a capture replayed.
-pub enum Source {
-    Live(Http),
-    Replay(Replay),
+/// How much of a bad body an error message quotes.
+const BODY_EXCERPT_BYTES: usize = 200;
+
+/// Whether a failed read may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Retry {
+    No,
+    /// With the server's `Retry-After`, when it gave one in seconds.
+    Yes {
+        after: Option<Duration>,
+    },
 }
 
-impl Source {
-    /// An `http://` URL is the live endpoint; anything else must be a capture directory holding
-    /// `task.json` and one or more `stats*.json`. `interrupt`, when given, abandons a request
-    /// waiting for its answer as soon as it is set (see
-    /// [`crate::signals::Shutdown::interrupt_flag`]).
-    pub fn new(
-        location: &str,
-        capture: Option<&Path>,
-        interrupt: Option<Arc<AtomicBool>>,
-    ) -> Result<Source, String> {
-        if let Some(base) = endpoint_url(location)? {
-            return Http::new(base, capture, interrupt).map(Source::Live);
-        }
-        let replay = Replay::open(Path::new(location))?;
-        if capture.is_some() {
-            log::warn!("--capture ignored: a replay reads a capture already");
-        }
-        Ok(Source::Replay(replay))
-    }
+/// A failed read of the endpoint or of a capture file: what was read and why it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchError {
+    /// The URL (`GET http://...`) or file that failed.
+    pub what: String,
+    pub reason: String,
+    pub retry: Retry,
+}
 
-    /// The metadata reads, whichever the source.
-    pub fn endpoint(&self) -> &dyn Endpoint {
-        match self {
-            Source::Live(http) => http,
-            Source::Replay(replay) => replay,
-        }
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.reason)
     }
 }
 
@@ -126,13 +118,36 @@ impl ContainerMetadata {
 
 /// An in-memory endpoint for unit tests: canned answers served in order (the last one
 /// repeated, as the integration tests' HTTP fake does), every read counted.
+/// A body that arrived but is not what we need: never worth another try.
+pub(crate) fn bad_body(what: &dyn fmt::Display, reason: String, body: &[u8]) -> FetchError {
+    FetchError {
+        what: what.to_string(),
+        reason: format!("{reason}; body starts: {}", excerpt(body)),
+        retry: Retry::No,
+    }
+}
+
+/// The first bytes of a body, on one line, for error messages.
+pub fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(BODY_EXCERPT_BYTES)];
+    let text = String::from_utf8_lossy(cut);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if body.len() > BODY_EXCERPT_BYTES {
+        format!("{one_line:?}…")
+    } else {
+        format!("{one_line:?}")
+    }
+}
+
 #[cfg(test)]
 pub mod fake {
     use std::cell::{Cell, RefCell};
     use std::collections::VecDeque;
 
     use super::*;
-    use crate::ecs::client::Retry;
 
     pub type Answer<T> = Result<T, FetchError>;
 

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::client::{FetchError, Retry, bad_body};
-use super::endpoint::{ContainerMetadata, Endpoint};
+use super::endpoint::{ContainerMetadata, Endpoint, FetchError, Retry, bad_body};
 use super::{StatsSample, Task};
 
 pub struct Replay {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::deadline::Deadline;
 use crate::ecs::FetchError;
-use crate::ecs::client::Retry;
+use crate::ecs::endpoint::Retry;
 use crate::signals::Shutdown;
 
 /// At most this many attempts per read (the first and two retries).
