@@ -12,7 +12,7 @@ use ecs_statsd::ecs::task::Container;
 use ecs_statsd::ecs::{StatsSample, Task};
 use ecs_statsd::metrics::{Metric, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_send_to};
-use ecs_statsd::pipeline::{self, Options, RunReport};
+use ecs_statsd::metrics::series::{self, Options, RunReport};
 
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -57,7 +57,7 @@ fn series(task: &Task, samples: &[StatsSample]) -> Vec<Metric> {
         constant_tags: &[],
         included: &included,
     };
-    pipeline::series(task, samples, &options, &RunReport::default())
+    series::series(task, samples, &options, &RunReport::default())
 }
 
 fn parse(task: &[u8], s1: &[u8], s2: &[u8]) -> (Task, [StatsSample; 2]) {

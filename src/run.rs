@@ -12,11 +12,11 @@ use crate::deadline::Deadline;
 use crate::ecs::retry::Fetcher;
 use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
-use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
+use crate::config::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::folder::PrivateFile;
 use crate::metrics::{Metric, Tagger};
 use crate::output::{self, Batch, Destination, Exporter, Format};
-use crate::pipeline::{self, Options, RunReport};
+use crate::metrics::series::{self, Options, RunReport};
 use crate::signals::Shutdown;
 use crate::state;
 
@@ -152,7 +152,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     }
     // Stats for none of the running containers: nothing measured that was asked for.
     let unmeasured = match failure {
-        None => pipeline::running_without_stats(&metadata.task, &samples),
+        None => series::running_without_stats(&metadata.task, &samples),
         Some(_) => Vec::new(),
     };
     let own = metadata.own_container_name.as_str();
@@ -182,7 +182,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             )
         }),
     };
-    let all = pipeline::selected_series(
+    let all = series::selected_series(
         &metadata.task,
         &samples,
         &options,

@@ -10,7 +10,7 @@ use ecs_statsd::ecs::task::Container;
 use ecs_statsd::ecs::{StatsSample, Task};
 use ecs_statsd::metrics::{TagOptions, Value};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
-use ecs_statsd::pipeline::{self, Options, RunReport};
+use ecs_statsd::metrics::series::{self, Options, RunReport};
 use libfuzzer_sys::fuzz_target;
 
 // The checkers the integration tests use, one copy each.
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         constant_tags: &[("team".into(), "fuzz".into())],
         included: &included,
     };
-    let out = pipeline::series(&task, &samples, &options, &RunReport::default());
+    let out = series::series(&task, &samples, &options, &RunReport::default());
     for m in &out {
         // Finite by type (`metrics::Finite`); never negative.
         if let Value::Float(v) = m.value {

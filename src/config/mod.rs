@@ -3,6 +3,7 @@
 //! per concern: [`fetch`] (endpoint, bounds, cache), [`sampling`] (interval, samples, which
 //! containers), [`output`] (the options the outputs get) and [`tags`].
 
+pub mod filter;
 mod fetch;
 mod output;
 mod sampling;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use crate::cli::{Cli, settings};
-use crate::filter::Filter;
+use filter::Filter;
 use crate::metrics::TagOptions;
 
 /// The environment as the settings read it: a variable's value, `None` when unset or empty.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Env;
 use crate::cli::{Cli, settings};
-use crate::filter::Filter;
+use super::filter::Filter;
 use crate::metrics::Selection;
 use crate::state;
 

@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod network;
 pub mod pids;
 pub mod selection;
+pub mod series;
 pub mod tags;
 pub mod user_tags;
 

@@ -20,8 +20,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 4),
     ("cache", 4),
     ("state", 4),
-    ("filter", 8),
-    ("pipeline", 5),
     ("argv", 7),
     ("ecs", 3),
     ("deadline", 2),

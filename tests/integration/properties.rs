@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use ecs_statsd::ecs::{StatsSample, Task};
 use ecs_statsd::metrics::{self, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
-use ecs_statsd::pipeline::{self, Options, RunReport};
+use ecs_statsd::metrics::series::{self, Options, RunReport};
 
 use crate::common::{json_file, parse_line, prometheus_spec, root};
 
@@ -150,7 +150,7 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
         &all[all.len().saturating_sub(1)..],
         &[all.clone(), all.clone()].concat()[..],
     ] {
-        let out = pipeline::series(&task, window, &options, &RunReport::default());
+        let out = series::series(&task, window, &options, &RunReport::default());
         for m in &out {
             // Finite by type (`metrics::Finite`); never negative.
             if let metrics::Value::Float(v) = m.value {
@@ -222,7 +222,7 @@ mod identity {
     use ecs_statsd::ecs::{StatsSample, Task};
     use ecs_statsd::metrics::{self, Metric, TagOptions, user_tags};
     use ecs_statsd::output::{emf, graphite, prometheus, statsd_lines};
-    use ecs_statsd::pipeline::{self, Options, RunReport};
+    use ecs_statsd::metrics::series::{self, Options, RunReport};
 
     use crate::common::{WEB, example_json, parse_line, prometheus_spec};
 
@@ -457,7 +457,7 @@ mod identity {
             for (options, output) in outputs(identity, container_id) {
                 let (constant, _) = user_tags::user_tags(&raw_user, options);
                 let run = Options { tags: options, constant_tags: &constant, included: &included };
-                let series = pipeline::series(&task, &samples, &run, &RunReport::default());
+                let series = series::series(&task, &samples, &run, &RunReport::default());
                 // Every container's own series are there: one per interface and counter.
                 let rx = series.iter().filter(|m| m.name() == "network_rx_bytes_total");
                 let interfaces: usize = containers.iter().map(|(_, i)| i.len()).sum();

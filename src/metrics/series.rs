@@ -5,7 +5,7 @@
 
 use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
 use crate::ecs::{StatsSample, Task};
-use crate::metrics::{self, Input, Metric, Selection, TagOptions, Tagger, catalog};
+use super::{Input, Metric, Selection, TagOptions, Tagger, catalog};
 
 /// How series are made: the tags and the filter.
 pub struct Options<'a> {
@@ -50,7 +50,7 @@ pub fn selected_series(
     selection: &Selection,
 ) -> Vec<Metric> {
     let tagger = Tagger::new(task, options.tags, options.constant_tags);
-    let mut all = metrics::compute(&Input {
+    let mut all = super::compute(&Input {
         task,
         samples,
         included: options.included,
