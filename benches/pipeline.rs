@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use ecs_statsd::ecs::task::Container;
 use ecs_statsd::ecs::{StatsSample, Task};
+use ecs_statsd::metrics::series::{self, Options, RunReport};
 use ecs_statsd::metrics::{Metric, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_send_to};
-use ecs_statsd::metrics::series::{self, Options, RunReport};
 
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
 use crate::config::Config;
+use crate::config::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::deadline::Deadline;
 use crate::ecs::retry::Fetcher;
 use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
-use crate::config::filter::DEFAULT_OWN_CONTAINER_NAME;
 use crate::folder::PrivateFile;
+use crate::metrics::series::{self, Options, RunReport};
 use crate::metrics::{Metric, Tagger};
 use crate::output::{self, Batch, Destination, Exporter, Format};
-use crate::metrics::series::{self, Options, RunReport};
 use crate::signals::Shutdown;
 use crate::state;
 

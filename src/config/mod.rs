@@ -3,8 +3,8 @@
 //! per concern: [`fetch`] (endpoint, bounds, cache), [`sampling`] (interval, samples, which
 //! containers), [`output`] (the options the outputs get) and [`tags`].
 
-pub mod filter;
 mod fetch;
+pub mod filter;
 mod output;
 mod sampling;
 pub mod setting;
@@ -16,8 +16,8 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use crate::cli::{Cli, settings};
-use filter::Filter;
 use crate::metrics::TagOptions;
+use filter::Filter;
 
 /// The environment as the settings read it: a variable's value, `None` when unset or empty.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;

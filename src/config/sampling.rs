@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Env;
-use crate::cli::{Cli, settings};
 use super::filter::Filter;
+use crate::cli::{Cli, settings};
 use crate::metrics::Selection;
 use crate::state;
 

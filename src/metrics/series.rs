@@ -3,9 +3,9 @@
 //! tests and the fuzz target all call [`series`], so they measure and check exactly what is
 //! sent.
 
+use super::{Input, Metric, Selection, TagOptions, Tagger, catalog};
 use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
 use crate::ecs::{StatsSample, Task};
-use super::{Input, Metric, Selection, TagOptions, Tagger, catalog};
 
 /// How series are made: the tags and the filter.
 pub struct Options<'a> {

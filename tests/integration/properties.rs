@@ -8,9 +8,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use ecs_statsd::ecs::{StatsSample, Task};
+use ecs_statsd::metrics::series::{self, Options, RunReport};
 use ecs_statsd::metrics::{self, TagOptions};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
-use ecs_statsd::metrics::series::{self, Options, RunReport};
 
 use crate::common::{json_file, parse_line, prometheus_spec, root};
 
@@ -220,9 +220,9 @@ mod identity {
     use serde_json::{Value, json};
 
     use ecs_statsd::ecs::{StatsSample, Task};
+    use ecs_statsd::metrics::series::{self, Options, RunReport};
     use ecs_statsd::metrics::{self, Metric, TagOptions, user_tags};
     use ecs_statsd::output::{emf, graphite, prometheus, statsd_lines};
-    use ecs_statsd::metrics::series::{self, Options, RunReport};
 
     use crate::common::{WEB, example_json, parse_line, prometheus_spec};
 
