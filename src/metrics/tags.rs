@@ -62,6 +62,12 @@ impl TagSet {
     pub fn to_vec(&self) -> Tags {
         self.iter().cloned().collect()
     }
+
+    /// The tags shared by every series of the set's container (or of the task), and the
+    /// series' own one: a writer can render the shared part once per set (`Arc::ptr_eq`).
+    pub fn parts(&self) -> (&Arc<[(TagKey, String)]>, Option<&(TagKey, String)>) {
+        (&self.base, self.extra.as_ref())
+    }
 }
 
 impl From<Tags> for TagSet {

@@ -7,6 +7,7 @@
 //! mostly healthy. Here a line counts as sent only once the datagram (or write) holding it
 //! was accepted.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
@@ -94,6 +95,11 @@ impl Export for Sender {
         let graphite = self.tag_format == TagFormat::Graphite;
         // Lines longer than a datagram: how many, and the longest.
         let mut oversized = (0usize, 0usize);
+        // The tags of a line as one text, handed to cadence as one tag (cadence writes `|#`
+        // and these bytes). Each shared set (a container's, the task's) is joined once, for
+        // the first line carrying it; a line with a tag of its own adds it in `line_tags`.
+        let mut joined_sets: HashMap<*const (), String> = HashMap::new();
+        let mut line_tags = String::new();
         for metric in batch.metrics {
             let path;
             let name = if graphite {
@@ -107,15 +113,29 @@ impl Export for Sender {
                 Value::Int(v) => self.client.gauge_with_tags(name, v),
                 Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
             };
-            let tags = metric.tags.iter().filter(|_| !graphite);
-            let mut builder: MetricBuilder<_> = tags.fold(builder, |b, (key, value)| {
-                // An empty value is a bare tag (`DD_TAGS=team-a`).
-                if value.is_empty() {
-                    b.with_tag_value(key)
-                } else {
-                    b.with_tag(key, value)
-                }
-            });
+            let mut builder: MetricBuilder<_> = builder;
+            let (shared, own) = metric.tags.parts();
+            if !graphite && (!shared.is_empty() || own.is_some()) {
+                let joined = joined_sets
+                    .entry(Arc::as_ptr(shared).cast())
+                    .or_insert_with(|| {
+                        let mut text = String::new();
+                        for (i, (key, value)) in shared.iter().enumerate() {
+                            push_tag(&mut text, i > 0, key, value);
+                        }
+                        text
+                    });
+                let tags = match own {
+                    None => joined.as_str(),
+                    Some((key, value)) => {
+                        line_tags.clear();
+                        line_tags.push_str(joined);
+                        push_tag(&mut line_tags, !shared.is_empty(), key, value);
+                        line_tags.as_str()
+                    }
+                };
+                builder = builder.with_tag_value(tags);
+            }
             // The series carries its container's Docker ID: names may collide, IDs do not.
             if self.origin_detection
                 && let Some(id) = metric.tags.docker_id()
@@ -157,6 +177,19 @@ impl Export for Sender {
             );
         }
         report
+    }
+}
+
+/// One DogStatsD tag after the others: `key:value`, or a bare `key` for an empty value
+/// (`DD_TAGS=team-a`), as cadence's `with_tag` and `with_tag_value` write them.
+fn push_tag(out: &mut String, comma: bool, key: &str, value: &str) {
+    if comma {
+        out.push(',');
+    }
+    out.push_str(key);
+    if !value.is_empty() {
+        out.push(':');
+        out.push_str(value);
     }
 }
 
