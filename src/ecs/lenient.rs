@@ -9,7 +9,9 @@
 //! Some values serde_json refuses before any visitor sees them (a number past f64 such as
 //! `1e400`, a duplicated key), failing the whole body. Containers are therefore read [`alone`]:
 //! each one's raw text (a borrowed slice of the body) is parsed on its own, so such a value
-//! drops that container only.
+//! drops that container only. That reads each container twice, so [`parse_object`] first
+//! reads the body in one pass and falls back to reading each container alone only when the
+//! one pass fails.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -179,7 +181,9 @@ impl<'de, T: Lenient> Visitor<'de> for SeqVisitor<T> {
     other_scalars!(None);
     other_numbers_and_text!(None);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        // serde_json gives no size hint; 16 holds a blkio list or a small host's per-CPU
+        // list without growing it four times.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(64));
         let mut whole = true;
         while let Some(Maybe(item)) = seq.next_element::<Maybe<T>>()? {
             match item {
