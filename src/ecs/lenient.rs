@@ -458,11 +458,12 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for TopVisitor<T> {
 
 /// Parse a body that must be a JSON object: `what` says what it should hold.
 ///
-/// A first pass reads the body once, every value in place. It succeeds exactly when no value
-/// had to be dropped [`alone`]: then its result is the one the second pass would give (the
-/// same visitors over the same text). Otherwise (a container serde_json refuses, bytes that
-/// are not UTF-8, any error) the second pass reads each container alone and decides the
-/// result, its warnings and its error. The first pass halves the parsing of a normal body.
+/// A first pass reads the body once, every value in place. When it succeeds, its result is
+/// the one the second pass would give: the same visitors over the same text, and nothing the
+/// second pass refuses (bytes that are not UTF-8, a value serde_json refuses) gets through
+/// it. When it fails (a container serde_json refuses, any error), the second pass reads each
+/// container alone and decides the result, its warnings and its error. A normal body is
+/// thus read once instead of twice.
 pub fn parse_object<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, String> {
     // The second pass refuses bytes that are not UTF-8 inside a container (its raw text must
     // be a `str`), so the first pass takes UTF-8 only. Checked once here, it is not checked

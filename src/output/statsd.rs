@@ -114,6 +114,7 @@ impl Export for Sender {
                 Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
             };
             let mut builder: MetricBuilder<_> = builder;
+            // No tags at all in graphite names (they are in the path).
             let (shared, own) = metric.tags.parts();
             if !graphite && (!shared.is_empty() || own.is_some()) {
                 let joined = joined_sets
@@ -520,6 +521,66 @@ mod tests {
                 "ecs_task.cpu_usage_ratio:0.25|g|#team|T1715680800",
             ]
         );
+    }
+
+    /// The tags joined once per shared set are the bytes cadence writes tag by tag: shared
+    /// sets interleaved, a series' own tag, bare tags, no tags, graphite (no tags at all).
+    #[test]
+    fn joined_tags_are_what_cadence_writes_tag_by_tag() {
+        let web = web_tags();
+        let other = crate::metrics::TagSet::from(vec![
+            ("team".into(), String::new()),
+            ("env".into(), "prod".into()),
+        ]);
+        let metrics = vec![
+            Metric::int(&MEM_USAGE, 1, web.clone()),
+            Metric::int(&MEM_USAGE, 2, other.clone()),
+            Metric::int(&MEM_USAGE, 3, web.with("cpu", "1".into())),
+            Metric::int(&MEM_USAGE, 4, other.with("interface", "eth0".into())),
+            Metric::int(&MEM_USAGE, 5, web.clone()),
+            Metric::int(&MEM_USAGE, 6, Vec::new()),
+            Metric::int(
+                &MEM_USAGE,
+                7,
+                crate::metrics::TagSet::default().with("cpu", "0".into()),
+            ),
+        ];
+        let (rx, sink) = SpyMetricSink::new();
+        let mut sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", sink));
+        sender.export(&batch(&metrics));
+        let (want_rx, want_sink) = SpyMetricSink::new();
+        let cadence = StatsdClient::from_sink("ecs_task", want_sink);
+        for metric in &metrics {
+            let Value::Int(v) = metric.value else {
+                unreachable!()
+            };
+            let builder = cadence.gauge_with_tags(metric.name(), v);
+            let builder = metric.tags.iter().fold(builder, |b, (key, value)| {
+                if value.is_empty() {
+                    b.with_tag_value(key)
+                } else {
+                    b.with_tag(key, value)
+                }
+            });
+            builder.try_send().unwrap();
+        }
+        macro_rules! lines {
+            ($rx:expr) => {
+                $rx.try_iter()
+                    .map(|b| String::from_utf8(b).unwrap())
+                    .collect::<Vec<String>>()
+            };
+        }
+        let got = lines!(rx);
+        assert_eq!(got, lines!(want_rx));
+        assert_eq!(
+            got[3],
+            "ecs_task.mem_usage:4|g|#team,env:prod,interface:eth0"
+        );
+        assert_eq!(got[5], "ecs_task.mem_usage:6|g");
+        sender.tag_format = TagFormat::Graphite;
+        sender.export(&batch(&metrics));
+        assert!(lines!(rx).iter().all(|l| !l.contains("|#")));
     }
 
     /// Records datagrams; fails the ones whose index is listed, with `error`.
