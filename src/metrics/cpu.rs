@@ -315,7 +315,7 @@ fn percpu_metrics(
         };
         let ratio = delta.saturating_mul(reading.unit_ns) as f64 / system_delta as f64;
         if let Some(scaled) = scale(ratio, reading.online, reading.limit_units) {
-            let tags = m.tags_with("cpu", cpu.to_string());
+            let tags = m.tags_with("cpu", &cpu.to_string());
             out.extend(ratio_metric(&PERCPU_USAGE_RATIO, scaled, tags));
         }
     }

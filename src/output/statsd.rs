@@ -18,8 +18,11 @@ use std::time::Duration;
 
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
+use super::line_limit::{self, Dropped};
 use super::stdout::Stdout;
-use super::{Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite};
+use super::{
+    Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite, origin,
+};
 use crate::metrics::Value;
 
 /// How long one datagram may wait for room in a full socket buffer before it is dropped.
@@ -38,6 +41,10 @@ pub struct Sender {
     /// `--max-packet-size` for a socket (`None` on stdout): a longer line leaves alone, in a
     /// datagram over the limit, and is reported.
     max_packet_size: Option<usize>,
+    /// The metric name prefix, to measure lines before cadence writes them.
+    prefix: String,
+    /// Keys of the user's tags, the ones left out of a line over the agent's buffer.
+    user_tag_keys: Vec<String>,
 }
 
 impl Sender {
@@ -66,6 +73,8 @@ impl Sender {
             timestamps: options.timestamps,
             tag_format: options.tag_format,
             max_packet_size: (options.destination != Destination::Stdout).then_some(size),
+            prefix: prefix.to_string(),
+            user_tag_keys: options.user_tag_keys.clone(),
         })
     }
 
@@ -77,6 +86,8 @@ impl Sender {
             timestamps: false,
             tag_format: TagFormat::Dogstatsd,
             max_packet_size: None,
+            prefix: String::new(),
+            user_tag_keys: Vec::new(),
         }
     }
 }
@@ -95,6 +106,8 @@ impl Export for Sender {
         let graphite = self.tag_format == TagFormat::Graphite;
         // Lines longer than a datagram: how many, and the longest.
         let mut oversized = (0usize, 0usize);
+        let mut refused = origin::Refused::default();
+        let mut dropped = Dropped::default();
         // The tags of a line as one text, handed to cadence as one tag (cadence writes `|#`
         // and these bytes). Each shared set (a container's, the task's) is joined once, for
         // the first line carrying it; a line with a tag of its own adds it in `line_tags`.
@@ -113,10 +126,26 @@ impl Export for Sender {
                 Value::Int(v) => self.client.gauge_with_tags(name, v),
                 Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
             };
+            // Only an ID both Datadog parsers read whole (see `origin`).
+            let container_id = (metric.tags.docker_id())
+                .filter(|_| self.origin_detection)
+                .and_then(|id| refused.check(id));
+            // Never a DogStatsD line over the agent's buffer: the last user tags give way.
+            let left_out = if graphite {
+                Vec::new()
+            } else {
+                let len = |skip: &dyn Fn(usize) -> bool| {
+                    line_limit::line_len(&self.prefix, name, metric, container_id, timestamp, skip)
+                };
+                line_limit::user_tags_to_drop(&len, metric, &self.user_tag_keys)
+            };
+            dropped.add(metric, &left_out);
             let mut builder: MetricBuilder<_> = builder;
             // No tags at all in graphite names (they are in the path).
             let (shared, own) = metric.tags.parts();
-            if !graphite && (!shared.is_empty() || own.is_some()) {
+            let tags = if graphite || (shared.is_empty() && own.is_none()) {
+                None
+            } else if left_out.is_empty() {
                 let joined = joined_sets
                     .entry(Arc::as_ptr(shared).cast())
                     .or_insert_with(|| {
@@ -126,7 +155,7 @@ impl Export for Sender {
                         }
                         text
                     });
-                let tags = match own {
+                Some(match own {
                     None => joined.as_str(),
                     Some((key, value)) => {
                         line_tags.clear();
@@ -134,13 +163,25 @@ impl Export for Sender {
                         push_tag(&mut line_tags, !shared.is_empty(), key, value);
                         line_tags.as_str()
                     }
-                };
+                })
+            } else {
+                // A line cut to fit the agent's buffer: its own text, without the tags left out.
+                line_tags.clear();
+                let kept = (metric.tags.iter().enumerate())
+                    .filter(|(i, _)| !left_out.contains(i))
+                    .map(|(_, tag)| tag);
+                let mut count = 0;
+                for (key, value) in kept {
+                    push_tag(&mut line_tags, count > 0, key, value);
+                    count += 1;
+                }
+                (count > 0).then_some(line_tags.as_str())
+            };
+            if let Some(tags) = tags {
                 builder = builder.with_tag_value(tags);
             }
             // The series carries its container's Docker ID: names may collide, IDs do not.
-            if self.origin_detection
-                && let Some(id) = metric.tags.docker_id()
-            {
+            if let Some(id) = container_id {
                 builder = builder.with_container_id(id);
             }
             if let Some(seconds) = timestamp {
@@ -158,6 +199,7 @@ impl Export for Sender {
                 Err(e) => report.fail(e.to_string()),
             }
         }
+        refused.warn();
         if let Err(e) = self.client.flush() {
             report.fail(e.to_string());
         }
@@ -169,6 +211,9 @@ impl Export for Sender {
             if let Some(error) = tally.first_error {
                 report.first_error.get_or_insert(error);
             }
+        }
+        if let Some(warning) = dropped.warning() {
+            log::warn!("{warning}");
         }
         if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
             log::warn!(
