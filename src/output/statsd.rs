@@ -683,7 +683,7 @@ mod tests {
         ];
         let (rx, sink) = SpyMetricSink::new();
         let mut sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", sink));
-        sender.export(&batch(&metrics));
+        sender.export(&batch(&metrics), SEND_WAIT);
         let (want_rx, want_sink) = SpyMetricSink::new();
         let cadence = StatsdClient::from_sink("ecs_task", want_sink);
         for metric in &metrics {
@@ -715,7 +715,7 @@ mod tests {
         );
         assert_eq!(got[5], "ecs_task.mem_usage:6|g");
         sender.tag_format = TagFormat::Graphite;
-        sender.export(&batch(&metrics));
+        sender.export(&batch(&metrics), SEND_WAIT);
         assert!(lines!(rx).iter().all(|l| !l.contains("|#")));
     }
 
