@@ -1,7 +1,6 @@
 //! ecs-statsd as a library: the pieces of one run, exposed so benchmarks, property tests and
 //! the fuzz target drive exactly the code the binary runs.
 
-pub mod argv;
 pub mod cache;
 pub mod cli;
 pub mod config;

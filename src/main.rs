@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
+use ecs_statsd::cli::argv;
 use ecs_statsd::console::{init_logger, print_err, print_out};
-use ecs_statsd::{argv, config, run};
+use ecs_statsd::{config, run};
 
 /// Runs before Rust's start-up code, which reopens a closed fd 1 on /dev/null: only here can
 /// `--dry-run >&-` still be told from `--dry-run >/dev/null` (exit 3 against exit 0).

@@ -7,7 +7,6 @@ mod fetch;
 pub mod filter;
 mod output;
 mod sampling;
-pub mod setting;
 mod tags;
 
 use std::path::PathBuf;
@@ -20,7 +19,7 @@ use crate::metrics::TagOptions;
 use filter::Filter;
 
 /// The environment as the settings read it: a variable's value, `None` when unset or empty.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::cli::setting::Env;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -120,7 +119,7 @@ fn log_level(cli: &Cli, env: Env) -> Result<LevelFilter, String> {
     match log_level.given(cli, env) {
         Some(given) if Some(given.source) == rust_log => {
             let last = given.raw.rsplit(['=', ',']).next().unwrap_or("");
-            setting::log_level(last).or_else(|_| log_level.default_value())
+            crate::cli::setting::log_level(last).or_else(|_| log_level.default_value())
         }
         Some(given) => log_level.parse_given(&given),
         None => log_level.get_or_default(cli, env),

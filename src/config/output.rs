@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::Env;
-use super::setting::{FormatName, Given};
+use crate::cli::setting::{FormatName, Given};
 use crate::cli::{Cli, settings};
 use crate::output::{Destination, Format, MAX_PACKET_SIZE, Options, TagFormat, UNIX_MAX_DATAGRAM};
 
@@ -139,7 +139,7 @@ fn destination(
         }
         let dd_port = env("DD_DOGSTATSD_PORT")
             .map(|raw| {
-                super::setting::port(&raw)
+                crate::cli::setting::port(&raw)
                     .map_err(|why| format!("invalid DD_DOGSTATSD_PORT {raw:?}: {why}"))
             })
             .transpose()?;
@@ -226,7 +226,7 @@ fn parse_dogstatsd_url(url: &str) -> Result<Destination, String> {
     }
     let port = match port {
         None => settings::statsd_port.default_value()?,
-        Some(p) => super::setting::port(p).map_err(|_| bad("the port must be 1-65535"))?,
+        Some(p) => crate::cli::setting::port(p).map_err(|_| bad("the port must be 1-65535"))?,
     };
     Ok(Destination::Udp {
         host: host.to_string(),

@@ -20,7 +20,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 4),
     ("cache", 4),
     ("state", 4),
-    ("argv", 7),
     ("ecs", 3),
     ("deadline", 2),
     ("folder", 1),
@@ -292,6 +291,9 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     for (module, file) in &files {
         if file.is_folder {
             for path in absolute_paths(&production_code(&file.text), file, false) {
+                if path.len() < 2 {
+                    continue;
+                }
                 if let (Some(item), Some(defined_in)) = (
                     path.last(),
                     target(&path[..path.len() - 1], &modules, &BTreeMap::new()),

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use argh::{ArgsInfo, FlagInfoKind, FromArgs, Optionality};
 
-use crate::cli::Cli;
+use super::Cli;
 
 /// A command line that ends before a run: `--help`, or a usage error (exit status 1).
 #[derive(Debug, PartialEq)]
@@ -66,7 +66,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, EarlyExit>
         if early.status.is_ok() {
             // argh's help is left for the one the settings table gives.
             return EarlyExit {
-                output: crate::cli::help(&command),
+                output: super::help(&command),
                 status: 0,
             };
         }

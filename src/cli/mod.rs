@@ -10,12 +10,15 @@ use std::time::Duration;
 use argh::{ArgsInfo, FromArgs};
 use log::LevelFilter;
 
-use crate::config::setting::{self as parse, Fallback, FormatName, Row};
+pub mod argv;
+pub mod setting;
+
 use crate::metrics::selection::MetricList;
 use crate::output::TagFormat;
+use setting::{self as parse, Fallback, FormatName, Row};
 
 /// Declares the argh struct, one [`Row`] per flag in [`SETTINGS`] (module [`row`]), and one
-/// typed [`Setting`](crate::config::setting::Setting) per flag that has a parser (module
+/// typed [`Setting`](crate::cli::setting::Setting) per flag that has a parser (module
 /// [`settings`]), from one list.
 macro_rules! settings {
     (
@@ -95,7 +98,7 @@ macro_rules! settings {
 macro_rules! typed_setting {
     ($field:ident) => {};
     ($field:ident, $parse:path, $ty:ty) => {
-        pub static $field: crate::config::setting::Setting<$ty> = crate::config::setting::Setting {
+        pub static $field: crate::cli::setting::Setting<$ty> = crate::cli::setting::Setting {
             row: &super::row::$field,
             parse: $parse,
             read: |cli| cli.$field.as_deref(),

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use super::Env;
-use crate::cli::Cli;
+use super::Cli;
 use crate::output::{self, MAX_PACKET_SIZE, MIN_PACKET_SIZE, TagFormat};
+
+/// How a setting reads the environment (the process's, or a test's map).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// What applies when neither the flag nor a variable gives a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
