@@ -10,7 +10,7 @@ mod options;
 mod origin;
 pub mod prometheus;
 mod statsd;
-mod stdout;
+mod transport;
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -136,10 +136,10 @@ impl Exporter {
     }
 
     /// Send `batch`, waiting for room in a full socket buffer at most the one
-    /// [`statsd::SEND_WAIT`] of a run, or what is left of the run's stop deadline.
+    /// [`transport::SEND_WAIT`] of a run, or what is left of the run's stop deadline.
     pub fn export(&self, batch: &Batch, deadline: &Deadline) -> SendReport {
         self.format
-            .export(batch, deadline.for_send(statsd::SEND_WAIT))
+            .export(batch, deadline.for_send(transport::SEND_WAIT))
     }
 
     /// With `--output-file`, replace the file with what the run printed (atomically);
