@@ -1,6 +1,8 @@
 //! Sending a run's series, and the words for where they went: any loss is exit 3, reported
 //! once with the count, the destination and what chose it.
 
+use std::time::Instant;
+
 use crate::deadline::Deadline;
 use crate::ecs::StatsSample;
 use crate::metrics::Metric;
@@ -59,6 +61,19 @@ pub(super) fn send(
     })
 }
 
+/// The `info` summary of a delivered run: how many, where (and what chose it), how long.
+pub(super) fn log_sent(
+    delivered: &Result<Sent, Failure>,
+    output: &output::Options,
+    started: Instant,
+) {
+    if let Ok(sent) = delivered {
+        let seconds = started.elapsed().as_secs_f64();
+        let to = destination(output);
+        log::info!("sent {} metrics to {to} in {seconds:.3} s", sent.count);
+    }
+}
+
 /// Whether the run sends DogStatsD lines to a socket (not stdout or a file).
 pub(super) fn sends_lines(output: &output::Options) -> bool {
     output.format == Format::Statsd && output.destination != Destination::Stdout
@@ -85,5 +100,20 @@ pub(super) fn what_to_check(output: &output::Options) -> &'static str {
         "check that the --output-file folder is writable and has room"
     } else {
         "check that stdout is open for writing and has room"
+    }
+}
+
+/// The endpoint failure stays the run's failure (its exit status) when what could still be
+/// sent was not delivered either; the one error line names both.
+pub(super) fn also_unsent(failure: Failure, delivered: Result<Sent, Failure>) -> Failure {
+    match delivered {
+        Ok(_) => failure,
+        Err(unsent) => Failure {
+            message: format!(
+                "{}; and sending failed too: {}",
+                failure.message, unsent.message
+            ),
+            ..failure
+        },
     }
 }

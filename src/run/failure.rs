@@ -2,9 +2,8 @@
 
 use std::fmt;
 
-use crate::ecs::FetchError;
-
-use super::deliver::Sent;
+use crate::ecs::{FetchError, StatsSample, Task};
+use crate::metrics::series;
 
 /// Exit statuses, documented in the README and in `--help`.
 pub const EXIT_USAGE: u8 = 1;
@@ -70,18 +69,20 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The endpoint failure stays the run's failure (its exit status) when what could still be
-/// sent was not delivered either; the one error line names both.
-pub(super) fn also_unsent(failure: Failure, delivered: Result<Sent, Failure>) -> Failure {
-    match delivered {
-        Ok(_) => failure,
-        Err(unsent) => Failure {
-            message: format!(
-                "{}; and sending failed too: {}",
-                failure.message, unsent.message
-            ),
-            ..failure
-        },
+/// What a run could not measure: a read that failed part-way (`failure`, after `samples`
+/// samples), or stats for none of the containers `/task` lists as running (nothing measured
+/// that was asked for). `None`: it measured what it was asked.
+pub(super) fn shortfall(
+    failure: Option<FetchError>,
+    abandoned: Option<i32>,
+    task: &Task,
+    samples: &[StatsSample],
+) -> Option<Failure> {
+    match failure {
+        Some(error) => Some(partial_failure(&error, abandoned, samples.len())),
+        None => Some(series::running_without_stats(task, samples))
+            .filter(|running| !running.is_empty())
+            .map(|running| Failure::unmeasured(&running)),
     }
 }
 
