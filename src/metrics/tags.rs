@@ -12,12 +12,15 @@
 //! `docker_image`. The tagger's `container_name` is the Docker name; ours stays the ECS name
 //! the ancestor sent (docs/compatibility.md says which joins which view).
 
-use std::collections::{HashMap, HashSet};
+mod collide;
+
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::task::Container;
+pub use collide::{Collision, OwnTags, warn_collisions};
 
 /// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
 pub type TagKey = std::borrow::Cow<'static, str>;
@@ -144,18 +147,6 @@ impl Default for TagOptions {
     }
 }
 
-/// What tells one series from another at the receiver (a container's, before any
-/// `container_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum SeriesKey {
-    /// DogStatsD and Prometheus: the whole tag set, each value as Datadog stores it
-    /// ([`datadog_form`]; Prometheus could tell more apart, but the same task gets the same
-    /// tags in both).
-    Tags(Tags),
-    /// What the output's [`SeriesKeyFn`] shows: graphite names, EMF dimension values.
-    Shown(Vec<String>),
-}
-
 /// Builds the tag list of each series from the task metadata, once per run.
 #[derive(Debug, Clone, Default)]
 pub struct Tagger {
@@ -218,72 +209,6 @@ impl Tagger {
         tagger
     }
 
-    /// Containers that would send the same series as another container (two valid
-    /// 255-character ECS names that share their first 200 characters, names differing only in
-    /// characters the tag rules replace, or, in graphite names, only in tags graphite leaves
-    /// out) or as the task totals (a container named `_task_`): each is told apart by its
-    /// Docker ID, with one warning for the run.
-    fn colliding_ids(&self, task: &Task) -> HashSet<String> {
-        let task_key = self.series_key(self.task.to_vec());
-        let containers = task.containers().iter().filter_map(|container| {
-            let id = container.docker_id.as_deref().filter(|id| !id.is_empty())?;
-            let tags = self.container_tags(container, id);
-            let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
-            Some(((id, name), tags))
-        });
-        let mut names = Vec::new();
-        let mut colliding = HashSet::new();
-        for (key, group) in self.alike(containers) {
-            if group.len() > 1 || key == task_key {
-                names.push(group[0].1.clone());
-                colliding.extend(group.into_iter().map(|(id, _)| id.to_string()));
-            }
-        }
-        if !colliding.is_empty() && !self.options.container_id {
-            names.sort();
-            log::warn!(
-                "containers collide with another container or with the task totals ({}): \
-                 their series carry a container_id tag to keep them apart",
-                names.join(", ")
-            );
-        }
-        colliding
-    }
-
-    /// The test of the uniqueness rule, for every value that is part of a series' identity:
-    /// `items`, each with the tags of a series it gives, grouped by what this run's output
-    /// tells apart ([`SeriesKey`]), groups in first-appearance order. An item given twice
-    /// counts once; a group of more than one is a collision.
-    fn alike<T: PartialEq>(
-        &self,
-        items: impl IntoIterator<Item = (T, Tags)>,
-    ) -> Vec<(SeriesKey, Vec<T>)> {
-        let mut groups: Vec<(SeriesKey, Vec<T>)> = Vec::new();
-        let mut index: HashMap<SeriesKey, usize> = HashMap::new();
-        for (item, tags) in items {
-            let shown = self.series_key(tags);
-            let i = *index.entry(shown.clone()).or_insert_with(|| {
-                groups.push((shown, Vec::new()));
-                groups.len() - 1
-            });
-            if !groups[i].1.contains(&item) {
-                groups[i].1.push(item);
-            }
-        }
-        groups
-    }
-
-    /// What tells a series with these tags from another in this run's output.
-    fn series_key(&self, tags: Tags) -> SeriesKey {
-        match self.options.series_key {
-            Some(shown) => SeriesKey::Shown(shown(&tags.into())),
-            None => {
-                let stored = tags.into_iter().map(|(k, v)| (k, datadog_form(&v)));
-                SeriesKey::Tags(stored.collect())
-            }
-        }
-    }
-
     /// Tags of a task-level total: `container_name:_task_` and the task identity.
     pub fn task(&self) -> TagSet {
         self.task.clone()
@@ -308,90 +233,6 @@ impl Tagger {
             extra: None,
             docker_id: Some(docker_id.into()).filter(|id: &Arc<str>| !id.is_empty()),
             apart_by_id: !docker_id.is_empty() && self.colliding.contains(docker_id),
-        }
-    }
-
-    /// The tags of the series of each value of one of the series' own tags (`interface`,
-    /// `cpu`) on top of `base`, a container's set: the uniqueness rule, applied to that tag's
-    /// values, added to `own`.
-    ///
-    /// Values that this run's output would show the same way (see [`SeriesKey`]: two Linux
-    /// interfaces `eth#0` and `eth!0` both tag `eth_0`; `eth.0` and `eth_0` share a graphite
-    /// segment) are told apart by a mark from the value as read: `-` and eight hex digits of
-    /// its FNV-1a hash (`eth#0` is `eth_0-62c04f07`), the same on every run, kept within
-    /// [`MAX_TAG_CHARS`]; a mark that is still taken gets `-1`, `-2`, ... after it. Values
-    /// nobody shares are untouched. Each collision is added to `collisions`, for
-    /// [`warn_collisions`].
-    pub fn own_tags<'a>(
-        &self,
-        base: &TagSet,
-        key: &'static str,
-        raws: impl IntoIterator<Item = &'a str>,
-        own: &mut OwnTags,
-        collisions: &mut Vec<Collision>,
-    ) {
-        let raws: Vec<&'a str> = raws.into_iter().collect();
-        // A value that no output and no receiver changes (lowercase ASCII letters, digits,
-        // `-`, single `_` not at the end, within the cut: `eth0`, CPU numbers) is shown as
-        // read by all of them, so when every value is one, distinct values stay distinct: no
-        // series key to compare.
-        let as_read = |raw: &str| {
-            !raw.is_empty()
-                && key.len() + 1 + raw.len() <= MAX_TAG_CHARS
-                && raw
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-                && !raw.contains("__")
-                && !raw.ends_with('_')
-        };
-        if raws.iter().all(|raw| as_read(raw)) {
-            for raw in raws {
-                let set = base.with(key, raw.to_string());
-                own.insert(key, raw, set);
-            }
-            return;
-        }
-        let groups = self.alike(raws.into_iter().map(|raw| {
-            let set = base.with(key, tag_value(key, raw));
-            let tags = set.to_vec();
-            ((raw, set), tags)
-        }));
-        // Values nobody shares keep their place: a mark never takes it.
-        let mut taken: HashSet<SeriesKey> = groups
-            .iter()
-            .filter(|(_, group)| group.len() == 1)
-            .map(|(shown, _)| shown.clone())
-            .collect();
-        for (_, mut group) in groups {
-            if group.len() == 1 {
-                let (raw, set) = group.remove(0);
-                own.insert(key, raw, set);
-                continue;
-            }
-            group.sort_by(|a, b| a.0.cmp(b.0));
-            let mut collision = Collision {
-                key,
-                shown: group[0].1.extra_value().to_string(),
-                raw: Vec::new(),
-                marked: Vec::new(),
-            };
-            for (raw, set) in group {
-                let plain = set.extra_value();
-                // `taken` is finite: some attempt is free.
-                let mut attempt = 0;
-                let (value, set) = loop {
-                    let value = with_mark(key, plain, raw, attempt);
-                    let set = base.with(key, value.clone());
-                    if taken.insert(self.series_key(set.to_vec())) {
-                        break (value, set);
-                    }
-                    attempt += 1;
-                };
-                collision.raw.push(raw.to_string());
-                collision.marked.push(value);
-                own.insert(key, raw, set);
-            }
-            collisions.push(collision);
         }
     }
 
@@ -422,110 +263,6 @@ impl Tagger {
         }
         tags
     }
-}
-
-/// The tags of a container's series of each of its own-tag values (see [`Tagger::own_tags`]).
-#[derive(Debug, Clone, Default)]
-pub struct OwnTags {
-    /// By tag key, by value as read.
-    sets: HashMap<&'static str, HashMap<String, TagSet>>,
-}
-
-impl OwnTags {
-    /// The tags of the series whose `key` tag is `raw` as read. A value the rule was not given
-    /// is only sanitized, on `base`.
-    pub fn get(&self, base: &TagSet, key: &'static str, raw: &str) -> TagSet {
-        match self.sets.get(key).and_then(|by_value| by_value.get(raw)) {
-            Some(set) => set.clone(),
-            None => base.with(key, tag_value(key, raw)),
-        }
-    }
-
-    fn insert(&mut self, key: &'static str, raw: &str, set: TagSet) {
-        let by_value = self.sets.entry(key).or_default();
-        by_value.insert(raw.to_string(), set);
-    }
-}
-
-/// Values of one own tag that the output would show the same way, and what each became.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Collision {
-    pub key: &'static str,
-    /// The value they would all have had.
-    pub shown: String,
-    /// The values as read, sorted, and the marked value each was sent with.
-    pub raw: Vec<String>,
-    pub marked: Vec<String>,
-}
-
-/// One warning per own tag for the run, naming every collision once (the same interfaces
-/// seen by every container of a shared network namespace are one collision).
-pub fn warn_collisions(collisions: &[Collision]) {
-    let unique: std::collections::BTreeSet<&Collision> = collisions.iter().collect();
-    let mut keys: Vec<&str> = unique.iter().map(|c| c.key).collect();
-    keys.dedup();
-    for key in keys {
-        let named: Vec<String> = unique
-            .iter()
-            .filter(|c| c.key == key)
-            .map(|c| {
-                let pairs: Vec<String> = c
-                    .raw
-                    .iter()
-                    .zip(&c.marked)
-                    .map(|(raw, marked)| format!("{raw:?} as {marked}"))
-                    .collect();
-                format!("{} ({})", c.shown, pairs.join(", "))
-            })
-            .collect();
-        log::warn!(
-            "{key} values collide with another of their container: each carries a mark from \
-             its own value to keep their series apart: {}",
-            named.join("; ")
-        );
-    }
-}
-
-/// `value` with the mark of `raw` (see [`Tagger::own_tags`]), cut so that `key:value-mark`
-/// fits [`MAX_TAG_CHARS`].
-fn with_mark(key: &str, value: &str, raw: &str, attempt: u32) -> String {
-    let mut mark = format!("-{:08x}", fnv1a(raw.as_bytes()));
-    if attempt > 0 {
-        mark.push_str(&format!("-{attempt}"));
-    }
-    let mut value = fit(key, value.to_string());
-    let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1 + mark.len());
-    if let Some((at, _)) = value.char_indices().nth(room) {
-        value.truncate(at);
-    }
-    value.push_str(&mark);
-    value
-}
-
-/// 32-bit FNV-1a (offset basis 2166136261, prime 16777619; Fowler, Noll, Vo): a stable
-/// hash, the same on every platform and run, so a mark names the same value every time.
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |hash, &b| {
-        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-/// A tag value as Datadog stores it: lowercase, each run of `_` one `_`, no trailing `_`
-/// (docs.datadoghq.com/developers/guide/what-best-practices-are-recommended-for-naming-metrics-and-tags:
-/// "Tags are converted to lowercase", "Contiguous underscores are reduced to a single
-/// underscore", "A trailing underscore is removed"). Two valid ECS names `Web` and `web`, or
-/// `a__b` and `a_b`, are one series there.
-fn datadog_form(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars().flat_map(char::to_lowercase) {
-        if !(c == '_' && out.ends_with('_')) {
-            out.push(c);
-        }
-    }
-    while out.ends_with('_') {
-        out.pop();
-    }
-    out
 }
 
 /// Datadog's limit on a whole tag, `key:value`, in characters.
@@ -620,6 +357,7 @@ fn split_image(image: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::collide::{datadog_form, fnv1a};
     use crate::metrics::user_tags::{TagSource, user_tags};
 
     #[test]
