@@ -167,29 +167,14 @@ impl Tagger {
     /// tags on every series.
     pub fn new(task: &Task, options: TagOptions, constant: &[(String, String)]) -> Tagger {
         let mut tags: Tags = Vec::new();
-        let mut push = |key: &'static str, value: Option<&str>| {
-            if let Some(value) = value.filter(|v| !v.is_empty()) {
-                tags.push((key.into(), tag_value(key, value)));
+        for (key, scope, value) in TASK_TAGS {
+            let wanted = match scope {
+                Scope::Identity => options.identity,
+                Scope::TaskArn => options.task_arn,
+            };
+            if let Some(value) = value(task).filter(|v| wanted && !v.is_empty()) {
+                tags.push(((*key).into(), tag_value(key, value)));
             }
-        };
-        if options.identity {
-            let arn = task.task_arn.as_deref().and_then(Arn::parse);
-            let cluster = task.cluster.as_deref().map(cluster_short_name);
-            push("ecs_cluster_name", cluster);
-            push("task_family", task.family.as_deref());
-            push("task_version", task.revision.as_deref());
-            push("region", arn.as_ref().map(|a| a.region));
-            push("aws_account", arn.as_ref().map(|a| a.account));
-            push("availability_zone", task.availability_zone.as_deref());
-            push("launch_type", task.launch_type.as_deref());
-            push("ecs_service", task.service_name.as_deref());
-            // The tagger's current names beside the ones above (it sends both sets).
-            push("task_name", task.family.as_deref());
-            push("cluster_name", cluster);
-            push("availability-zone", task.availability_zone.as_deref());
-        }
-        if options.task_arn {
-            push("task_arn", task.task_arn.as_deref());
         }
         tags.extend(
             constant
@@ -242,24 +227,15 @@ impl Tagger {
         let mut tags: Tags = vec![("container_name".into(), name.clone())];
         tags.extend(self.identity.iter().cloned());
         if self.options.identity {
-            if let Some(image) = container.image.as_deref() {
-                let (image_name, image_tag) = split_image(image);
-                tags.push(("image_name".into(), tag_value("image_name", image_name)));
-                if let Some(tag) = image_tag {
-                    tags.push(("image_tag".into(), tag_value("image_tag", tag)));
+            let facts = ContainerFacts {
+                name: &name,
+                image: container.image.as_deref().map(split_image),
+            };
+            for (key, value) in CONTAINER_TAGS {
+                if let Some(value) = value(key, &facts) {
+                    tags.push(((*key).into(), value));
                 }
-                let short = image_name.rsplit('/').next().unwrap_or(image_name);
-                tags.push(("short_image".into(), tag_value("short_image", short)));
-                let docker_image = match image_tag {
-                    Some(tag) => format!("{image_name}:{tag}"),
-                    None => image_name.to_string(),
-                };
-                tags.push((
-                    "docker_image".into(),
-                    tag_value("docker_image", &docker_image),
-                ));
             }
-            tags.push(("ecs_container_name".into(), fit("ecs_container_name", name)));
         }
         tags
     }
@@ -268,36 +244,109 @@ impl Tagger {
 /// Datadog's limit on a whole tag, `key:value`, in characters.
 pub const MAX_TAG_CHARS: usize = 200;
 
-/// Keys of the tags ecs-statsd sets itself with these options. A user tag with one of these
-/// keys is dropped: one key, one value, in every format.
+/// When ecs-statsd sets a task tag.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// Unless `--no-identity-tags`.
+    Identity,
+    /// With `--tag-task-arn`.
+    TaskArn,
+}
+
+type TaskValue = for<'a> fn(&'a Task) -> Option<&'a str>;
+
+/// The task tags, in the order every series carries them: the tagger adds them from this
+/// table, and [`built_in_keys`] reads it for the rule that a user tag cannot set one. The
+/// tagger's current names (`task_name`, `cluster_name`, `availability-zone`) follow the older
+/// ones: the agent sends both sets.
+const TASK_TAGS: &[(&str, Scope, TaskValue)] = &[
+    ("ecs_cluster_name", Scope::Identity, |t| {
+        t.cluster.as_deref().map(cluster_short_name)
+    }),
+    ("task_family", Scope::Identity, |t| t.family.as_deref()),
+    ("task_version", Scope::Identity, |t| t.revision.as_deref()),
+    ("region", Scope::Identity, |t| {
+        Some(Arn::parse(t.task_arn.as_deref()?)?.region)
+    }),
+    ("aws_account", Scope::Identity, |t| {
+        Some(Arn::parse(t.task_arn.as_deref()?)?.account)
+    }),
+    ("availability_zone", Scope::Identity, |t| {
+        t.availability_zone.as_deref()
+    }),
+    ("launch_type", Scope::Identity, |t| t.launch_type.as_deref()),
+    ("ecs_service", Scope::Identity, |t| {
+        t.service_name.as_deref()
+    }),
+    ("task_name", Scope::Identity, |t| t.family.as_deref()),
+    ("cluster_name", Scope::Identity, |t| {
+        t.cluster.as_deref().map(cluster_short_name)
+    }),
+    ("availability-zone", Scope::Identity, |t| {
+        t.availability_zone.as_deref()
+    }),
+    ("task_arn", Scope::TaskArn, |t| t.task_arn.as_deref()),
+];
+
+/// What a container's identity tags are made of.
+struct ContainerFacts<'a> {
+    /// Its `container_name` tag.
+    name: &'a str,
+    /// Its image's name and tag (see [`split_image`]).
+    image: Option<(&'a str, Option<&'a str>)>,
+}
+
+type ContainerValue = fn(&'static str, &ContainerFacts) -> Option<String>;
+
+/// The container identity tags (unless `--no-identity-tags`), after `container_name` and the
+/// task's, in this order; read by the tagger and by [`built_in_keys`] as [`TASK_TAGS`] is.
+const CONTAINER_TAGS: &[(&str, ContainerValue)] = &[
+    ("image_name", |k, c| {
+        c.image.map(|(name, _)| tag_value(k, name))
+    }),
+    ("image_tag", |k, c| {
+        c.image
+            .and_then(|(_, tag)| tag)
+            .map(|tag| tag_value(k, tag))
+    }),
+    ("short_image", |k, c| {
+        let (name, _) = c.image?;
+        Some(tag_value(k, name.rsplit('/').next().unwrap_or(name)))
+    }),
+    ("docker_image", |k, c| {
+        Some(match c.image? {
+            (name, Some(tag)) => tag_value(k, &format!("{name}:{tag}")),
+            (name, None) => tag_value(k, name),
+        })
+    }),
+    ("ecs_container_name", |k, c| {
+        Some(fit(k, c.name.to_string()))
+    }),
+];
+
+/// Tags every series of their kind carries whatever the options: `container_name` (the
+/// ancestor's), the own tags `interface` and `cpu`, and `container_id` (on every container
+/// series with `--tag-container-id`, on a colliding container's without it: a user's would
+/// hide the one that keeps such containers apart).
+const ALWAYS: &[&str] = &["container_name", "interface", "cpu", "container_id"];
+
+/// Keys of the tags ecs-statsd sets itself with these options, read from the tables the
+/// tagger adds them from. A user tag with one of these keys is dropped: one key, one value,
+/// in every format.
 pub(super) fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
-    let mut keys = vec!["container_name", "interface", "cpu"];
+    let mut keys = ALWAYS.to_vec();
+    for (key, scope, _) in TASK_TAGS {
+        let set = match scope {
+            Scope::Identity => options.identity,
+            Scope::TaskArn => options.task_arn,
+        };
+        if set {
+            keys.push(key);
+        }
+    }
     if options.identity {
-        keys.extend([
-            "ecs_cluster_name",
-            "task_family",
-            "task_version",
-            "region",
-            "aws_account",
-            "availability_zone",
-            "launch_type",
-            "ecs_service",
-            "task_name",
-            "cluster_name",
-            "availability-zone",
-            "image_name",
-            "image_tag",
-            "short_image",
-            "docker_image",
-            "ecs_container_name",
-        ]);
+        keys.extend(CONTAINER_TAGS.iter().map(|(key, _)| *key));
     }
-    if options.task_arn {
-        keys.push("task_arn");
-    }
-    // Set on every series with --tag-container-id, and on a colliding container's without it:
-    // a user's `container_id` would hide the one that keeps such containers apart.
-    keys.push("container_id");
     keys
 }
 
@@ -356,8 +405,8 @@ fn split_image(image: &str) -> (&str, Option<&str>) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::collide::{datadog_form, fnv1a};
+    use super::*;
     use crate::metrics::user_tags::{TagSource, user_tags};
 
     #[test]
@@ -395,6 +444,46 @@ mod tests {
 
     fn has(tags: &TagSet, key: &str, value: &str) -> bool {
         tags.iter().any(|(k, v)| k == key && v == value)
+    }
+
+    #[test]
+    fn the_tagger_sets_exactly_the_keys_the_user_tag_rule_reserves() {
+        let task: Task = serde_json::from_str(
+            r#"{"Cluster":"arn:aws:ecs:us-west-2:111122223333:cluster/prod",
+                "TaskARN":"arn:aws:ecs:us-west-2:111122223333:task/prod/abc",
+                "Family":"web","Revision":"3","AvailabilityZone":"us-west-2a",
+                "LaunchType":"FARGATE","ServiceName":"svc"}"#,
+        )
+        .unwrap();
+        let container: Container =
+            serde_json::from_str(r#"{"Name":"web","Image":"team/web:1.2","DockerId":"d1"}"#)
+                .unwrap();
+        for (identity, task_arn) in [(true, true), (true, false), (false, true), (false, false)] {
+            let options = TagOptions {
+                identity,
+                task_arn,
+                container_id: true,
+                series_key: None,
+            };
+            let tagger = Tagger::new(&task, options, &[]);
+            let mut set: Vec<String> = tagger.task().iter().map(|(k, _)| k.to_string()).collect();
+            set.extend(
+                tagger
+                    .container(&container, "d1")
+                    .iter()
+                    .map(|(k, _)| k.to_string()),
+            );
+            // The own tags come from the families (network, per-CPU series).
+            set.extend(["interface".to_string(), "cpu".to_string()]);
+            set.sort();
+            set.dedup();
+            let mut reserved: Vec<String> = built_in_keys(options)
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+            reserved.sort();
+            assert_eq!(set, reserved, "identity {identity}, task_arn {task_arn}");
+        }
     }
 
     #[test]
