@@ -18,7 +18,7 @@ use super::transport::{Packer, SEND_WAIT, Stdout, Tally, Udp, Unix, lock, resolv
 use super::{
     Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite, origin,
 };
-use crate::metrics::Value;
+use crate::metrics::{Metric, Value};
 
 /// `--dry-run` writes stdout in chunks of this size (std's `BufWriter` default).
 const STDOUT_CHUNK: usize = 8 * 1024;
@@ -96,113 +96,106 @@ impl Export for Sender {
                 ..Tally::default()
             };
         }
-        let mut report = SendReport::default();
         let timestamp = batch
             .timestamp_ms
             .filter(|_| self.timestamps)
             .map(|ms| (ms.max(0) / 1000) as u64);
-        let graphite = self.tag_format == TagFormat::Graphite;
-        // Lines longer than a datagram: how many, and the longest.
-        let mut oversized = (0usize, 0usize);
-        let mut refused = origin::Refused::default();
-        let mut dropped = Dropped::default();
-        // The tags of a line as one text, handed to cadence as one tag (cadence writes `|#`
-        // and these bytes). Each shared set (a container's, the task's) is joined once, for
-        // the first line carrying it; a line with a tag of its own adds it in `line_tags`.
-        let mut joined_sets: HashMap<*const (), String> = HashMap::new();
-        let mut line_tags = String::new();
+        let mut export = ExportState::default();
         for metric in batch.metrics {
-            let path;
-            let name = if graphite {
-                path = graphite::name(metric);
-                path.as_str()
-            } else {
-                metric.name()
-            };
-            // Always finite (see `Finite`): every value can be written as a gauge.
-            let builder = match metric.value {
-                Value::Int(v) => self.client.gauge_with_tags(name, v),
-                Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
-            };
-            // Only an ID both Datadog parsers read whole (see `origin`).
-            let container_id = (metric.tags.docker_id())
-                .filter(|_| self.origin_detection)
-                .and_then(|id| refused.check(id));
-            // Never a DogStatsD line over the agent's buffer: the last user tags give way.
-            let left_out = if graphite {
-                Vec::new()
-            } else {
-                let len = |skip: &dyn Fn(usize) -> bool| {
-                    line_limit::line_len(&self.prefix, name, metric, container_id, timestamp, skip)
-                };
-                line_limit::user_tags_to_drop(&len, metric, &self.user_tag_keys)
-            };
-            dropped.add(metric, &left_out);
-            let mut builder: MetricBuilder<_> = builder;
-            // No tags at all in graphite names (they are in the path).
-            let (shared, own) = metric.tags.parts();
-            let tags = if graphite || (shared.is_empty() && own.is_none()) {
-                None
-            } else if left_out.is_empty() {
-                let joined = joined_sets
-                    .entry(Arc::as_ptr(shared).cast())
-                    .or_insert_with(|| {
-                        let mut text = String::new();
-                        for (i, (key, value)) in shared.iter().enumerate() {
-                            push_tag(&mut text, i > 0, key, value);
-                        }
-                        text
-                    });
-                Some(match own {
-                    None => joined.as_str(),
-                    Some((key, value)) => {
-                        line_tags.clear();
-                        line_tags.push_str(joined);
-                        push_tag(&mut line_tags, !shared.is_empty(), key, value);
-                        line_tags.as_str()
-                    }
-                })
-            } else {
-                // A line cut to fit the agent's buffer: its own text, without the tags left out.
-                line_tags.clear();
-                let kept = (metric.tags.iter().enumerate())
-                    .filter(|(i, _)| !left_out.contains(i))
-                    .map(|(_, tag)| tag);
-                let mut count = 0;
-                for (key, value) in kept {
-                    push_tag(&mut line_tags, count > 0, key, value);
-                    count += 1;
-                }
-                (count > 0).then_some(line_tags.as_str())
-            };
-            if let Some(tags) = tags {
+            self.send_line(metric, timestamp, &mut export);
+        }
+        export.refused.warn();
+        if let Some(warning) = export.dropped.warning() {
+            log::warn!("{warning}");
+        }
+        self.flush(export.report, export.oversized)
+    }
+}
+
+/// What one export has seen so far, line by line.
+#[derive(Default)]
+struct ExportState {
+    report: SendReport,
+    /// Lines longer than a datagram: how many, and the longest.
+    oversized: (usize, usize),
+    refused: origin::Refused,
+    dropped: Dropped,
+    tag_text: TagText,
+}
+
+impl Sender {
+    /// Format one metric's line through cadence and hand it to the sink.
+    fn send_line(&self, metric: &Metric, timestamp: Option<u64>, export: &mut ExportState) {
+        let graphite = self.tag_format == TagFormat::Graphite;
+        let path;
+        let name = if graphite {
+            path = graphite::name(metric);
+            path.as_str()
+        } else {
+            metric.name()
+        };
+        // Always finite (see `Finite`): every value can be written as a gauge.
+        let mut builder: MetricBuilder<_> = match metric.value {
+            Value::Int(v) => self.client.gauge_with_tags(name, v),
+            Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
+        };
+        // Only an ID both Datadog parsers read whole (see `origin`).
+        let container_id = (metric.tags.docker_id())
+            .filter(|_| self.origin_detection)
+            .and_then(|id| export.refused.check(id));
+        // No tags at all in graphite names (they are in the path). Never a DogStatsD line
+        // over the agent's buffer: the last user tags give way.
+        if !graphite {
+            let left_out = self.tags_to_leave_out(name, metric, container_id, timestamp);
+            export.dropped.add(metric, &left_out);
+            if let Some(tags) = export.tag_text.for_line(metric, &left_out) {
                 builder = builder.with_tag_value(tags);
             }
-            // The series carries its container's Docker ID: names may collide, IDs do not.
-            if let Some(id) = container_id {
-                builder = builder.with_container_id(id);
-            }
-            if let Some(seconds) = timestamp {
-                builder = builder.with_timestamp(seconds);
-            }
-            match builder.try_send() {
-                Ok(gauge) => {
-                    let line = gauge.as_metric_str();
-                    log::trace!("{line}");
-                    if self.max_packet_size.is_some_and(|max| line.len() + 1 > max) {
-                        oversized = (oversized.0 + 1, oversized.1.max(line.len() + 1));
-                    }
-                    report.sent += 1;
-                }
-                Err(e) => report.fail(e.to_string()),
-            }
         }
-        refused.warn();
+        // The series carries its container's Docker ID: names may collide, IDs do not.
+        if let Some(id) = container_id {
+            builder = builder.with_container_id(id);
+        }
+        if let Some(seconds) = timestamp {
+            builder = builder.with_timestamp(seconds);
+        }
+        match builder.try_send() {
+            Ok(gauge) => {
+                let line = gauge.as_metric_str();
+                log::trace!("{line}");
+                if self.max_packet_size.is_some_and(|max| line.len() + 1 > max) {
+                    let (count, longest) = export.oversized;
+                    export.oversized = (count + 1, longest.max(line.len() + 1));
+                }
+                export.report.sent += 1;
+            }
+            Err(e) => export.report.fail(e.to_string()),
+        }
+    }
+}
+
+impl Sender {
+    /// The indexes of the user tags a line must leave out to fit the agent's buffer.
+    fn tags_to_leave_out(
+        &self,
+        name: &str,
+        metric: &Metric,
+        container_id: Option<&str>,
+        timestamp: Option<u64>,
+    ) -> Vec<usize> {
+        let len = |skip: &dyn Fn(usize) -> bool| {
+            line_limit::line_len(&self.prefix, name, metric, container_id, timestamp, skip)
+        };
+        line_limit::user_tags_to_drop(&len, metric, &self.user_tag_keys)
+    }
+
+    /// Flush the last datagram and count what the transport accepted (cadence handed every
+    /// line over); warn once about lines longer than a datagram (how many, the longest).
+    fn flush(&self, mut report: SendReport, oversized: (usize, usize)) -> SendReport {
         if let Err(e) = self.client.flush() {
             report.fail(e.to_string());
         }
         if let Some(tally) = &self.tally {
-            // cadence handed every line over; what counts is what the transport accepted.
             let tally = std::mem::take(&mut *lock(tally));
             report.sent = tally.accepted;
             report.failed += tally.lost;
@@ -210,9 +203,6 @@ impl Export for Sender {
             if let Some(error) = tally.first_error {
                 report.first_error.get_or_insert(error);
             }
-        }
-        if let Some(warning) = dropped.warning() {
-            log::warn!("{warning}");
         }
         if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
             log::warn!(
@@ -222,6 +212,57 @@ impl Export for Sender {
             );
         }
         report
+    }
+}
+
+/// The tags of a line as one text, handed to cadence as one tag (cadence writes `|#` and these
+/// bytes). Each shared set (a container's, the task's) is joined once, for the first line
+/// carrying it; a line with a tag of its own adds it in `line`.
+#[derive(Default)]
+struct TagText {
+    joined_sets: HashMap<*const (), String>,
+    line: String,
+}
+
+impl TagText {
+    /// The tag text of `metric`'s line, without the tags at `left_out`; `None`: no tags.
+    fn for_line(&mut self, metric: &Metric, left_out: &[usize]) -> Option<&str> {
+        let (shared, own) = metric.tags.parts();
+        if shared.is_empty() && own.is_none() {
+            return None;
+        }
+        if !left_out.is_empty() {
+            // A line cut to fit the agent's buffer: its own text, without the tags left out.
+            self.line.clear();
+            let kept = (metric.tags.iter().enumerate())
+                .filter(|(i, _)| !left_out.contains(i))
+                .map(|(_, tag)| tag);
+            let mut count = 0;
+            for (key, value) in kept {
+                push_tag(&mut self.line, count > 0, key, value);
+                count += 1;
+            }
+            return (count > 0).then_some(self.line.as_str());
+        }
+        let joined = self
+            .joined_sets
+            .entry(Arc::as_ptr(shared).cast())
+            .or_insert_with(|| {
+                let mut text = String::new();
+                for (i, (key, value)) in shared.iter().enumerate() {
+                    push_tag(&mut text, i > 0, key, value);
+                }
+                text
+            });
+        Some(match own {
+            None => joined.as_str(),
+            Some((key, value)) => {
+                self.line.clear();
+                self.line.push_str(joined);
+                push_tag(&mut self.line, !shared.is_empty(), key, value);
+                self.line.as_str()
+            }
+        })
     }
 }
 
