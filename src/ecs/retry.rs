@@ -64,16 +64,11 @@ impl<'a> Fetcher<'a> {
     ) -> Result<T, FetchError> {
         let mut attempt = 1;
         loop {
-            let timeout = match self.deadline.for_request() {
-                Ok(timeout) => timeout,
-                Err(spent) => {
-                    return Err(FetchError {
-                        what: "the metadata endpoint".into(),
-                        reason: format!("no request made: {spent}"),
-                        retry: Retry::No,
-                    });
-                }
-            };
+            let timeout = self.deadline.for_request().map_err(|spent| FetchError {
+                what: "the metadata endpoint".into(),
+                reason: format!("no request made: {spent}"),
+                retry: Retry::No,
+            })?;
             let started = Instant::now();
             let result = read(timeout);
             self.deadline.charge_fetch(started.elapsed());
@@ -82,66 +77,79 @@ impl<'a> Fetcher<'a> {
                 Err(error) => error,
             };
             self.errors += 1;
-            if let Some(signal) = self.pending_signal() {
-                self.abandoned = Some(signal);
-                let mut error = note(error, format!("stopped by signal {signal}"));
-                error.retry = Retry::No;
-                return Err(error);
-            }
-            if let Some(signal) = self.shutdown.and_then(Shutdown::received) {
-                // The run is finishing on a signal it acted on (the interval was cut short):
-                // its last sample gets one attempt, bounded by the request timeout, so the stop
-                // fits in a container's grace period (`docker stop` gives 10 s).
-                return Err(note(
-                    error,
-                    format!("no retry: finishing on signal {signal}"),
-                ));
-            }
-            let Retry::Yes { after } = error.retry else {
-                return Err(error);
-            };
-            if attempt >= MAX_ATTEMPTS {
-                return Err(note(
-                    error,
-                    format!("gave up after {MAX_ATTEMPTS} attempts"),
-                ));
-            }
-            let wait = after.unwrap_or_else(|| backoff(attempt));
-            // Waiting must leave time for the next attempt to get an answer.
-            if wait + Duration::from_millis(100) >= self.remaining() {
-                let budget = self.deadline.fetch_budget().as_secs_f64();
-                let why = match after {
-                    // The budget may be nearly whole: the server's wait is the reason.
-                    Some(asked) => format!(
-                        "no retry: the server asked to wait {} s (Retry-After), too long for \
-                         the {:.2} s left of the run's fetch budget ({budget} s)",
-                        asked.as_secs_f64(),
-                        self.remaining().as_secs_f64()
-                    ),
-                    None => format!("no retry: the run's fetch budget ({budget} s) is spent"),
-                };
-                return Err(note(error, why));
-            }
+            let wait = self.retry_wait(error.clone(), attempt)?;
             log::info!(
                 "{error}; retrying in {:.2} s (attempt {} of {MAX_ATTEMPTS})",
                 wait.as_secs_f64(),
                 attempt + 1
             );
-            let waited = Instant::now();
-            let signal = match self.shutdown {
-                Some(shutdown) => shutdown.wait(wait),
-                None => {
-                    std::thread::sleep(wait);
-                    None
-                }
-            };
-            self.deadline.charge_fetch(waited.elapsed());
-            if let Some(signal) = signal {
+            if let Some(signal) = self.wait_out(wait) {
                 self.abandoned = Some(signal);
                 return Err(note(error, format!("no retry: stopped by signal {signal}")));
             }
             attempt += 1;
         }
+    }
+
+    /// How long to wait before retrying after `error` on attempt `attempt`, or the error to
+    /// give up with (a signal, an error not worth another try, the attempts or the budget
+    /// spent).
+    fn retry_wait(&mut self, error: FetchError, attempt: u32) -> Result<Duration, FetchError> {
+        if let Some(signal) = self.pending_signal() {
+            self.abandoned = Some(signal);
+            let mut error = note(error, format!("stopped by signal {signal}"));
+            error.retry = Retry::No;
+            return Err(error);
+        }
+        if let Some(signal) = self.shutdown.and_then(Shutdown::received) {
+            // The run is finishing on a signal it acted on (the interval was cut short):
+            // its last sample gets one attempt, bounded by the request timeout, so the stop
+            // fits in a container's grace period (`docker stop` gives 10 s).
+            return Err(note(
+                error,
+                format!("no retry: finishing on signal {signal}"),
+            ));
+        }
+        let Retry::Yes { after } = error.retry else {
+            return Err(error);
+        };
+        if attempt >= MAX_ATTEMPTS {
+            return Err(note(
+                error,
+                format!("gave up after {MAX_ATTEMPTS} attempts"),
+            ));
+        }
+        let wait = after.unwrap_or_else(|| backoff(attempt));
+        // Waiting must leave time for the next attempt to get an answer.
+        if wait + Duration::from_millis(100) >= self.remaining() {
+            let budget = self.deadline.fetch_budget().as_secs_f64();
+            let why = match after {
+                // The budget may be nearly whole: the server's wait is the reason.
+                Some(asked) => format!(
+                    "no retry: the server asked to wait {} s (Retry-After), too long for \
+                     the {:.2} s left of the run's fetch budget ({budget} s)",
+                    asked.as_secs_f64(),
+                    self.remaining().as_secs_f64()
+                ),
+                None => format!("no retry: the run's fetch budget ({budget} s) is spent"),
+            };
+            return Err(note(error, why));
+        }
+        Ok(wait)
+    }
+
+    /// Wait `wait` before a retry, charged to the fetch budget; a signal ends it (returned).
+    fn wait_out(&mut self, wait: Duration) -> Option<i32> {
+        let waited = Instant::now();
+        let signal = match self.shutdown {
+            Some(shutdown) => shutdown.wait(wait),
+            None => {
+                std::thread::sleep(wait);
+                None
+            }
+        };
+        self.deadline.charge_fetch(waited.elapsed());
+        signal
     }
 }
 
