@@ -62,36 +62,41 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
     }
     let mut out = String::new();
     for family in &families {
-        let definition = family.definition;
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            out,
-            "# HELP {} {}",
-            family.name,
-            escape_help(definition.help)
-        );
-        // Typing the cumulative series `counter` lets rate() work.
-        let kind = match definition.kind {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-        };
-        let _ = writeln!(out, "# TYPE {} {kind}", family.name);
-        for sample in &family.samples {
-            out.push_str(&family.name);
-            if !sample.labels.is_empty() {
-                out.push('{');
-                for (i, (name, value)) in sample.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{name}=\"{}\"", escape_label_value(value));
-                }
-                out.push('}');
-            }
-            let _ = writeln!(out, " {}", sample.value);
-        }
+        write_family(&mut out, family);
     }
     out
+}
+
+/// One family in the text format: `# HELP`, `# TYPE`, then its samples.
+fn write_family(out: &mut String, family: &Family) {
+    let definition = family.definition;
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "# HELP {} {}",
+        family.name,
+        escape_help(definition.help)
+    );
+    // Typing the cumulative series `counter` lets rate() work.
+    let kind = match definition.kind {
+        Kind::Counter => "counter",
+        Kind::Gauge => "gauge",
+    };
+    let _ = writeln!(out, "# TYPE {} {kind}", family.name);
+    for sample in &family.samples {
+        out.push_str(&family.name);
+        if !sample.labels.is_empty() {
+            out.push('{');
+            for (i, (name, value)) in sample.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{name}=\"{}\"", escape_label_value(value));
+            }
+            out.push('}');
+        }
+        let _ = writeln!(out, " {}", sample.value);
+    }
 }
 
 struct Family {
