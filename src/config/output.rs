@@ -132,28 +132,8 @@ fn destination(
             ));
         }
     }
-    if !flags {
-        if let Some(url) = env("DD_DOGSTATSD_URL") {
-            let destination = parse_dogstatsd_url(url.trim())?;
-            return Ok((destination, "DD_DOGSTATSD_URL".to_string()));
-        }
-        let dd_port = env("DD_DOGSTATSD_PORT")
-            .map(|raw| {
-                crate::cli::setting::port(&raw)
-                    .map_err(|why| format!("invalid DD_DOGSTATSD_PORT {raw:?}: {why}"))
-            })
-            .transpose()?;
-        let dd_host = env("DD_AGENT_HOST").map(|host| host.trim().to_string());
-        if dd_host.is_some() || dd_port.is_some() {
-            let chosen_by = match (&dd_host, dd_port) {
-                (Some(_), Some(_)) => "DD_AGENT_HOST and DD_DOGSTATSD_PORT",
-                (Some(_), None) => "DD_AGENT_HOST",
-                _ => "DD_DOGSTATSD_PORT (on the default host)",
-            };
-            let host = dd_host.map_or_else(|| settings::statsd_host.default_value(), Ok)?;
-            let port = dd_port.map_or_else(|| settings::statsd_port.default_value(), Ok)?;
-            return Ok((Destination::Udp { host, port }, chosen_by.to_string()));
-        }
+    if !flags && let Some(chosen) = datadog_destination(env)? {
+        return Ok(chosen);
     }
     let sources: Vec<&str> = [&host_given, &port_given]
         .into_iter()
@@ -168,6 +148,35 @@ fn destination(
     let host = settings::statsd_host.get_or_default(cli, env)?;
     let port = settings::statsd_port.get_or_default(cli, env)?;
     Ok((Destination::Udp { host, port }, chosen_by))
+}
+
+/// The destination the Datadog variables choose (`DD_DOGSTATSD_URL`, else `DD_AGENT_HOST`
+/// and `DD_DOGSTATSD_PORT`, a port alone on the default host as datadogpy does), and the
+/// words for what chose it; `None` when none is set.
+fn datadog_destination(env: Env) -> Result<Option<(Destination, String)>, String> {
+    if let Some(url) = env("DD_DOGSTATSD_URL") {
+        let destination = parse_dogstatsd_url(url.trim())?;
+        return Ok(Some((destination, "DD_DOGSTATSD_URL".to_string())));
+    }
+    let dd_port = env("DD_DOGSTATSD_PORT")
+        .map(|raw| {
+            crate::cli::setting::port(&raw)
+                .map_err(|why| format!("invalid DD_DOGSTATSD_PORT {raw:?}: {why}"))
+        })
+        .transpose()?;
+    let dd_host = env("DD_AGENT_HOST").map(|host| host.trim().to_string());
+    let chosen_by = match (&dd_host, dd_port) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => "DD_AGENT_HOST and DD_DOGSTATSD_PORT",
+        (Some(_), None) => "DD_AGENT_HOST",
+        (None, Some(_)) => "DD_DOGSTATSD_PORT (on the default host)",
+    };
+    let host = dd_host.map_or_else(|| settings::statsd_host.default_value(), Ok)?;
+    let port = dd_port.map_or_else(|| settings::statsd_port.default_value(), Ok)?;
+    Ok(Some((
+        Destination::Udp { host, port },
+        chosen_by.to_string(),
+    )))
 }
 
 /// `--output-file` / `OUTPUT_FILE`, for output that would go to stdout: DogStatsD lines are
