@@ -84,28 +84,33 @@ pub fn load(
     let previous = StatsSample {
         containers: stored.sample,
     };
-    let (Some(then), Some(now)) = (sample_time(&previous), sample_time(new)) else {
-        return fallback("a sample has no read time".into());
+    match unusable(&previous, new, max_age) {
+        Some(why) => fallback(why),
+        None => Some(previous),
+    }
+}
+
+/// Why a stored sample cannot be this run's first one: no read time, not older than the new
+/// sample, older than `--max-age`, or a container new since then. `None`: it can.
+fn unusable(previous: &StatsSample, new: &StatsSample, max_age: Duration) -> Option<String> {
+    let (Some(then), Some(now)) = (sample_time(previous), sample_time(new)) else {
+        return Some("a sample has no read time".into());
     };
     let age = now.seconds_since(then);
     if age <= 0.0 {
-        return fallback(format!("it is not older than the new sample ({age:.1} s)"));
+        return Some(format!("it is not older than the new sample ({age:.1} s)"));
     }
     if age > max_age.as_secs_f64() {
-        return fallback(format!(
-            "it is {age:.0} s old (--max-age {} s)",
-            max_age.as_secs()
-        ));
+        let max = max_age.as_secs();
+        return Some(format!("it is {age:.0} s old (--max-age {max} s)"));
     }
     let new_ids: Vec<&String> = new
         .containers
         .keys()
         .filter(|id| new.get(id).is_some())
         .collect();
-    if let Some(id) = new_ids.iter().find(|id| previous.get(id).is_none()) {
-        return fallback(format!("container {id} is new since then"));
-    }
-    Some(previous)
+    let id = new_ids.iter().find(|id| previous.get(id).is_none())?;
+    Some(format!("container {id} is new since then"))
 }
 
 pub fn store(
