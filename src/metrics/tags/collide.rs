@@ -107,20 +107,7 @@ impl Tagger {
         collisions: &mut Vec<Collision>,
     ) {
         let raws: Vec<&'a str> = raws.into_iter().collect();
-        // A value that no output and no receiver changes (lowercase ASCII letters, digits,
-        // `-`, single `_` not at the end, within the cut: `eth0`, CPU numbers) is shown as
-        // read by all of them, so when every value is one, distinct values stay distinct: no
-        // series key to compare.
-        let as_read = |raw: &str| {
-            !raw.is_empty()
-                && key.len() + 1 + raw.len() <= MAX_TAG_CHARS
-                && raw
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-                && !raw.contains("__")
-                && !raw.ends_with('_')
-        };
-        if raws.iter().all(|raw| as_read(raw)) {
+        if raws.iter().all(|raw| shown_as_read(key, raw)) {
             for raw in raws {
                 let set = base.with(key, raw.to_string());
                 own.insert(key, raw, set);
@@ -170,6 +157,19 @@ impl Tagger {
             collisions.push(collision);
         }
     }
+}
+
+/// A value that no output and no receiver changes (lowercase ASCII letters, digits, `-`,
+/// single `_` not at the end, within the cut: `eth0`, CPU numbers) is shown as read by all of
+/// them, so when every value is one, distinct values stay distinct: no series key to compare.
+fn shown_as_read(key: &str, raw: &str) -> bool {
+    !raw.is_empty()
+        && key.len() + 1 + raw.len() <= MAX_TAG_CHARS
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && !raw.contains("__")
+        && !raw.ends_with('_')
 }
 
 /// The tags of a container's series of each of its own-tag values (see [`Tagger::own_tags`]).
