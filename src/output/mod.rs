@@ -1,4 +1,4 @@
-//! Where the metrics go, one file per format behind one small trait, chosen by
+//! Where the metrics go, one file per format, chosen once by
 //! [`Format`]: DogStatsD through cadence (UDP, Unix socket, or stdout
 //! for `--dry-run`), Prometheus text, or CloudWatch EMF on stdout.
 
@@ -72,11 +72,6 @@ impl SendReport {
     }
 }
 
-trait Export {
-    /// `wait`: how long the whole export may wait for room in a full socket buffer.
-    fn export(&self, batch: &Batch, wait: std::time::Duration) -> SendReport;
-}
-
 /// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
 /// to `--output-file`.
 #[derive(Clone, Default)]
@@ -100,8 +95,16 @@ impl Printed {
     }
 }
 
+/// The format a run writes, chosen once from [`Format`]: DogStatsD lines through cadence (to
+/// a socket, or printed), or a text document printed whole.
+enum Writer {
+    Statsd(Sender),
+    Prometheus { prefix: String },
+    Emf { namespace: String },
+}
+
 pub struct Exporter {
-    format: Box<dyn Export>,
+    writer: Writer,
     printed: Printed,
 }
 
@@ -117,57 +120,26 @@ impl Exporter {
                 collected: file::Collected::default(),
             },
         };
-        let format: Box<dyn Export> = match &options.format {
-            Format::Statsd => Box::new(Sender::new(options, &printed)?),
-            Format::Prometheus => Box::new(Text {
-                kind: TextKind::Prometheus {
-                    prefix: options.prefix.clone(),
-                },
-                printed: printed.clone(),
-            }),
-            Format::Emf { namespace } => Box::new(Text {
-                kind: TextKind::Emf {
-                    namespace: namespace.clone(),
-                },
-                printed: printed.clone(),
-            }),
+        let writer = match &options.format {
+            Format::Statsd => Writer::Statsd(Sender::new(options, &printed)?),
+            Format::Prometheus => Writer::Prometheus {
+                prefix: options.prefix.clone(),
+            },
+            Format::Emf { namespace } => Writer::Emf {
+                namespace: namespace.clone(),
+            },
         };
-        Ok(Exporter { format, printed })
+        Ok(Exporter { writer, printed })
     }
 
-    /// Send `batch`, waiting for room in a full socket buffer at most the one
-    /// [`transport::SEND_WAIT`] of a run, or what is left of the run's stop deadline.
+    /// Send or print one batch; a socket's wait for room is bounded by the run's deadline.
     pub fn export(&self, batch: &Batch, deadline: &Deadline) -> SendReport {
-        self.format
-            .export(batch, deadline.for_send(transport::SEND_WAIT))
-    }
-
-    /// With `--output-file`, replace the file with what the run printed (atomically);
-    /// otherwise nothing to do.
-    pub fn commit(&self) -> Result<(), String> {
-        match &self.printed {
-            Printed::Stdout => Ok(()),
-            Printed::File { target, collected } => target.replace(&collected.take()),
-        }
-    }
-}
-
-/// The formats rendered as a whole document on stdout (or into `--output-file`).
-struct Text {
-    kind: TextKind,
-    printed: Printed,
-}
-
-enum TextKind {
-    Prometheus { prefix: String },
-    Emf { namespace: String },
-}
-
-impl Export for Text {
-    fn export(&self, batch: &Batch, _wait: std::time::Duration) -> SendReport {
-        let text = match &self.kind {
-            TextKind::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
-            TextKind::Emf { namespace } => {
+        let text = match &self.writer {
+            Writer::Statsd(sender) => {
+                return sender.export(batch, deadline.for_send(transport::SEND_WAIT));
+            }
+            Writer::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
+            Writer::Emf { namespace } => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64);
@@ -175,6 +147,11 @@ impl Export for Text {
                 emf::render(batch.metrics, namespace, timestamp)
             }
         };
+        self.print(batch, &text)
+    }
+
+    /// A text document, written whole: a reader that went away leaves every line unread.
+    fn print(&self, batch: &Batch, text: &str) -> SendReport {
         let mut report = SendReport {
             sent: batch.metrics.len(),
             ..SendReport::default()
@@ -182,8 +159,6 @@ impl Export for Text {
         let mut out = self.printed.writer();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Ok(()) => {}
-            // A reader that went away (`| head`) is not an error, but the lines did not all
-            // arrive.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 report.sent = 0;
                 report.unread = batch.metrics.len();
@@ -194,5 +169,14 @@ impl Export for Text {
             }
         }
         report
+    }
+
+    /// With `--output-file`, replace the file with what the run printed (atomically);
+    /// otherwise nothing to do.
+    pub fn commit(&self) -> Result<(), String> {
+        match &self.printed {
+            Printed::Stdout => Ok(()),
+            Printed::File { target, collected } => target.replace(&collected.take()),
+        }
     }
 }

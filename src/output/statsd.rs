@@ -15,9 +15,7 @@ use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
 use super::line_limit::{self, Dropped};
 use super::transport::{Packer, SEND_WAIT, Stdout, Tally, Udp, Unix, lock, resolve};
-use super::{
-    Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite, origin,
-};
+use super::{Batch, Destination, Options, Printed, SendReport, TagFormat, graphite, origin};
 use crate::metrics::{Metric, Value};
 
 /// `--dry-run` writes stdout in chunks of this size (std's `BufWriter` default).
@@ -85,10 +83,10 @@ impl Sender {
     }
 }
 
-impl Export for Sender {
+impl Sender {
     /// Send every metric, then flush the last datagram, waiting at most `wait` in all for
     /// room in a full socket.
-    fn export(&self, batch: &Batch, wait: Duration) -> SendReport {
+    pub(super) fn export(&self, batch: &Batch, wait: Duration) -> SendReport {
         if let Some(tally) = &self.tally {
             *lock(tally) = Tally {
                 wait_until: Some(Instant::now() + wait),
