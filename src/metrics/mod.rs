@@ -148,6 +148,9 @@ pub struct Measured<'a> {
     pub prev: Option<&'a ContainerStats>,
     /// Seconds from `prev.read` to `cur.read`, when both are real and in order.
     pub elapsed: Option<f64>,
+    /// The run has an earlier sample than the last (so interval figures are asked for), even
+    /// where this container had no stats in it.
+    pub earlier: bool,
     /// Stats in every sample, in order (`None` where the container had none).
     pub history: Vec<Option<&'a ContainerStats>>,
 }
@@ -182,6 +185,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
                 cur,
                 prev,
                 elapsed: prev.and_then(|p| elapsed(p, cur)),
+                earlier: first.is_some(),
                 history: input.samples.iter().map(|s| s.get(id)).collect(),
             })
         })
@@ -208,27 +212,49 @@ pub fn elapsed(prev: &ContainerStats, cur: &ContainerStats) -> Option<f64> {
     (seconds > 0.0).then_some(seconds)
 }
 
-/// The CPU baseline for `cur`: the earlier sample's `cpu_stats` and the seconds between them.
-/// When both samples carry the same `read` time the endpoint had not refreshed, so the
-/// baseline is `cur`'s own `precpu_stats` (docker's previous read) instead.
+/// The CPU baseline for `cur`, given its stats in the earlier sample (`None` when it had
+/// none there: it started, or restarted under a new Docker ID, during the interval); call it
+/// only when the run has an earlier sample.
+///
+/// The earlier sample's `cpu_stats` and the seconds between the reads, when that is a real
+/// sample read before `cur` whose `total_usage` is not above `cur`'s. Otherwise `cur`'s own
+/// `precpu_stats` (docker's previous read, `preread`), when it is a real sample: both samples
+/// share one `read` time (the endpoint had not refreshed), the times go backwards, the
+/// counter went backwards (a restart in place), or the container is new. `None` when neither
+/// is a real sample: the container has no CPU figures for the interval.
 pub fn cpu_baseline<'a>(
-    prev: Option<&'a ContainerStats>,
+    earlier: Option<&'a ContainerStats>,
     cur: &'a ContainerStats,
 ) -> Option<(&'a CpuStats, Option<f64>)> {
-    let prev = prev?;
-    let same_read = matches!((prev.read_at(), cur.read_at()), (Some(a), Some(b)) if a == b);
-    if same_read {
+    let cur_total = total_usage(cur.cpu_stats.as_ref()?);
+    let below_cur = |cpu: &&CpuStats| {
+        let total = total_usage(cpu);
+        total.is_some_and(|t| t > 0) && matches!(cur_total, Some(c) if total <= Some(c))
+    };
+    if let Some(prev) = earlier {
+        let before = match (prev.read_at(), cur.read_at()) {
+            (Some(a), Some(b)) => b > a,
+            _ => true,
+        };
+        if let Some(cpu) = prev.cpu_stats.as_ref().filter(below_cur).filter(|_| before) {
+            return Some((cpu, elapsed(prev, cur)));
+        }
         log::debug!(
-            "two samples share read time {:?}: using precpu_stats",
+            "the earlier sample is no CPU baseline for the read of {:?}: using precpu_stats",
             cur.read
         );
-        let seconds = cur.read_at()?.seconds_since(cur.preread_at()?);
-        return Some((
-            cur.precpu_stats.as_ref()?,
-            (seconds > 0.0).then_some(seconds),
-        ));
     }
-    Some((prev.cpu_stats.as_ref()?, elapsed(prev, cur)))
+    let own = cur.precpu_stats.as_ref().filter(below_cur)?;
+    let seconds = cur
+        .read_at()
+        .zip(cur.preread_at())
+        .map(|(read, preread)| read.seconds_since(preread))
+        .filter(|&s| s > 0.0);
+    Some((own, seconds))
+}
+
+fn total_usage(cpu: &CpuStats) -> Option<u64> {
+    cpu.cpu_usage.as_ref()?.total_usage
 }
 
 /// Median of the values (mean of the middle two for an even count); `None` when empty.
