@@ -7,6 +7,7 @@
 //! task totals.
 
 pub mod catalog;
+pub mod coverage;
 pub mod cpu;
 pub mod io;
 pub mod memory;
@@ -140,6 +141,7 @@ pub struct Input<'a> {
 /// A container that has stats in the last sample and is known to the task metadata.
 pub struct Measured<'a> {
     pub container: &'a Container,
+    pub docker_id: &'a str,
     pub tags: TagSet,
     pub included: bool,
     /// Stats in the last sample.
@@ -180,6 +182,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
             let prev = first.and_then(|f| f.get(id));
             Some(Measured {
                 container,
+                docker_id: id,
                 tags: input.tagger.container(container, id),
                 included: (input.included)(container),
                 cur,
@@ -196,13 +199,14 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     cpu::metrics(&measured, input.task, input.tagger, &mut out);
     memory::metrics(&measured, input.task, input.tagger, &mut out);
     io::metrics(&measured, input.tagger, &mut out);
-    network::metrics(
-        &measured,
-        network::TaskTotal::of(input.task),
-        input.tagger,
+    let task_network = network::TaskTotal::of(input.task);
+    network::metrics(&measured, task_network, input.tagger, &mut out);
+    pids::metrics(&measured, input.tagger, &mut out);
+    coverage::Gaps::find(&measured, first, input.task).apply(
+        task_network,
+        &input.tagger.task(),
         &mut out,
     );
-    pids::metrics(&measured, input.tagger, &mut out);
     out
 }
 
