@@ -131,6 +131,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         tags: config.tags,
         constant_tags: &config.constant_tags,
         included: &included,
+        agent_divides_network: config.ecs_agent_divides_network,
     };
     let report = RunReport {
         read_failed: failure.is_some(),

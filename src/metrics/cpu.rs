@@ -493,6 +493,7 @@ mod tests {
             samples: &samples,
             included: &|_| true,
             tagger: &tagger,
+            agent_divides_network: false,
         });
         let names: Vec<&str> = out.iter().map(Metric::name).collect();
         assert!(

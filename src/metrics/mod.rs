@@ -136,6 +136,9 @@ pub struct Input<'a> {
     /// every measured container regardless.
     pub included: &'a dyn Fn(&Container) -> bool,
     pub tagger: &'a Tagger,
+    /// The ECS agent divides an awsvpc task's ENI counters among its containers (Linux agents
+    /// before 1.100.0: `--ecs-agent-divides-network`); see [`network::TaskTotal`].
+    pub agent_divides_network: bool,
 }
 
 /// A container that has stats in the last sample and is known to the task metadata.
@@ -199,7 +202,9 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     cpu::metrics(&measured, input.task, input.tagger, &mut out);
     memory::metrics(&measured, input.task, input.tagger, &mut out);
     io::metrics(&measured, input.tagger, &mut out);
-    let task_network = network::TaskTotal::of(input.task);
+    let windows = measured.iter().any(|m| m.cur.is_windows());
+    let task_network =
+        network::TaskTotal::of(input.task, windows, input.agent_divides_network);
     network::metrics(&measured, task_network, input.tagger, &mut out);
     pids::metrics(&measured, input.tagger, &mut out);
     coverage::Gaps::find(&measured, first, input.task).apply(

@@ -145,6 +145,7 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
         },
         constant_tags: &[],
         included: &included,
+        agent_divides_network: false,
     };
     for window in [
         &all[..],
