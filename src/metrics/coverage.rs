@@ -39,8 +39,7 @@ const TASK_CPU_DELTAS: [&Definition; 6] = [
     CPU_USAGE_VCPU_SPREAD.max,
 ];
 const TASK_DISK_RATES: [&Definition; 2] = [&DISK_READ_BYTES_PER_SEC, &DISK_WRITTEN_BYTES_PER_SEC];
-const TASK_NETWORK_RATES: [&Definition; 2] =
-    [&NETWORK_RX_BYTES_PER_SEC, &NETWORK_TX_BYTES_PER_SEC];
+const TASK_NETWORK_RATES: [&Definition; 2] = [&NETWORK_RX_BYTES_PER_SEC, &NETWORK_TX_BYTES_PER_SEC];
 
 /// What this run's task totals over the interval lack.
 #[derive(Debug, Default, PartialEq)]
@@ -118,7 +117,12 @@ impl Gaps {
                     || (rate_gap && network_summed && TASK_NETWORK_RATES.contains(&d))
             };
             out.retain(|m| !(left_out(m.definition) && m.tags == *task_tags));
-            log::warn!("{}", self.task_totals_warning(cpu_gap, rate_gap));
+            let rates = if network_summed {
+                "byte rates"
+            } else {
+                "disk byte rates"
+            };
+            log::warn!("{}", self.task_totals_warning(cpu_gap, rate_gap, rates));
         }
         if let Some(cause) = &self.no_interval_cause {
             let cpu = if self.no_interval_cpu_kept {
@@ -133,11 +137,11 @@ impl Gaps {
         }
     }
 
-    fn task_totals_warning(&self, cpu_gap: bool, rate_gap: bool) -> String {
+    fn task_totals_warning(&self, cpu_gap: bool, rate_gap: bool, rates: &str) -> String {
         let series = match (cpu_gap, rate_gap) {
-            (true, true) => "CPU deltas and byte rates",
-            (true, false) => "CPU deltas",
-            _ => "byte rates",
+            (true, true) => format!("CPU deltas and {rates}"),
+            (true, false) => "CPU deltas".to_string(),
+            _ => rates.to_string(),
         };
         let mut why = Vec::new();
         if !self.no_cpu_baseline.is_empty() {

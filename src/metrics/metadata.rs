@@ -44,7 +44,11 @@ pub fn metrics(
 fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: TagSet, out: &mut Vec<Metric>) {
     let Some(limits) = limits else { return };
     let set = |limit: &f64| *limit > 0.0;
-    if let Some(cpu) = limits.cpu.filter(set).and_then(|cpu| number(cpu * cpu_factor)) {
+    if let Some(cpu) = limits
+        .cpu
+        .filter(set)
+        .and_then(|cpu| number(cpu * cpu_factor))
+    {
         out.push(Metric::new(&CPU_LIMIT, cpu, tags.clone()));
     }
     if let Some(memory) = limits.memory.filter(set).and_then(number) {

@@ -203,8 +203,7 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     memory::metrics(&measured, input.task, input.tagger, &mut out);
     io::metrics(&measured, input.tagger, &mut out);
     let windows = measured.iter().any(|m| m.cur.is_windows());
-    let task_network =
-        network::TaskTotal::of(input.task, windows, input.agent_divides_network);
+    let task_network = network::TaskTotal::of(input.task, windows, input.agent_divides_network);
     network::metrics(&measured, task_network, input.tagger, &mut out);
     pids::metrics(&measured, input.tagger, &mut out);
     coverage::Gaps::find(&measured, first, input.task).apply(
@@ -228,9 +227,10 @@ pub fn elapsed(prev: &ContainerStats, cur: &ContainerStats) -> Option<f64> {
 /// The earlier sample's `cpu_stats` and the seconds between the reads, when that is a real
 /// sample read before `cur` whose `total_usage` is not above `cur`'s. Otherwise `cur`'s own
 /// `precpu_stats` (docker's previous read, `preread`), when it is a real sample: both samples
-/// share one `read` time (the endpoint had not refreshed), the times go backwards, the
-/// counter went backwards (a restart in place), or the container is new. `None` when neither
-/// is a real sample: the container has no CPU figures for the interval.
+/// share one `read` time (the endpoint had not refreshed), the times go backwards or are
+/// unknown, the counter went backwards (a restart in place), or the container is new. Last,
+/// with read times unknown, the earlier sample without seconds (a host fraction can still
+/// be had). `None` when there is no real sample: no CPU figures for the interval.
 pub fn cpu_baseline<'a>(
     earlier: Option<&'a ContainerStats>,
     cur: &'a ContainerStats,
@@ -240,20 +240,21 @@ pub fn cpu_baseline<'a>(
         let total = total_usage(cpu);
         total.is_some_and(|t| t > 0) && matches!(cur_total, Some(c) if total <= Some(c))
     };
+    let mut unknown_times = None;
     if let Some(prev) = earlier {
-        let before = match (prev.read_at(), cur.read_at()) {
-            (Some(a), Some(b)) => b > a,
-            _ => true,
-        };
-        if let Some(cpu) = prev.cpu_stats.as_ref().filter(below_cur).filter(|_| before) {
-            return Some((cpu, elapsed(prev, cur)));
+        let usable = prev.cpu_stats.as_ref().filter(below_cur);
+        if let (Some(cpu), Some(seconds)) = (usable, elapsed(prev, cur)) {
+            return Some((cpu, Some(seconds)));
         }
         log::debug!(
             "the earlier sample is no CPU baseline for the read of {:?}: using precpu_stats",
             cur.read
         );
+        unknown_times = usable.filter(|_| prev.read_at().is_none() || cur.read_at().is_none());
     }
-    let own = cur.precpu_stats.as_ref().filter(below_cur)?;
+    let Some(own) = cur.precpu_stats.as_ref().filter(below_cur) else {
+        return unknown_times.map(|cpu| (cpu, None));
+    };
     let seconds = cur
         .read_at()
         .zip(cur.preread_at())

@@ -21,6 +21,7 @@
 //!   container reports the whole ENI, counted once as on Fargate. That is the default here.
 //! - Windows agents still divide (`task_windows.go` `parseNetworkStatsPerContainerFromIfRow`,
 //!   at that HEAD).
+//!
 //! So with `--ecs-agent-divides-network` (a Linux agent before 1.100.0), and always on
 //! Windows, the task total is one share times the containers of `/task` other than the pause
 //! container, whatever their status ([`TaskTotal::Shares`]). `AvailabilityZoneID` in `/task`
@@ -67,9 +68,8 @@ impl TaskTotal {
     pub fn of(task: &Task, windows: bool, agent_divides: bool) -> TaskTotal {
         let ecs_agent_awsvpc =
             task.launch_type.is_some() && !task.is_fargate() && task.has_network_mode("awsvpc");
-        let divides = ecs_agent_awsvpc
-            && (windows
-                || (agent_divides && !current_agent_overrides(task)));
+        let divides =
+            ecs_agent_awsvpc && (windows || (agent_divides && !current_agent_overrides(task)));
         if divides {
             let containers = task.containers().iter().filter(|c| !is_pause(c)).count();
             TaskTotal::Shares {

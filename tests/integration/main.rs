@@ -14,6 +14,7 @@ mod files;
 mod golden;
 mod harness_selftest;
 mod hostile;
+mod interval;
 mod metrics;
 mod outputs;
 mod parity;

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use ecs_statsd::metrics::sanitize_tag_value as sanitize;
 
 use crate::common::{
-    FARGATE, FakeEndpoint, Line, MAX_WAIT, MIB, QUIET, Run, TempDir, UdpListener, capture, docker_id,
-    dry_run, find, json_file, json_u64, lines, parse_all, replay_dirs, run, seconds_between, value,
+    FARGATE, FakeEndpoint, Line, MAX_WAIT, MIB, QUIET, Run, TempDir, UdpListener, capture,
+    docker_id, dry_run, find, json_file, json_u64, lines, parse_all, replay_dirs, run,
+    seconds_between, value,
 };
 
 const NO_LIMIT: u64 = 1 << 62;
@@ -746,8 +747,10 @@ fn ec2_awsvpc_with_a_stopped_container(launch_type: Option<&str>) -> (Value, Val
         })
         .collect();
     let stopped = "7a1ff0b1a0c0e4c0d1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8";
-    containers.push(json!({"DockerId": stopped, "Name": "nonessential", "Type": "NORMAL",
-                           "KnownStatus": "STOPPED", "ExitCode": 0, "Networks": awsvpc}));
+    containers.push(
+        json!({"DockerId": stopped, "Name": "nonessential", "Type": "NORMAL",
+                           "KnownStatus": "STOPPED", "ExitCode": 0, "Networks": awsvpc}),
+    );
     stats[stopped] = json!({});
     let share = json_u64(
         stats.as_object().unwrap().values().next().unwrap(),
@@ -775,7 +778,11 @@ fn ec2_linux_awsvpc_network_follows_the_agent_that_wrote_it() {
     let divides = ["--ecs-agent-divides-network"];
     let default = replay_run(&task, &stats, &[], &[]);
     assert_eq!(task_rx_total(&default), share);
-    assert!(!default.stderr.contains("AvailabilityZoneID"), "{}", default.stderr);
+    assert!(
+        !default.stderr.contains("AvailabilityZoneID"),
+        "{}",
+        default.stderr
+    );
     let got = parse_all(&stdout_lines(&default));
     assert_eq!(
         value(
@@ -785,10 +792,16 @@ fn ec2_linux_awsvpc_network_follows_the_agent_that_wrote_it() {
         ),
         share
     );
-    assert_eq!(task_rx_total(&replay_run(&task, &stats, &divides, &[])), 2.0 * share);
+    assert_eq!(
+        task_rx_total(&replay_run(&task, &stats, &divides, &[])),
+        2.0 * share
+    );
     for yes in ["true", "TRUE", "1", "yes"] {
         let env = [("ECS_AGENT_DIVIDES_NETWORK", yes)];
-        assert_eq!(task_rx_total(&replay_run(&task, &stats, &[], &env)), 2.0 * share);
+        assert_eq!(
+            task_rx_total(&replay_run(&task, &stats, &[], &env)),
+            2.0 * share
+        );
     }
     let env = [("ECS_AGENT_DIVIDES_NETWORK", "false")];
     assert_eq!(task_rx_total(&replay_run(&task, &stats, &[], &env)), share);
