@@ -1,5 +1,6 @@
 //! Memory of the last sample: the ancestor's usage and cache, and the working set, RSS,
-//! effective limit and utilization that docker stats, the ECS agent and Kubernetes report.
+//! effective limit and utilization that docker stats and Kubernetes report (the working set
+//! differs from the ECS agent's on cgroup v1: see [`working_set`]).
 //!
 //! Windows (recognized from the payload: `privateworkingset`, `commitbytes`, `storage_stats`)
 //! has no cgroup: memory in use is `privateworkingset` (ECS agent `utils_windows.go`), usage
