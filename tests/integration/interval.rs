@@ -366,6 +366,20 @@ fn samples_spanning_no_interval_say_why_once() {
         assert!(warnings[0].contains(cause), "{cause}: {}", out.stderr);
         assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
     }
+
+    // The same read twice and docker's zeroed precpu_stats (derived: each entry's
+    // `precpu_stats` zeroed, as in a container's first read): no CPU deltas either, said so.
+    let mut zeroed = stats.clone();
+    for entry in zeroed.as_object_mut().unwrap().values_mut() {
+        entry["precpu_stats"] = json!({"cpu_usage": {"total_usage": 0}});
+    }
+    let out = replay(&task, &[&zeroed, &zeroed], &[]);
+    let got = parsed(&out);
+    assert!(find(&got, "ecs_task.cpu_usage_vcpu", &[]).is_empty());
+    assert!(find(&got, "ecs_task.cpu_usage_ratio", &[]).is_empty());
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(warnings[0].contains("nor CPU deltas"), "{}", out.stderr);
 }
 
 /// §5 live: `--interval 0` against an endpoint that serves the same stats twice (the fake
