@@ -238,7 +238,9 @@ pub fn cpu_baseline<'a>(
     let cur_total = total_usage(cur.cpu_stats.as_ref()?);
     let below_cur = |cpu: &&CpuStats| {
         let total = total_usage(cpu);
-        total.is_some_and(|t| t > 0) && matches!(cur_total, Some(c) if total <= Some(c))
+        // Without a current total there is nothing to compare (kernel and user time may
+        // still be diffed).
+        total.is_some_and(|t| t > 0 && cur_total.is_none_or(|c| t <= c))
     };
     let mut unknown_times = None;
     if let Some(prev) = earlier {
@@ -362,6 +364,44 @@ mod tests {
         assert_eq!(
             Metric::derived(&catalog::CPU_USAGE_VCPU, -1.0, vec![]),
             None
+        );
+    }
+
+    /// Every way to a CPU baseline: the earlier sample when it is a real one read before;
+    /// else docker's own previous read; else, with read times unknown, the earlier sample
+    /// without seconds; else none.
+    #[test]
+    fn the_cpu_baseline_is_the_earlier_sample_else_precpu_stats() {
+        let stats = |read: &str, total: u64, pre_total: u64| -> ContainerStats {
+            serde_json::from_value(serde_json::json!({
+                "read": read, "preread": "2024-05-14T10:00:59Z",
+                "cpu_stats": {"cpu_usage": {"total_usage": total}},
+                "precpu_stats": {"cpu_usage": {"total_usage": pre_total}}}))
+            .unwrap()
+        };
+        let total = |b: Option<(&CpuStats, Option<f64>)>| b.map(|(c, s)| (total_usage(c), s));
+        let cur = stats("2024-05-14T10:01:00Z", 900, 800);
+        let first = stats("2024-05-14T10:00:00Z", 100, 50);
+        assert_eq!(
+            total(cpu_baseline(Some(&first), &cur)),
+            Some((Some(100), Some(60.0)))
+        );
+        let own = Some((Some(800), Some(1.0)));
+        // The same read, times backwards, a counter backwards, a new container.
+        let same = stats("2024-05-14T10:01:00Z", 100, 50);
+        let later = stats("2024-05-14T10:02:00Z", 100, 50);
+        let restarted = stats("2024-05-14T10:00:00Z", 5_000, 50);
+        for earlier in [Some(&same), Some(&later), Some(&restarted), None] {
+            assert_eq!(total(cpu_baseline(earlier, &cur)), own);
+        }
+        // docker's zeroed first read is no sample; without read times, the earlier sample
+        // still gives a host fraction.
+        let zeroed = stats("2024-05-14T10:01:00Z", 900, 0);
+        assert_eq!(total(cpu_baseline(None, &zeroed)), None);
+        let unread = stats("", 100, 50);
+        assert_eq!(
+            total(cpu_baseline(Some(&unread), &zeroed)),
+            Some((Some(100), None))
         );
     }
 
