@@ -19,6 +19,8 @@
 //!
 //! Levels (memory, counters as read) are not affected: they describe the last sample.
 
+use std::collections::BTreeSet;
+
 use super::catalog::{
     CPU_USAGE_RATIO, CPU_USAGE_RATIO_SPREAD, CPU_USAGE_VCPU, CPU_USAGE_VCPU_SPREAD,
     DISK_READ_BYTES_PER_SEC, DISK_WRITTEN_BYTES_PER_SEC, NETWORK_RX_BYTES_PER_SEC,
@@ -45,16 +47,16 @@ const TASK_NETWORK_RATES: [&Definition; 2] = [&NETWORK_RX_BYTES_PER_SEC, &NETWOR
 #[derive(Debug, Default, PartialEq)]
 pub struct Gaps {
     /// Containers new (or restarted) in the interval without a real `precpu_stats`.
-    pub no_cpu_baseline: Vec<String>,
+    no_cpu_baseline: Vec<String>,
     /// Containers new in the interval, or restarted in place (counters went backwards).
-    pub restarted: Vec<String>,
+    restarted: Vec<String>,
     /// Containers with stats in the first sample and none in the last.
-    pub stopped: Vec<String>,
+    stopped: Vec<String>,
     /// Containers whose two samples span no interval, with the first cause found.
-    pub no_interval: Vec<String>,
-    pub no_interval_cause: Option<String>,
+    no_interval: Vec<String>,
+    no_interval_cause: Option<String>,
     /// Of `no_interval`, those whose CPU came from `precpu_stats` all the same.
-    pub no_interval_cpu_kept: bool,
+    no_interval_cpu_kept: bool,
 }
 
 impl Gaps {
@@ -88,11 +90,10 @@ impl Gaps {
                 gaps.no_interval_cpu_kept &= baseline.is_some();
             }
         }
+        let in_last: BTreeSet<&str> = measured.iter().map(|m| m.docker_id).collect();
         let gone = first
             .with_metadata(task)
-            .filter(|(id, _, container)| {
-                container.is_some() && !measured.iter().any(|m| m.docker_id == *id)
-            })
+            .filter(|(id, _, container)| container.is_some() && !in_last.contains(id))
             .map(|(id, _, container)| {
                 container
                     .and_then(|c| c.name.clone())
