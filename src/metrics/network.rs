@@ -213,3 +213,53 @@ pub fn metrics(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(launch_type: &str, extra: &str) -> Task {
+        let body = format!(
+            r#"{{"LaunchType": "{launch_type}"{extra}, "Containers": [
+                {{"Name": "~internal~ecs~pause", "Type": "CNI_PAUSE", "Networks": [{{"NetworkMode": "awsvpc"}}]}},
+                {{"Name": "app", "Type": "NORMAL", "KnownStatus": "RUNNING", "Networks": [{{"NetworkMode": "awsvpc"}}]}},
+                {{"Name": "init", "Type": "NORMAL", "KnownStatus": "STOPPED", "Networks": [{{"NetworkMode": "awsvpc"}}]}}]}}"#
+        );
+        Task::parse(body.as_bytes()).unwrap()
+    }
+
+    /// The ECS agent's divisor is every container but the pause one, stopped ones included;
+    /// Windows always divides; the zone ID of a current agent overrides the setting on Linux.
+    #[test]
+    fn the_task_total_rule_follows_the_platform_and_the_agent() {
+        let shares = TaskTotal::Shares { containers: 2 };
+        let ec2 = task("EC2", "");
+        assert_eq!(
+            TaskTotal::of(&ec2, false, false),
+            TaskTotal::OncePerInterface
+        );
+        assert_eq!(TaskTotal::of(&ec2, false, true), shares);
+        assert_eq!(TaskTotal::of(&ec2, true, false), shares);
+        let current = task("EC2", r#", "AvailabilityZoneID": "use1-az1""#);
+        assert_eq!(
+            TaskTotal::of(&current, false, true),
+            TaskTotal::OncePerInterface
+        );
+        assert_eq!(TaskTotal::of(&current, true, true), shares);
+        let managed = task("MANAGED_INSTANCES", "");
+        assert_eq!(
+            TaskTotal::of(&managed, false, false),
+            TaskTotal::OncePerInterface
+        );
+        let fargate = task("FARGATE", "");
+        assert_eq!(
+            TaskTotal::of(&fargate, true, true),
+            TaskTotal::OncePerInterface
+        );
+        let bridge = Task::parse(
+            br#"{"LaunchType": "EC2", "Containers": [{"Networks": [{"NetworkMode": "bridge"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(TaskTotal::of(&bridge, false, true), TaskTotal::Sum);
+    }
+}
