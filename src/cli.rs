@@ -11,6 +11,7 @@ use argh::{ArgsInfo, FromArgs};
 use log::LevelFilter;
 
 use crate::config::setting::{self as parse, Fallback, FormatName, Row};
+use crate::metrics::selection::MetricList;
 use crate::output::TagFormat;
 
 /// Declares the argh struct, one [`Row`] per flag in [`SETTINGS`] (module [`row`]), and one
@@ -143,7 +144,8 @@ settings! {
     statsd_socket: option Option<String> = "statsd-socket" <"PATH">
         parse parse::path => PathBuf;
 
-    /// largest datagram to send, 512 to 65507 bytes
+    /// largest datagram to send: 512 to 8192 bytes for DogStatsD (the Datadog agent reads no
+    /// more of a datagram), to 65507 with --tag-format graphite
     max_packet_size: option Option<String> = "max-packet-size" <"BYTES"> env ["MAX_PACKET_SIZE"]
         default(Fallback::Described("1432 for UDP, 8192 for a Unix socket"))
         parse parse::packet_size => usize;
@@ -196,6 +198,16 @@ settings! {
     /// and this tool's own container
     exclude: option Option<String> = "exclude" <"a,b"> env ["EXCLUDE"]
         parse parse::text => String;
+
+    /// comma-separated metric names (without the prefix) or families (cpu, percpu, memory,
+    /// disk, network, task): send only these; the exporter_* self-telemetry is always sent
+    metrics: option Option<String> = "metrics" <"a,b"> env ["METRICS"]
+        parse parse::metric_list => MetricList;
+
+    /// comma-separated metric names or families to leave out (Datadog bills each series
+    /// as a custom metric; the exporter_* self-telemetry cannot be left out)
+    skip_metrics: option Option<String> = "skip-metrics" <"a,b"> env ["SKIP_METRICS"]
+        parse parse::metric_list => MetricList;
 
     /// task metadata cache file
     cache_file: option Option<String> = "cache-file" <"PATH"> env ["CACHE_FILE"]

@@ -1,5 +1,6 @@
 //! Which containers get their own series (`--include`/`--exclude` and the default exclusions).
 
+use crate::ecs::Task;
 use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
 
 /// Name of this tool's own container when the endpoint cannot tell it.
@@ -39,6 +40,23 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// The `--include` names that no container of `task` has (a typo sends only the task
+    /// totals, so the run says so), quoted.
+    pub fn unknown_includes(&self, task: &Task) -> Vec<String> {
+        self.include
+            .iter()
+            .filter(|name| {
+                !task
+                    .containers()
+                    .iter()
+                    .any(|c| c.name.as_deref() == Some(name.as_str()))
+            })
+            .map(|name| format!("{name:?}"))
+            .collect()
+    }
+}
+
 fn split_list(list: Option<&str>) -> Vec<String> {
     list.unwrap_or("")
         .split(',')
@@ -72,6 +90,17 @@ mod tests {
             ..Container::default()
         };
         assert!(!f.includes(&untyped, "x"));
+    }
+
+    #[test]
+    fn include_names_no_container_are_found() {
+        let task = Task {
+            containers: Some(vec![container("web", "NORMAL"), container("db", "NORMAL")]),
+            ..Task::default()
+        };
+        let f = Filter::new(Some("web,wbe, db ,cache"), None);
+        assert_eq!(f.unknown_includes(&task), ["\"wbe\"", "\"cache\""]);
+        assert!(Filter::new(None, None).unknown_includes(&task).is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::ecs::task::Container;
 use crate::ecs::{StatsSample, Task};
-use crate::metrics::{self, Input, Metric, TagOptions, Tagger, catalog};
+use crate::metrics::{self, Input, Metric, Selection, TagOptions, Tagger, catalog};
 
 /// How series are made: the tags and the filter.
 pub struct Options<'a> {
@@ -39,6 +39,18 @@ pub fn series(
     options: &Options,
     report: &RunReport,
 ) -> Vec<Metric> {
+    selected_series(task, samples, options, report, &Selection::default())
+}
+
+/// [`series`] with `--metrics` / `--skip-metrics` applied: the series of the metrics left out
+/// are counted in `exporter_series_skipped`, and `exporter_series` counts what is sent.
+pub fn selected_series(
+    task: &Task,
+    samples: &[StatsSample],
+    options: &Options,
+    report: &RunReport,
+    selection: &Selection,
+) -> Vec<Metric> {
     let tagger = Tagger::new(task, options.tags, options.constant_tags);
     let mut all = metrics::compute(&Input {
         task,
@@ -47,6 +59,9 @@ pub fn series(
         tagger: &tagger,
         agent_divides_network: options.agent_divides_network,
     });
+    let computed = all.len();
+    all.retain(|metric| selection.sends(metric.definition));
+    let skipped = computed - all.len();
     all.push(Metric::exporter_status(
         !report.read_failed && samples.len() >= 2,
         tagger.run(),
@@ -78,5 +93,17 @@ pub fn series(
             tagger.run(),
         ));
     }
+    all.push(Metric::int(
+        &catalog::EXPORTER_SERIES_SKIPPED,
+        skipped as u64,
+        tagger.run(),
+    ));
+    // Itself included.
+    let sent = all.len() + 1;
+    all.push(Metric::int(
+        &catalog::EXPORTER_SERIES,
+        sent as u64,
+        tagger.run(),
+    ));
     all
 }

@@ -85,7 +85,13 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         Some(shutdown.interrupt_flag()),
     )
     .map_err(Failure::usage)?;
-    let exporter = Exporter::new(&config.output).map_err(Failure::send)?;
+    let exporter = Exporter::new(&config.output).map_err(|e| {
+        if sends_lines(&config.output) {
+            Failure::send(format!("{e} (set by {})", config.output.chosen_by))
+        } else {
+            Failure::send(e)
+        }
+    })?;
     let endpoint = source.endpoint();
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = matches!(source, Source::Live(_));
@@ -126,6 +132,15 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         refresh_if_unknown(&mut fetcher, endpoint, cache_file, &mut metadata, last);
     }
     let own = metadata.own_container_name.as_str();
+    let unknown = config.filter.unknown_includes(&metadata.task);
+    if !unknown.is_empty() {
+        log::warn!(
+            "--include names no container of this task: {} (its containers: {}); only their \
+             task totals are sent for them",
+            unknown.join(", "),
+            container_names(&metadata.task)
+        );
+    }
     let included = |c: &Container| config.filter.includes(c, own);
     let options = Options {
         tags: config.tags,
@@ -139,11 +154,18 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
         seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
     };
-    let all = pipeline::series(&metadata.task, &samples, &options, &report);
+    let all = pipeline::selected_series(
+        &metadata.task,
+        &samples,
+        &options,
+        &report,
+        &config.selection,
+    );
     let delivered = send(&exporter, &batch(&all, &samples), &config.output);
     if let Ok(sent) = delivered {
         log::info!(
-            "sent {sent} metrics in {:.3} s",
+            "sent {sent} metrics to {} in {:.3} s",
+            destination(&config.output),
             started.elapsed().as_secs_f64()
         );
     }
@@ -398,14 +420,47 @@ fn send(exporter: &Exporter, batch: &Batch, output: &output::Options) -> Result<
         .map_err(|e| Failure::send(format!("output not written: {e}")))?;
     if report.failed > 0 {
         return Err(Failure::send(format!(
-            "{} of {} metrics could not be sent ({}); {}",
+            "{} of {} metrics could not be sent to {} ({}); {}",
             batch.metrics.len().saturating_sub(report.sent),
             batch.metrics.len(),
+            destination(output),
             report.first_error.unwrap_or_default(),
             what_to_check(output)
         )));
     }
     Ok(report.sent)
+}
+
+/// The task's container names, for a warning: `"web", "log-router"`.
+fn container_names(task: &Task) -> String {
+    let names: Vec<String> = task
+        .containers()
+        .iter()
+        .filter_map(|c| c.name.as_deref())
+        .map(|name| format!("{name:?}"))
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Whether the run sends DogStatsD lines to a socket (not stdout or a file).
+fn sends_lines(output: &output::Options) -> bool {
+    output.format == Format::Statsd && output.destination != Destination::Stdout
+}
+
+/// Where the run's output goes, and for a socket the settings that chose it:
+/// `UDP 10.0.0.5:8125 (set by DD_AGENT_HOST)`, `--output-file /srv/m.prom`, `stdout`.
+fn destination(output: &output::Options) -> String {
+    if sends_lines(output) {
+        format!("{} (set by {})", output.destination, output.chosen_by)
+    } else if let Some(path) = &output.output_file {
+        format!("--output-file {}", path.display())
+    } else {
+        "stdout".to_string()
+    }
 }
 
 /// The hint of a send error: where the lines were going.

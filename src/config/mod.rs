@@ -34,6 +34,8 @@ pub struct Config {
     pub capture: Option<PathBuf>,
     pub interval: Duration,
     pub filter: Filter,
+    /// Which metrics are sent (`--metrics`, `--skip-metrics`).
+    pub selection: crate::metrics::Selection,
     /// `None` with `--no-cache`.
     pub cache_file: Option<PathBuf>,
     pub timeout: Duration,
@@ -82,10 +84,13 @@ impl Config {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let env: Env = &env;
         let fetch = fetch::resolve(&cli, env)?;
-        let output = output::resolve(&cli, env)?;
+        let mut output_warnings = Vec::new();
+        let mut output = output::resolve(&cli, env, &mut output_warnings)?;
         let sampling = sampling::resolve(&cli, env, fetch.cache_file.as_deref())?;
         let (tags, constant_tags, mut warnings) =
             tags::resolve(&cli, env, &output.format, output.tag_format);
+        warnings.extend(output_warnings);
+        output.user_tag_keys = constant_tags.iter().map(|(key, _)| key.clone()).collect();
         let log_level = log_level(&cli, env)?;
         let (cache_file, state_file) = match fetch.unusable_cache() {
             Some(why) => {
@@ -101,6 +106,7 @@ impl Config {
             capture: fetch.capture,
             interval: sampling.interval,
             filter: sampling.filter,
+            selection: sampling.selection,
             cache_file,
             timeout: fetch.timeout,
             fetch_budget: fetch.fetch_budget,

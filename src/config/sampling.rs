@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::Env;
 use crate::cli::{Cli, settings};
 use crate::filter::Filter;
+use crate::metrics::Selection;
 use crate::state;
 
 pub struct Sampling {
@@ -16,6 +17,8 @@ pub struct Sampling {
     /// `--since-last-run`: where the previous run's sample is kept, beside the cache.
     pub state_file: Option<PathBuf>,
     pub filter: Filter,
+    /// `--metrics` / `--skip-metrics`.
+    pub selection: Selection,
 }
 
 pub fn resolve(cli: &Cli, env: Env, cache_file: Option<&Path>) -> Result<Sampling, String> {
@@ -24,6 +27,13 @@ pub fn resolve(cli: &Cli, env: Env, cache_file: Option<&Path>) -> Result<Samplin
     let exclude = settings::exclude.get(cli, env)?;
     let samples = settings::samples.get_or_default(cli, env)?;
     let max_age = settings::max_age.get_or_default(cli, env)?;
+    let only = settings::metrics.get(cli, env)?;
+    let skip_given = settings::skip_metrics.given(cli, env);
+    let skip = settings::skip_metrics.get(cli, env)?;
+    let selection = Selection::new(only, skip).map_err(|why| match skip_given {
+        Some(given) => format!("invalid {} {:?}: {why}", given.source, given.raw),
+        None => why,
+    })?;
     let state_file = match (cli.since_last_run, cache_file) {
         (false, _) => None,
         (true, Some(cache)) => Some(state::file_beside(cache)),
@@ -40,5 +50,6 @@ pub fn resolve(cli: &Cli, env: Env, cache_file: Option<&Path>) -> Result<Samplin
         max_age,
         state_file,
         filter: Filter::new(include.as_deref(), exclude.as_deref()),
+        selection,
     })
 }

@@ -254,6 +254,11 @@ pub fn tag_format(raw: &str) -> Result<TagFormat, String> {
     }
 }
 
+/// `--metrics` / `--skip-metrics`: metric names and families.
+pub fn metric_list(raw: &str) -> Result<crate::metrics::selection::MetricList, String> {
+    crate::metrics::selection::MetricList::parse(raw)
+}
+
 pub fn prefix(raw: &str) -> Result<String, String> {
     output::check_prefix(raw).map(|()| raw.to_string())
 }

@@ -186,6 +186,10 @@ definitions! {
         "Time spent on metadata endpoint requests in this run";
     EXPORTER_RUN_SECONDS = "exporter_run_seconds", Gauge, Seconds,
         "Time from start to sending in this run";
+    EXPORTER_SERIES = "exporter_series", Gauge, Count,
+        "Series this run sends, these self-telemetry series included (Datadog bills each as a custom metric)";
+    EXPORTER_SERIES_SKIPPED = "exporter_series_skipped", Gauge, Count,
+        "Series this run computed but left out by --metrics / --skip-metrics";
 }
 
 /// The `_median` and `_max` of a series over the run's samples (`--samples 3` or more),

@@ -14,12 +14,14 @@ pub mod memory;
 pub mod metadata;
 pub mod network;
 pub mod pids;
+pub mod selection;
 pub mod tags;
 
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
 pub use catalog::{Definition, Spread};
+pub use selection::Selection;
 pub use tags::{TagKey, TagOptions, TagSet, Tagger, Tags};
 
 /// `container_name` tag value of task-level totals (the ancestor's convention).

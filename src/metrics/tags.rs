@@ -1,5 +1,16 @@
 //! Tags on every series: the ancestor's `container_name`, plus task and container identity
 //! under the tag names of Datadog's own ECS integration, so the series join Datadog's ECS views.
+//!
+//! The identity tags are those the Datadog agent's tagger gives an ECS task and its containers
+//! (DataDog/datadog-agent, comp/core/tagger/collectors/workloadmeta_extract.go at
+//! 87f11b9e3105e3ec4e2a2d25ce34a1c470ff62dc, `handleECSTask` and `handleContainer`; the names
+//! are the constants of comp/core/tagger/tags/tags.go at
+//! 05a2adcbe8f7f7a1533b97184446d42add8e0fb6): `task_name` and `task_family` (both
+//! the family), `task_version`, `cluster_name` and `ecs_cluster_name` (both the short cluster
+//! name), `region`, `availability-zone` and the deprecated `availability_zone`,
+//! `ecs_container_name`, and from the image `image_name`, `short_image`, `image_tag` and
+//! `docker_image`. The tagger's `container_name` is the Docker name; ours stays the ECS name
+//! the ancestor sent (docs/compatibility.md says which joins which view).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -142,10 +153,8 @@ impl Tagger {
         };
         if options.identity {
             let arn = task.task_arn.as_deref().and_then(Arn::parse);
-            push(
-                "ecs_cluster_name",
-                task.cluster.as_deref().map(cluster_short_name),
-            );
+            let cluster = task.cluster.as_deref().map(cluster_short_name);
+            push("ecs_cluster_name", cluster);
             push("task_family", task.family.as_deref());
             push("task_version", task.revision.as_deref());
             push("region", arn.as_ref().map(|a| a.region));
@@ -153,6 +162,10 @@ impl Tagger {
             push("availability_zone", task.availability_zone.as_deref());
             push("launch_type", task.launch_type.as_deref());
             push("ecs_service", task.service_name.as_deref());
+            // The tagger's current names beside the ones above (it sends both sets).
+            push("task_name", task.family.as_deref());
+            push("cluster_name", cluster);
+            push("availability-zone", task.availability_zone.as_deref());
         }
         if options.task_arn {
             push("task_arn", task.task_arn.as_deref());
@@ -269,6 +282,16 @@ impl Tagger {
                 if let Some(tag) = image_tag {
                     tags.push(("image_tag".into(), tag_value("image_tag", tag)));
                 }
+                let short = image_name.rsplit('/').next().unwrap_or(image_name);
+                tags.push(("short_image".into(), tag_value("short_image", short)));
+                let docker_image = match image_tag {
+                    Some(tag) => format!("{image_name}:{tag}"),
+                    None => image_name.to_string(),
+                };
+                tags.push((
+                    "docker_image".into(),
+                    tag_value("docker_image", &docker_image),
+                ));
             }
             tags.push(("ecs_container_name".into(), fit("ecs_container_name", name)));
         }
@@ -293,8 +316,13 @@ fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
             "availability_zone",
             "launch_type",
             "ecs_service",
+            "task_name",
+            "cluster_name",
+            "availability-zone",
             "image_name",
             "image_tag",
+            "short_image",
+            "docker_image",
             "ecs_container_name",
         ]);
     }
@@ -512,6 +540,62 @@ mod tests {
         assert!(has(&tags, "image_tag", "1.25"));
         assert!(has(&tags, "ecs_container_name", "web"));
         assert!(has(&tags, "container_id", "abc-1"));
+    }
+
+    /// The tag names and values the Datadog agent's ECS tagger gives (see the module doc),
+    /// beside the ones ecs-statsd sent before.
+    #[test]
+    fn datadog_tagger_names_beside_the_older_ones() {
+        let task = Task {
+            cluster: Some("arn:aws:ecs:us-west-2:111122223333:cluster/prod".into()),
+            family: Some("web".into()),
+            availability_zone: Some("us-west-2a".into()),
+            ..Task::default()
+        };
+        let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+        let tags = tagger.task();
+        for (key, value) in [
+            ("task_name", "web"),
+            ("task_family", "web"),
+            ("cluster_name", "prod"),
+            ("ecs_cluster_name", "prod"),
+            ("availability-zone", "us-west-2a"),
+            ("availability_zone", "us-west-2a"),
+        ] {
+            assert!(has(&tags, key, value), "{key}:{value} in {tags:?}");
+        }
+        let image = |image: &str| {
+            let c = Container {
+                name: Some("app".into()),
+                image: Some(image.into()),
+                ..Container::default()
+            };
+            let tags = tagger.container(&c, "id");
+            (
+                tags.get("short_image").map(str::to_string),
+                tags.get("docker_image").map(str::to_string),
+            )
+        };
+        let some = |a: &str, b: &str| (Some(a.to_string()), Some(b.to_string()));
+        assert_eq!(
+            image("111122223333.dkr.ecr.us-west-2.amazonaws.com/team/web:1.4.2"),
+            some(
+                "web",
+                "111122223333.dkr.ecr.us-west-2.amazonaws.com/team/web:1.4.2"
+            )
+        );
+        assert_eq!(image("nginx"), some("nginx", "nginx"));
+        assert_eq!(image("nginx:1.25@sha256:abc"), some("nginx", "nginx:1.25"));
+        assert_eq!(image("registry:5000/web"), some("web", "registry:5000/web"));
+        // A user cannot set them: one key, one value.
+        let (_, warnings) = user_tags(
+            &[
+                ("--tag", "short_image:x".into()),
+                ("--tag", "availability-zone:x".into()),
+            ],
+            TagOptions::default(),
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 
     #[test]

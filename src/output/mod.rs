@@ -5,6 +5,7 @@
 pub mod emf;
 pub mod file;
 pub mod graphite;
+mod line_limit;
 mod options;
 pub mod prometheus;
 mod statsd;
@@ -14,6 +15,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::metrics::Metric;
+pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use options::{
     Destination, Format, MAX_METRIC_NAME_CHARS, MAX_PACKET_SIZE, MIN_PACKET_SIZE, Options,
     TagFormat, UDP_MAX_DATAGRAM, UNIX_MAX_DATAGRAM, check_namespace, check_prefix,

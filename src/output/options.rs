@@ -10,11 +10,13 @@ use crate::metrics::catalog::CATALOG;
 /// recommended `dogstatsd_buffer_size` for UDP).
 pub const UDP_MAX_DATAGRAM: usize = 1432;
 /// Largest datagram on a Unix socket: the Datadog agent's `dogstatsd_buffer_size`.
-pub const UNIX_MAX_DATAGRAM: usize = 8192;
+pub const UNIX_MAX_DATAGRAM: usize = super::line_limit::AGENT_BUFFER_SIZE;
 /// The smallest `--max-packet-size`: the StatsD default (and cadence's buffer), which every
 /// server reads whole and which holds any line ecs-statsd normally sends.
 pub const MIN_PACKET_SIZE: usize = 512;
-/// The largest: a UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes).
+/// The largest: a UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes), for plain
+/// StatsD servers (`--tag-format graphite`); DogStatsD stops at the agent's buffer,
+/// [`UNIX_MAX_DATAGRAM`].
 pub const MAX_PACKET_SIZE: usize = 65_507;
 /// Datadog's limit on a metric name, in characters.
 pub const MAX_METRIC_NAME_CHARS: usize = 200;
@@ -32,6 +34,12 @@ pub struct Options {
     pub prefix: String,
     /// `--output-file`: what would go to stdout is written to this file, atomically.
     pub output_file: Option<PathBuf>,
+    /// Which setting chose the destination (`DD_AGENT_HOST`, `--statsd-host and
+    /// --statsd-port`, `the default`), for the error that names where sending failed.
+    pub chosen_by: String,
+    /// Keys of the user's tags (`--tag`, `DD_TAGS`, ...): a DogStatsD line over the agent's
+    /// buffer leaves the last of them out.
+    pub user_tag_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +54,20 @@ pub enum Destination {
     },
     /// `--dry-run`: the lines on stdout.
     Stdout,
+}
+
+impl std::fmt::Display for Destination {
+    /// `UDP 127.0.0.1:8125`, `Unix socket /var/run/datadog/dsd.socket`, `stdout`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Udp { host, port } if host.contains(':') => {
+                write!(f, "UDP [{host}]:{port}")
+            }
+            Destination::Udp { host, port } => write!(f, "UDP {host}:{port}"),
+            Destination::Unix { path } => write!(f, "Unix socket {}", path.display()),
+            Destination::Stdout => f.write_str("stdout"),
+        }
+    }
 }
 
 impl Destination {

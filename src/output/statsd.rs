@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
+use super::line_limit::{self, Dropped};
 use super::stdout::Stdout;
 use super::{Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite};
 use crate::metrics::Value;
@@ -37,6 +38,10 @@ pub struct Sender {
     /// `--max-packet-size` for a socket (`None` on stdout): a longer line leaves alone, in a
     /// datagram over the limit, and is reported.
     max_packet_size: Option<usize>,
+    /// The metric name prefix, to measure lines before cadence writes them.
+    prefix: String,
+    /// Keys of the user's tags, the ones left out of a line over the agent's buffer.
+    user_tag_keys: Vec<String>,
 }
 
 impl Sender {
@@ -65,6 +70,8 @@ impl Sender {
             timestamps: options.timestamps,
             tag_format: options.tag_format,
             max_packet_size: (options.destination != Destination::Stdout).then_some(size),
+            prefix: prefix.to_string(),
+            user_tag_keys: options.user_tag_keys.clone(),
         })
     }
 
@@ -76,6 +83,8 @@ impl Sender {
             timestamps: false,
             tag_format: TagFormat::Dogstatsd,
             max_packet_size: None,
+            prefix: String::new(),
+            user_tag_keys: Vec::new(),
         }
     }
 }
@@ -94,6 +103,7 @@ impl Export for Sender {
         let graphite = self.tag_format == TagFormat::Graphite;
         // Lines longer than a datagram: how many, and the longest.
         let mut oversized = (0usize, 0usize);
+        let mut dropped = Dropped::default();
         for metric in batch.metrics {
             let path;
             let name = if graphite {
@@ -107,7 +117,20 @@ impl Export for Sender {
                 Value::Int(v) => self.client.gauge_with_tags(name, v),
                 Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
             };
-            let tags = metric.tags.iter().filter(|_| !graphite);
+            let container_id = metric.tags.docker_id().filter(|_| self.origin_detection);
+            // Never a DogStatsD line over the agent's buffer: the last user tags give way.
+            let left_out = if graphite {
+                Vec::new()
+            } else {
+                let len = |skip: &dyn Fn(usize) -> bool| {
+                    line_limit::line_len(&self.prefix, name, metric, container_id, timestamp, skip)
+                };
+                line_limit::user_tags_to_drop(&len, metric, &self.user_tag_keys)
+            };
+            dropped.add(metric, &left_out);
+            let tags = (metric.tags.iter().enumerate())
+                .filter(|(i, _)| !graphite && !left_out.contains(i))
+                .map(|(_, tag)| tag);
             let mut builder: MetricBuilder<_> = tags.fold(builder, |b, (key, value)| {
                 // An empty value is a bare tag (`DD_TAGS=team-a`).
                 if value.is_empty() {
@@ -117,9 +140,7 @@ impl Export for Sender {
                 }
             });
             // The series carries its container's Docker ID: names may collide, IDs do not.
-            if self.origin_detection
-                && let Some(id) = metric.tags.docker_id()
-            {
+            if let Some(id) = container_id {
                 builder = builder.with_container_id(id);
             }
             if let Some(seconds) = timestamp {
@@ -148,6 +169,9 @@ impl Export for Sender {
             if let Some(error) = tally.first_error {
                 report.first_error.get_or_insert(error);
             }
+        }
+        if let Some(warning) = dropped.warning() {
+            log::warn!("{warning}");
         }
         if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
             log::warn!(

@@ -5,6 +5,7 @@ mod ancestor_bugs;
 mod collectd;
 mod command_line;
 mod common;
+mod datadog;
 mod delivery;
 mod dialects;
 mod e2e;
