@@ -26,8 +26,12 @@ RUN mkdir -p src benches \
 
 # 2. The sources. COPY keeps the files' own modification times, which may be older than the
 #    placeholder build: touch the crate roots so cargo rebuilds this crate.
+#    build.rs records the commit for --version; the context has no .git, so pass it:
+#    docker build --build-arg ECS_STATSD_COMMIT="$(git rev-parse HEAD)" -t ecs-statsd .
+COPY build.rs ./
 COPY src ./src
 COPY benches ./benches
+ARG ECS_STATSD_COMMIT=
 RUN touch src/lib.rs src/main.rs \
  && cargo build --release --locked \
  && mkdir -p /rootfs/tmp \
@@ -39,12 +43,11 @@ RUN touch src/lib.rs src/main.rs \
 FROM scratch
 ARG VERSION=0.1.0
 ARG SOURCE=NOASSERTION
-ARG LICENSES=NOASSERTION
 LABEL org.opencontainers.image.title="ecs-statsd" \
       org.opencontainers.image.description="Amazon ECS task and container metrics as DogStatsD gauges" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.licenses="${LICENSES}"
+      org.opencontainers.image.licenses="MIT OR Apache-2.0"
 COPY --from=build /rootfs/ /
 # Non-root: the numeric id needs no /etc/passwd.
 USER 65532:65532

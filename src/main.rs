@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Err(early) => return early.print(),
     };
     if cli.version {
-        print_out(&format!("ecs-statsd {}", env!("CARGO_PKG_VERSION")));
+        print_out(&version_line());
         return ExitCode::SUCCESS;
     }
     let config = match config::Config::from_process_env(cli) {
@@ -38,6 +38,18 @@ fn main() -> ExitCode {
     match run::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(failure),
+    }
+}
+
+/// `ecs-statsd 0.1.0 (commit 0123456789ab)`: the commit build.rs found, when it found one.
+fn version_line() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match option_env!("ECS_STATSD_COMMIT") {
+        Some(commit) => format!(
+            "ecs-statsd {version} (commit {})",
+            &commit[..commit.len().min(12)]
+        ),
+        None => format!("ecs-statsd {version}"),
     }
 }
 

@@ -156,7 +156,7 @@ fn kill(pid: u32, signal: i32) {
 
 /// A task's endpoint as ECS gives it, `http://.../v4/<id>`, serving the example task (with
 /// `task_arn`), its two samples, and `own` as this container's name.
-fn task_endpoint(id: &str, task_arn: &str, own: &str) -> (FakeEndpoint, String) {
+pub(crate) fn task_endpoint(id: &str, task_arn: &str, own: &str) -> (FakeEndpoint, String) {
     let mut task: Value = serde_json::from_str(&read(&format!("{EXAMPLE}/task.json"))).unwrap();
     task["TaskARN"] = task_arn.into();
     let base = format!("/v4/{id}");
@@ -176,7 +176,7 @@ fn task_endpoint(id: &str, task_arn: &str, own: &str) -> (FakeEndpoint, String) 
     (endpoint, url)
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
         assert!(Instant::now() < deadline, "never happened: {what}");
@@ -184,12 +184,19 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn stats_requests(endpoint: &FakeEndpoint, url: &str) -> usize {
+pub(crate) fn stats_requests(endpoint: &FakeEndpoint, url: &str) -> usize {
     let path = format!("{}/task/stats", &url[endpoint.url().len()..]);
     endpoint.requests(&path)
 }
 
-fn udp_lines(listener: &UdpListener) -> Vec<crate::common::Line> {
+fn socket_lines(listener: &UnixDgramListener) -> Vec<crate::common::Line> {
+    parse_all(&lines(&listener.datagrams_until_quiet(
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    )))
+}
+
+pub(crate) fn udp_lines(listener: &UdpListener) -> Vec<crate::common::Line> {
     parse_all(&lines(&listener.datagrams_until_quiet(
         Duration::from_millis(300),
         Duration::from_secs(5),
@@ -212,6 +219,23 @@ fn every_task_definition_is_run_by_a_test_and_every_script_passes_sh_n() {
         if path.extension().is_some_and(|e| e == "sh") {
             let ok = Command::new("sh").arg("-n").arg(&path).status().unwrap();
             assert!(ok.success(), "{}", path.display());
+        }
+    }
+}
+
+/// ECS gives the endpoint URL only to the task's own containers, so no document may show a
+/// host cron line (deployment.md says there is none).
+#[test]
+fn no_document_shows_a_host_cron_line() {
+    let mut docs: Vec<PathBuf> = fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    docs.push(root().join("README.md"));
+    for doc in docs {
+        let text = fs::read_to_string(&doc).unwrap();
+        for bad in ["```cron", "* * * * *", "crontab -e"] {
+            assert!(!text.contains(bad), "{}: {bad}", doc.display());
         }
     }
 }
@@ -636,11 +660,12 @@ fn scheduled_job_stop_flushes_the_last_run_of_pid_1() {
 }
 
 /// The app container of app-with-tini.json, with `app` as its command, as PID 1 of a PID
-/// namespace; the agent is a UDP listener.
+/// namespace; the host agent's DogStatsD socket (mounted at /var/run/datadog in the task) is a
+/// Unix datagram listener.
 fn start_tini(
     app: &[&str],
     endpoint_url: &str,
-    listener: &UdpListener,
+    listener: &UnixDgramListener,
     tmp: &TempDir,
 ) -> (Running, u32) {
     let web = container("app-with-tini.json", "web");
@@ -650,7 +675,10 @@ fn start_tini(
     argv.extend(app.iter().map(|s| s.to_string()));
     let env = web.env(&[
         ("ECS_CONTAINER_METADATA_URI_V4", endpoint_url.to_string()),
-        ("DD_DOGSTATSD_PORT", listener.port().to_string()),
+        (
+            "DD_DOGSTATSD_URL",
+            format!("unix://{}", listener.path_str()),
+        ),
         (
             "CACHE_FILE",
             tmp.join("metadata.json").to_string_lossy().into_owned(),
@@ -672,14 +700,14 @@ fn tini_entrypoint_flushes_when_the_task_stops() {
     pid1_gate();
     let tmp = TempDir::new();
     let (endpoint, url) = task_endpoint("app-1", "arn:aws:ecs:x:1:task/c/app-1", "web");
-    let listener = UdpListener::new();
+    let listener = UnixDgramListener::new();
     let (mut running, pid1) = start_tini(&["sleep", "60"], &url, &listener, &tmp);
     wait_until("the first sample", || stats_requests(&endpoint, &url) >= 1);
     std::thread::sleep(Duration::from_millis(100));
     kill(pid1, SIGTERM);
     let out = running.finish(Duration::from_secs(20));
     out.assert_code(128 + SIGTERM);
-    let got = udp_lines(&listener);
+    let got = socket_lines(&listener);
     assert_eq!(
         value(&got, "ecs_task.exporter_status", &[]),
         1.0,
@@ -701,7 +729,7 @@ fn tini_entrypoint_keeps_the_app_exit_status() {
     pid1_gate();
     let tmp = TempDir::new();
     let (endpoint, url) = task_endpoint("app-2", "arn:aws:ecs:x:1:task/c/app-2", "web");
-    let listener = UdpListener::new();
+    let listener = UnixDgramListener::new();
     // The application ends once the test says so (bounded: 30 s at most).
     let app =
         "i=0; while [ ! -e \"$FLAG\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exit 7";
@@ -711,7 +739,7 @@ fn tini_entrypoint_keeps_the_app_exit_status() {
     fs::write(tmp.join("app-may-exit"), "").unwrap();
     let out = running.finish(Duration::from_secs(20));
     out.assert_code(7);
-    let got = udp_lines(&listener);
+    let got = socket_lines(&listener);
     assert_eq!(
         value(&got, "ecs_task.exporter_status", &[]),
         1.0,
