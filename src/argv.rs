@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use argh::{ArgsInfo, FlagInfoKind, FromArgs};
+use argh::{ArgsInfo, FlagInfoKind, FromArgs, Optionality};
 
 use crate::cli::Cli;
 
@@ -90,14 +90,47 @@ fn flags() -> Vec<(String, bool)> {
     flags
 }
 
+/// The long name of a flag given as `-V` (its short form) or as itself; `None` for a word
+/// that names no flag.
+fn long_name(given: &str) -> Option<&'static str> {
+    Cli::get_args_info()
+        .flags
+        .iter()
+        .find(|f| f.long == given || f.short.is_some_and(|s| given == format!("-{s}")))
+        .map(|f| f.long)
+}
+
+/// Flags that may be given more than once (`--tag`).
+fn repeatable(long: &str) -> bool {
+    Cli::get_args_info()
+        .flags
+        .iter()
+        .any(|f| f.long == long && f.optionality == Optionality::Repeating)
+}
+
 /// `--flag=value` → `--flag`, `value`, for every flag that takes a value; a value after a
 /// flag that takes one is left as it is, even when it starts with `--` or holds `=`.
 /// Anything after `--` is a positional argument, which ecs-statsd takes none of: a usage
 /// error here, as argh would only say "unrecognized" (and the closest flag, the very one
-/// given).
+/// given). A flag that is not repeatable given twice is a usage error, switches
+/// (`--dry-run --dry-run`, which argh accepts) as well as flags with a value: one rule here
+/// for both.
 fn normalize(args: &[String], command: &str) -> Result<Vec<String>, EarlyExit> {
     let flags = flags();
     let takes_value = |name: &str| flags.iter().find(|(f, _)| f == name).map(|(_, v)| *v);
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut once = |given: &str| match long_name(given) {
+        Some(long) if long != "--help" && !repeatable(long) => {
+            if seen.contains(&long) {
+                return Err(EarlyExit::usage(format!(
+                    "{long} is given twice; give it once ({command} --help lists every flag)"
+                )));
+            }
+            seen.push(long);
+            Ok(())
+        }
+        _ => Ok(()),
+    };
     let mut out = Vec::with_capacity(args.len() + 4);
     let mut value_next = false;
     let mut rest = args.iter();
@@ -120,6 +153,7 @@ fn normalize(args: &[String], command: &str) -> Result<Vec<String>, EarlyExit> {
         match arg.split_once('=') {
             Some((name, value)) if name.starts_with("--") => match takes_value(name) {
                 Some(true) => {
+                    once(name)?;
                     out.push(name.to_string());
                     out.push(value.to_string());
                 }
@@ -132,6 +166,7 @@ fn normalize(args: &[String], command: &str) -> Result<Vec<String>, EarlyExit> {
                 None => out.push(name.to_string()),
             },
             _ => {
+                once(arg)?;
                 value_next = takes_value(arg) == Some(true);
                 out.push(arg.clone());
             }
@@ -258,6 +293,39 @@ mod tests {
         let err = parse_strs(&["--dry-run=true"]).unwrap_err();
         assert_eq!(err.status, 1);
         assert!(err.output.contains("--dry-run takes no value"), "{err:?}");
+    }
+
+    /// One rule for every flag that is not repeatable: given twice is exit 1, whether it is
+    /// a switch (argh alone accepts `--dry-run --dry-run`), a flag with a value, or a short
+    /// flag with its long form; a repeatable flag may be given many times.
+    #[test]
+    fn a_flag_given_twice_is_a_usage_error_switch_or_value() {
+        for args in [
+            &["--dry-run", "--dry-run"][..],
+            &["--since-last-run", "--interval", "5", "--since-last-run"],
+            &["-V", "--version"],
+            &["--interval", "1", "--interval=2"],
+            &["--interval=1", "--interval", "2"],
+        ] {
+            let err = parse_strs(args).unwrap_err();
+            assert_eq!(err.status, 1, "{args:?}");
+            let flag = if args[0] == "-V" {
+                "--version"
+            } else {
+                args[0]
+            };
+            let flag = flag.split('=').next().unwrap();
+            assert!(
+                err.output
+                    .starts_with(&format!("{flag} is given twice; give it once")),
+                "{args:?}: {}",
+                err.output
+            );
+        }
+        let cli = parse_strs(&["--tag", "a:b", "--tag=c:d", "--dry-run"]).unwrap();
+        assert_eq!(cli.tag, ["a:b", "c:d"]);
+        // A value that happens to spell a flag is a value, not a second flag.
+        assert!(parse_strs(&["--tag", "--dry-run", "--dry-run"]).is_ok());
     }
 
     #[test]

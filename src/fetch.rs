@@ -1,9 +1,11 @@
-//! Every read of the endpoint in one run goes through a [`Fetcher`]: per-request timeouts,
-//! retries with backoff, one overall time bound for the run's fetching, and the counts the run
-//! reports about itself (`exporter_fetch_seconds`, `exporter_fetch_errors`).
+//! Every read of the endpoint in one run goes through a [`Fetcher`]: retries with backoff,
+//! each attempt and wait bounded by the run's [`Deadline`] (the request timeout, the fetch
+//! budget, the stop deadline after a signal), and the counts the run reports about itself
+//! (`exporter_fetch_seconds`, `exporter_fetch_errors`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::deadline::Deadline;
 use crate::ecs::FetchError;
 use crate::ecs::client::Retry;
 use crate::signals::Shutdown;
@@ -15,12 +17,8 @@ pub const MAX_ATTEMPTS: u32 = 3;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 
 pub struct Fetcher<'a> {
-    /// Per request.
-    timeout: Duration,
-    /// For everything this run fetches, retries and backoff included.
-    budget: Duration,
-    /// Time spent so far on requests and backoff.
-    pub seconds: f64,
+    /// The run's time budget, shared with the send.
+    pub deadline: Deadline<'a>,
     /// Failed attempts so far.
     pub errors: u64,
     /// The signal that made a read give up (abandoned, or its backoff cut), if any.
@@ -30,11 +28,9 @@ pub struct Fetcher<'a> {
 }
 
 impl<'a> Fetcher<'a> {
-    pub fn new(timeout: Duration, budget: Duration) -> Fetcher<'a> {
+    pub fn new(deadline: Deadline<'a>) -> Fetcher<'a> {
         Fetcher {
-            timeout,
-            budget,
-            seconds: 0.0,
+            deadline,
             errors: 0,
             abandoned: None,
             shutdown: None,
@@ -56,22 +52,31 @@ impl<'a> Fetcher<'a> {
     }
 
     fn remaining(&self) -> Duration {
-        self.budget
-            .saturating_sub(Duration::from_secs_f64(self.seconds))
+        self.deadline.fetch_left()
     }
 
     /// Run `read` until it succeeds, fails for good, has been tried [`MAX_ATTEMPTS`] times, or
-    /// the run's fetch budget is spent. `read` gets the time it may take.
+    /// the run's deadline leaves no time. `read` gets the time it may take; when none is left
+    /// it is not called at all.
     pub fn read<T>(
         &mut self,
         mut read: impl FnMut(Duration) -> Result<T, FetchError>,
     ) -> Result<T, FetchError> {
         let mut attempt = 1;
         loop {
-            let timeout = self.timeout.min(self.remaining());
+            let timeout = match self.deadline.for_request() {
+                Ok(timeout) => timeout,
+                Err(spent) => {
+                    return Err(FetchError {
+                        what: "the metadata endpoint".into(),
+                        reason: format!("no request made: {spent}"),
+                        retry: Retry::No,
+                    });
+                }
+            };
             let started = Instant::now();
             let result = read(timeout);
-            self.seconds += started.elapsed().as_secs_f64();
+            self.deadline.charge_fetch(started.elapsed());
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -104,7 +109,7 @@ impl<'a> Fetcher<'a> {
             let wait = after.unwrap_or_else(|| backoff(attempt));
             // Waiting must leave time for the next attempt to get an answer.
             if wait + Duration::from_millis(100) >= self.remaining() {
-                let budget = self.budget.as_secs_f64();
+                let budget = self.deadline.fetch_budget().as_secs_f64();
                 let why = match after {
                     // The budget may be nearly whole: the server's wait is the reason.
                     Some(asked) => format!(
@@ -130,7 +135,7 @@ impl<'a> Fetcher<'a> {
                     None
                 }
             };
-            self.seconds += waited.elapsed().as_secs_f64();
+            self.deadline.charge_fetch(waited.elapsed());
             if let Some(signal) = signal {
                 self.abandoned = Some(signal);
                 return Err(note(error, format!("no retry: stopped by signal {signal}")));
@@ -168,7 +173,10 @@ mod tests {
 
     #[test]
     fn retries_transient_errors_at_most_three_times() {
-        let mut fetcher = Fetcher::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ));
         let mut calls = 0;
         let result: Result<(), _> = fetcher.read(|_| {
             calls += 1;
@@ -188,7 +196,10 @@ mod tests {
 
     #[test]
     fn no_retry_on_final_errors_and_success_stops() {
-        let mut fetcher = Fetcher::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ));
         let mut calls = 0;
         let _ = fetcher.read::<()>(|_| {
             calls += 1;
@@ -211,7 +222,10 @@ mod tests {
 
     #[test]
     fn retry_after_beyond_the_budget_is_not_waited_for() {
-        let mut fetcher = Fetcher::new(Duration::from_secs(1), Duration::from_secs(2));
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        ));
         let started = Instant::now();
         let result: Result<(), _> = fetcher.read(|_| {
             Err(error(Retry::Yes {
@@ -222,10 +236,32 @@ mod tests {
         assert!(result.unwrap_err().reason.contains("budget"));
     }
 
+    /// Past the run's deadline (here the fetch budget; the stop deadline after a signal the
+    /// same way) no request is made at all, and the error says which bound ran out.
+    #[test]
+    fn no_request_once_the_deadline_leaves_no_time() {
+        let deadline = Deadline::new(Duration::from_secs(5), Duration::from_secs(3));
+        deadline.charge_fetch(Duration::from_secs(3));
+        let mut fetcher = Fetcher::new(deadline);
+        let mut calls = 0;
+        let result: Result<(), _> = fetcher.read(|_| {
+            calls += 1;
+            Ok(())
+        });
+        assert_eq!(calls, 0);
+        let error = result.unwrap_err();
+        assert!(error.reason.contains("no request made"), "{error}");
+        assert!(error.reason.contains("--fetch-budget"), "{error}");
+        assert_eq!(error.retry, Retry::No);
+    }
+
     #[test]
     fn per_request_timeout_never_exceeds_what_is_left() {
-        let mut fetcher = Fetcher::new(Duration::from_secs(5), Duration::from_secs(3));
-        fetcher.seconds = 2.5;
+        let mut fetcher = Fetcher::new(Deadline::new(
+            Duration::from_secs(5),
+            Duration::from_secs(3),
+        ));
+        fetcher.deadline.charge_fetch(Duration::from_millis(2500));
         let mut given = Duration::ZERO;
         let _ = fetcher.read(|timeout| {
             given = timeout;

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod deadline;
 pub mod ecs;
 pub mod fetch;
 pub mod filter;

@@ -3,7 +3,7 @@
 //! tests and the fuzz target all call [`series`], so they measure and check exactly what is
 //! sent.
 
-use crate::ecs::task::Container;
+use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
 use crate::ecs::{StatsSample, Task};
 use crate::metrics::{self, Input, Metric, Selection, TagOptions, Tagger, catalog};
 
@@ -106,4 +106,86 @@ pub fn selected_series(
         tagger.run(),
     ));
     all
+}
+
+/// The containers `/task` lists as running (`KnownStatus` RUNNING, ECS internals aside) when
+/// the last sample holds stats for none of them (`{}`, or every entry `null`): that run
+/// measured nothing it was asked for, and is a failure (`exporter_status:0`, exit 2). Empty
+/// otherwise. A task whose containers all stopped is told apart by `/task` itself: it lists
+/// none as RUNNING (the agent reports `STOPPED`, and `null` stats for them), so nothing was
+/// missed and nothing is returned.
+pub fn running_without_stats<'a>(task: &'a Task, samples: &[StatsSample]) -> Vec<&'a str> {
+    let Some(last) = samples.last() else {
+        return Vec::new();
+    };
+    let running: Vec<&Container> = task
+        .containers()
+        .iter()
+        .filter(|c| c.known_status.as_deref() == Some("RUNNING"))
+        .filter(|c| {
+            c.name.as_deref() != Some(PAUSE_CONTAINER_NAME)
+                && c.r#type.as_deref().is_none_or(|t| t == "NORMAL")
+        })
+        .collect();
+    let measured = |c: &&Container| {
+        c.docker_id
+            .as_deref()
+            .is_some_and(|id| last.get(id).is_some())
+    };
+    if running.iter().any(measured) {
+        return Vec::new();
+    }
+    running
+        .iter()
+        .map(|c| c.name.as_deref().or(c.docker_id.as_deref()).unwrap_or("?"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(containers: &[(&str, &str)]) -> Task {
+        let list: Vec<String> = containers
+            .iter()
+            .map(|(name, status)| {
+                format!(r#"{{"DockerId":"id-{name}","Name":"{name}","KnownStatus":"{status}"}}"#)
+            })
+            .collect();
+        Task::parse(format!(r#"{{"Containers":[{}]}}"#, list.join(",")).as_bytes()).unwrap()
+    }
+
+    fn stats(body: &str) -> StatsSample {
+        StatsSample::parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn stats_for_none_of_the_running_containers_is_told_from_a_stopped_task() {
+        let web = r#"{"read":"2024-05-14T10:00:01Z","cpu_stats":{"online_cpus":2}}"#;
+        let running = task(&[("web", "RUNNING"), ("log", "RUNNING"), ("old", "STOPPED")]);
+        for body in [
+            "{}",
+            r#"{"id-web":null,"id-log":null}"#,
+            r#"{"id-old":WEB}"#,
+        ] {
+            let sample = stats(&body.replace("WEB", web));
+            assert_eq!(
+                running_without_stats(&running, &[sample]),
+                ["web", "log"],
+                "{body}"
+            );
+        }
+        // One running container measured: no failure.
+        let one = stats(&format!(r#"{{"id-web":{web},"id-log":null}}"#));
+        assert!(running_without_stats(&running, &[one]).is_empty());
+        // Every container stopped (or only the pause container left): nothing was missed.
+        let stopped = task(&[("web", "STOPPED"), ("log", "STOPPED")]);
+        assert!(running_without_stats(&stopped, &[stats(r#"{"id-web":null}"#)]).is_empty());
+        let pause = Task::parse(
+            br#"{"Containers":[{"DockerId":"p","Name":"~internal~ecs~pause","KnownStatus":"RUNNING","Type":"CNI_PAUSE"}]}"#,
+        )
+        .unwrap();
+        assert!(running_without_stats(&pause, &[stats("{}")]).is_empty());
+        assert!(running_without_stats(&running, &[]).is_empty());
+    }
 }

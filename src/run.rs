@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
@@ -51,6 +52,21 @@ impl Failure {
         Failure {
             status: EXIT_SEND,
             message: message.into(),
+        }
+    }
+    /// The stats held none of the containers `/task` lists as running.
+    fn unmeasured(running: &[&str]) -> Failure {
+        Failure {
+            status: EXIT_ENDPOINT,
+            message: format!(
+                "metadata endpoint failed: /task/stats holds no stats for any of the {} \
+                 container(s) /task lists as RUNNING ({}): each is missing or null, so nothing \
+                 was measured; sent exporter_status:0 with what the task metadata alone gives \
+                 (limits); check that the ECS agent collects stats for this task (a task whose \
+                 containers all stopped lists none as RUNNING and is no failure)",
+                running.len(),
+                running.join(", ")
+            ),
         }
     }
     fn signal(signal: i32) -> Failure {
@@ -100,7 +116,9 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         .state_file
         .as_deref()
         .filter(|_| beside_a_usable_cache(cache_file));
-    let mut fetcher = Fetcher::new(config.timeout, config.fetch_budget).interruptible(&shutdown);
+    // The run's one time budget: every request, every backoff and the send consult it.
+    let deadline = Deadline::new(config.timeout, config.fetch_budget).watching(&shutdown);
+    let mut fetcher = Fetcher::new(deadline.clone()).interruptible(&shutdown);
 
     // A capture records what it reads: /task too, never the cache's copy.
     let cached = cache_file.filter(|_| config.capture.is_none());
@@ -114,7 +132,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
             let identity = identity_when_failing(&mut fetcher, endpoint, cache_file);
             let tags = Tagger::new(&identity, config.tags, &config.constant_tags).run();
             let status = [Metric::exporter_status(false, tags)];
-            let delivered = send(&exporter, &batch(&status, &[]), &config.output);
+            let delivered = send(&exporter, &batch(&status, &[]), &config.output, &deadline);
             return Err(also_unsent(Failure::endpoint(&error), delivered));
         }
     };
@@ -131,6 +149,11 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     if let Some(last) = samples.last() {
         refresh_if_unknown(&mut fetcher, endpoint, cache_file, &mut metadata, last);
     }
+    // Stats for none of the running containers: nothing measured that was asked for.
+    let unmeasured = match failure {
+        None => pipeline::running_without_stats(&metadata.task, &samples),
+        Some(_) => Vec::new(),
+    };
     let own = metadata.own_container_name.as_str();
     let unknown = config.filter.unknown_includes(&metadata.task);
     if !unknown.is_empty() {
@@ -149,10 +172,15 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         agent_divides_network: config.ecs_agent_divides_network,
     };
     let report = RunReport {
-        read_failed: failure.is_some(),
+        read_failed: failure.is_some() || !unmeasured.is_empty(),
         fetch_errors: fetcher.errors,
         // Wall-clock figures describe a live run; a replay must give the same lines every time.
-        seconds: live.then(|| (fetcher.seconds, started.elapsed().as_secs_f64())),
+        seconds: live.then(|| {
+            (
+                fetcher.deadline.fetch_seconds(),
+                started.elapsed().as_secs_f64(),
+            )
+        }),
     };
     let all = pipeline::selected_series(
         &metadata.task,
@@ -161,19 +189,23 @@ pub fn run(config: &Config) -> Result<(), Failure> {
         &report,
         &config.selection,
     );
-    let delivered = send(&exporter, &batch(&all, &samples), &config.output);
-    if let Ok(sent) = delivered {
+    let delivered = send(&exporter, &batch(&all, &samples), &config.output, &deadline);
+    if let Ok(sent) = &delivered {
         log::info!(
-            "sent {sent} metrics to {} in {:.3} s",
+            "sent {} metrics to {} in {:.3} s",
+            sent.count,
             destination(&config.output),
             started.elapsed().as_secs_f64()
         );
     }
     match failure {
+        None if !unmeasured.is_empty() => {
+            Err(also_unsent(Failure::unmeasured(&unmeasured), delivered))
+        }
         None => {
-            delivered?;
+            let sent = delivered?;
             if live {
-                store_last_sample(config, state_file, endpoint, &metadata, &samples);
+                store_last_sample(config, state_file, endpoint, &metadata, &samples, &sent);
             }
             Ok(())
         }
@@ -186,7 +218,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
 
 /// The endpoint failure stays the run's failure (its exit status) when what could still be
 /// sent was not delivered either; the one error line names both.
-fn also_unsent(failure: Failure, delivered: Result<usize, Failure>) -> Failure {
+fn also_unsent(failure: Failure, delivered: Result<Sent, Failure>) -> Failure {
     match delivered {
         Ok(_) => failure,
         Err(unsent) => Failure {
@@ -348,22 +380,32 @@ fn collect_live(
     Ok(Ok(samples))
 }
 
-/// `--since-last-run`: keep the last sample for the next run, only once this run's output was
-/// delivered (an undelivered interval is reported by the next run instead of lost). A
-/// `--dry-run` reads the stored sample but never stores one: debugging must not take an
-/// interval away from the cron job.
+/// `--since-last-run`: keep the last sample for the next run, only once every byte of this
+/// run's output was delivered (an undelivered interval is reported by the next run instead of
+/// lost). A `--dry-run` reads the stored sample but never stores one: debugging must not take
+/// an interval away from the cron job.
 fn store_last_sample(
     config: &Config,
     state_file: Option<&Path>,
     endpoint: &dyn Endpoint,
     metadata: &Metadata,
     samples: &[StatsSample],
+    sent: &Sent,
 ) {
     let (Some(path), Some(last)) = (state_file, samples.last()) else {
         return;
     };
     if config.output.destination == Destination::Stdout {
         log::debug!("--dry-run: the previous-sample state is left as it was");
+        return;
+    }
+    if !sent.complete {
+        // A broken pipe stays exit 0 for a plain run, but that interval did not arrive: the
+        // next run reports it.
+        log::warn!(
+            "the output was not read to the end (its reader went away): the --since-last-run \
+             state is left as it was, for the next run to report this interval"
+        );
         return;
     }
     let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
@@ -411,10 +453,23 @@ fn batch<'a>(metrics: &'a [Metric], samples: &[StatsSample]) -> Batch<'a> {
     }
 }
 
+/// What a send delivered, when nothing was lost.
+struct Sent {
+    count: usize,
+    /// Every byte reached its destination ([`output::SendReport::delivered`]), which a
+    /// reader that went away (a broken pipe, no error) makes false.
+    complete: bool,
+}
+
 /// Send (and write `--output-file`) and turn any loss into exit status 3, reported once with
 /// the count.
-fn send(exporter: &Exporter, batch: &Batch, output: &output::Options) -> Result<usize, Failure> {
-    let report = exporter.export(batch);
+fn send(
+    exporter: &Exporter,
+    batch: &Batch,
+    output: &output::Options,
+    deadline: &Deadline,
+) -> Result<Sent, Failure> {
+    let report = exporter.export(batch, deadline);
     exporter
         .commit()
         .map_err(|e| Failure::send(format!("output not written: {e}")))?;
@@ -428,7 +483,10 @@ fn send(exporter: &Exporter, batch: &Batch, output: &output::Options) -> Result<
             what_to_check(output)
         )));
     }
-    Ok(report.sent)
+    Ok(Sent {
+        count: report.sent,
+        complete: report.delivered(),
+    })
 }
 
 /// The task's container names, for a warning: `"web", "log-router"`.
@@ -631,7 +689,10 @@ mod tests {
     const ARN: &str = "arn:aws:ecs:us-west-2:111122223333:task/prod/abc";
 
     fn fetcher<'a>() -> Fetcher<'a> {
-        Fetcher::new(Duration::from_secs(1), Duration::from_secs(30))
+        Fetcher::new(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        ))
     }
 
     /// A RUNNING task holding containers with these Docker IDs (named like them), and

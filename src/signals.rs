@@ -1,5 +1,9 @@
-//! SIGTERM/SIGINT: the first ends any wait at once (the interval, a retry's backoff, a request
-//! that hangs), a second exits at once.
+//! The signals that stop a container or a shell job, SIGTERM, SIGINT, SIGHUP and SIGQUIT, all
+//! mean the same: the first ends any wait at once (the interval, a retry's backoff, a request
+//! that hangs) and the run finishes early, a second exits at once. An image's `STOPSIGNAL`
+//! may be any of them (nginx's is SIGQUIT) and `tini -g` forwards it to the whole group, so
+//! treating only TERM and INT as a stop would lose the last run of such a task (HUP and QUIT
+//! would kill it by their default action with nothing sent).
 //!
 //! No thread: flags set in the handler say which signal came, a self-pipe wakes the
 //! interval and backoff waits, an `interrupt` flag is polled by the HTTP transport while it
@@ -12,14 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::{flag, low_level::pipe};
 
-const SIGNALS: [i32; 2] = [SIGTERM, SIGINT];
+/// Every catchable signal a stop sends: one behaviour for all.
+pub const SIGNALS: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT];
 
 pub struct Shutdown {
     /// One flag per signal in [`SIGNALS`], set by its handler.
-    seen: [Arc<AtomicBool>; 2],
+    seen: [Arc<AtomicBool>; SIGNALS.len()],
     /// Set by every signal and cleared by [`Shutdown::acknowledge`]: a signal the run has not
     /// yet acted on, which ends any wait (see [`Shutdown::interrupt_flag`]).
     interrupt: Arc<AtomicBool>,
@@ -29,10 +34,7 @@ pub struct Shutdown {
 impl Shutdown {
     pub fn install() -> std::io::Result<Shutdown> {
         let armed = Arc::new(AtomicBool::new(false));
-        let seen = [
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        ];
+        let seen: [Arc<AtomicBool>; SIGNALS.len()] = Default::default();
         let interrupt = Arc::new(AtomicBool::new(false));
         let (wake, notify) = UnixStream::pair()?;
         notify.set_nonblocking(true)?;
@@ -63,13 +65,13 @@ impl Shutdown {
         }
     }
 
-    /// As if `signal` (SIGTERM or SIGINT) had come: for unit tests.
+    /// As if `signal` (one of [`SIGNALS`]) had come: for unit tests.
     #[cfg(test)]
     pub(crate) fn pretend(&self, signal: i32) {
         let i = SIGNALS
             .iter()
             .position(|&s| s == signal)
-            .expect("SIGTERM or SIGINT");
+            .expect("one of SIGNALS");
         self.seen[i].store(true, Ordering::SeqCst);
         self.interrupt.store(true, Ordering::SeqCst);
     }

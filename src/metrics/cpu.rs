@@ -382,7 +382,7 @@ fn percpu_metrics(
             continue;
         };
         if let Some(scaled) = share.ratio(delta.saturating_mul(reading.unit_ns), reading) {
-            let tags = m.tags_with("cpu", cpu.to_string());
+            let tags = m.tags_with("cpu", &cpu.to_string());
             out.extend(ratio_metric(&PERCPU_USAGE_RATIO, scaled, tags));
         }
     }

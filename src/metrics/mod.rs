@@ -160,6 +160,9 @@ pub struct Measured<'a> {
     pub earlier: bool,
     /// Stats in every sample, in order (`None` where the container had none).
     pub history: Vec<Option<&'a ContainerStats>>,
+    /// The tags of its series of each interface and CPU, made unique by
+    /// [`Tagger::own_tags`] (empty when the container is not included).
+    pub own: tags::OwnTags,
 }
 
 impl Measured<'_> {
@@ -167,16 +170,33 @@ impl Measured<'_> {
         self.tags.clone()
     }
 
-    /// The tags plus one more (`interface`, `cpu`).
-    pub fn tags_with(&self, key: &'static str, value: String) -> TagSet {
-        self.tags.with(key, value)
+    /// The tags of its series whose own `key` tag (`interface`, `cpu`) is `raw` as read:
+    /// sanitized, and marked if another value would show the same (see [`Tagger::own_tags`]).
+    pub fn tags_with(&self, key: &'static str, raw: &str) -> TagSet {
+        self.own.get(&self.tags, key, raw)
     }
+}
+
+/// The own-tag values of a container's series (the only tags that differ between series of
+/// one container and one metric), as read from the last sample: interface names, CPU numbers.
+fn own_values(cur: &ContainerStats) -> [(&'static str, Vec<String>); 2] {
+    let interfaces = cur.networks.iter().flat_map(|n| n.keys().cloned());
+    let cpus = cur
+        .cpu_stats
+        .as_ref()
+        .and_then(|c| c.cpu_usage.as_ref()?.percpu_usage.as_ref())
+        .map_or(0, Vec::len);
+    [
+        ("interface", interfaces.collect()),
+        ("cpu", (0..cpus).map(|cpu| cpu.to_string()).collect()),
+    ]
 }
 
 /// Every metric of one run except the `exporter_*` ones. Containers in the stats but not in
 /// the task metadata are skipped (the caller re-reads `/task` first).
 pub fn compute(input: &Input) -> Vec<Metric> {
     let first = (input.samples.len() > 1).then(|| &input.samples[0]);
+    let mut collisions = Vec::new();
     let measured: Vec<Measured> = input
         .samples
         .last()
@@ -185,19 +205,32 @@ pub fn compute(input: &Input) -> Vec<Metric> {
         .filter_map(|(id, cur, container)| {
             let container = container?;
             let prev = first.and_then(|f| f.get(id));
+            let tags = input.tagger.container(container, id);
+            let included = (input.included)(container);
+            let mut own = tags::OwnTags::default();
+            if included {
+                for (key, values) in own_values(cur) {
+                    let raws = values.iter().map(String::as_str);
+                    input
+                        .tagger
+                        .own_tags(&tags, key, raws, &mut own, &mut collisions);
+                }
+            }
             Some(Measured {
                 container,
                 docker_id: id,
-                tags: input.tagger.container(container, id),
-                included: (input.included)(container),
+                tags,
+                included,
                 cur,
                 prev,
                 elapsed: prev.and_then(|p| elapsed(p, cur)),
                 earlier: first.is_some(),
                 history: input.samples.iter().map(|s| s.get(id)).collect(),
+                own,
             })
         })
         .collect();
+    tags::warn_collisions(&collisions);
 
     let mut out = Vec::with_capacity(48 * (measured.len() + 1));
     metadata::metrics(input.task, input.included, input.tagger, &mut out);

@@ -44,7 +44,7 @@ use super::catalog::{
     NETWORK_TX_BYTES_TOTAL, NETWORK_TX_DROPPED_TOTAL, NETWORK_TX_ERRORS_TOTAL,
     NETWORK_TX_PACKETS_TOTAL,
 };
-use super::{Definition, Measured, Metric, Tagger, sanitize_tag_value};
+use super::{Definition, Measured, Metric, Tagger};
 use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
 use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
@@ -155,9 +155,8 @@ pub fn metrics(
                 } else {
                     total = Some(total.unwrap_or(0).saturating_add(value));
                 }
-                let interface_tag = || sanitize_tag_value(interface);
                 if m.included {
-                    let tags = m.tags_with("interface", interface_tag());
+                    let tags = m.tags_with("interface", interface);
                     out.push(Metric::int(counter, value, tags));
                 }
                 let Some(rate_series) = rate_series else {
@@ -182,7 +181,7 @@ pub fn metrics(
                     *summed_rate.get_or_insert(0.0) += rate;
                 }
                 if m.included {
-                    let tags = m.tags_with("interface", interface_tag());
+                    let tags = m.tags_with("interface", interface);
                     out.extend(Metric::derived(rate_series, rate, tags));
                 }
             }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
 use crate::ecs::Task;
 use crate::ecs::task::Container;
+use crate::output::prometheus::label_name;
 
 /// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
 pub type TagKey = std::borrow::Cow<'static, str>;
@@ -70,6 +71,11 @@ impl TagSet {
         self.docker_id.as_deref()
     }
 
+    /// The value of the series' own tag (`interface`, `cpu`), or "".
+    fn extra_value(&self) -> &str {
+        self.extra.as_ref().map_or("", |(_, v)| v.as_str())
+    }
+
     pub fn to_vec(&self) -> Tags {
         self.iter().cloned().collect()
     }
@@ -116,9 +122,11 @@ impl Default for TagOptions {
 
 /// What tells one series from another at the receiver (a container's, before any
 /// `container_id`).
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SeriesKey {
-    /// DogStatsD, Prometheus and EMF documents: the whole tag set.
+    /// DogStatsD, Prometheus and EMF documents: the whole tag set, each value as Datadog
+    /// stores it ([`datadog_form`]; Prometheus could tell more apart, but the same task gets
+    /// the same tags in both).
     Tags(Tags),
     /// `--tag-format graphite`: the name segments.
     GraphitePath(String),
@@ -195,25 +203,18 @@ impl Tagger {
     /// Docker ID, with one warning for the run.
     fn colliding_ids(&self, task: &Task) -> HashSet<String> {
         let task_key = self.series_key(self.task.to_vec());
-        let mut by_key: HashMap<SeriesKey, (String, Vec<&str>)> = HashMap::new();
-        for container in task.containers() {
-            if let Some(id) = container.docker_id.as_deref().filter(|id| !id.is_empty()) {
-                let tags = self.container_tags(container, id);
-                let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
-                let (_, ids) = by_key
-                    .entry(self.series_key(tags))
-                    .or_insert_with(|| (name, Vec::new()));
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
+        let containers = task.containers().iter().filter_map(|container| {
+            let id = container.docker_id.as_deref().filter(|id| !id.is_empty())?;
+            let tags = self.container_tags(container, id);
+            let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
+            Some(((id, name), tags))
+        });
         let mut names = Vec::new();
         let mut colliding = HashSet::new();
-        for (key, (name, ids)) in by_key {
-            if ids.len() > 1 || key == task_key {
-                names.push(name);
-                colliding.extend(ids.into_iter().map(str::to_string));
+        for (key, group) in self.alike(containers) {
+            if group.len() > 1 || key == task_key {
+                names.push(group[0].1.clone());
+                colliding.extend(group.into_iter().map(|(id, _)| id.to_string()));
             }
         }
         if !colliding.is_empty() && !self.options.container_id {
@@ -225,6 +226,29 @@ impl Tagger {
             );
         }
         colliding
+    }
+
+    /// The test of the uniqueness rule, for every value that is part of a series' identity:
+    /// `items`, each with the tags of a series it gives, grouped by what this run's output
+    /// tells apart ([`SeriesKey`]), groups in first-appearance order. An item given twice
+    /// counts once; a group of more than one is a collision.
+    fn alike<T: PartialEq>(
+        &self,
+        items: impl IntoIterator<Item = (T, Tags)>,
+    ) -> Vec<(SeriesKey, Vec<T>)> {
+        let mut groups: Vec<(SeriesKey, Vec<T>)> = Vec::new();
+        let mut index: HashMap<SeriesKey, usize> = HashMap::new();
+        for (item, tags) in items {
+            let shown = self.series_key(tags);
+            let i = *index.entry(shown.clone()).or_insert_with(|| {
+                groups.push((shown, Vec::new()));
+                groups.len() - 1
+            });
+            if !groups[i].1.contains(&item) {
+                groups[i].1.push(item);
+            }
+        }
+        groups
     }
 
     /// What tells a series with these tags from another in this run's output.
@@ -239,7 +263,8 @@ impl Tagger {
                 .collect();
             SeriesKey::EmfDimensions(values)
         } else {
-            SeriesKey::Tags(tags)
+            let stored = tags.into_iter().map(|(k, v)| (k, datadog_form(&v)));
+            SeriesKey::Tags(stored.collect())
         }
     }
 
@@ -267,6 +292,90 @@ impl Tagger {
             extra: None,
             docker_id: Some(docker_id.into()).filter(|id: &Arc<str>| !id.is_empty()),
             apart_by_id: !docker_id.is_empty() && self.colliding.contains(docker_id),
+        }
+    }
+
+    /// The tags of the series of each value of one of the series' own tags (`interface`,
+    /// `cpu`) on top of `base`, a container's set: the uniqueness rule, applied to that tag's
+    /// values, added to `own`.
+    ///
+    /// Values that this run's output would show the same way (see [`SeriesKey`]: two Linux
+    /// interfaces `eth#0` and `eth!0` both tag `eth_0`; `eth.0` and `eth_0` share a graphite
+    /// segment) are told apart by a mark from the value as read: `-` and eight hex digits of
+    /// its FNV-1a hash (`eth#0` is `eth_0-62c04f07`), the same on every run, kept within
+    /// [`MAX_TAG_CHARS`]; a mark that is still taken gets `-1`, `-2`, ... after it. Values
+    /// nobody shares are untouched. Each collision is added to `collisions`, for
+    /// [`warn_collisions`].
+    pub fn own_tags<'a>(
+        &self,
+        base: &TagSet,
+        key: &'static str,
+        raws: impl IntoIterator<Item = &'a str>,
+        own: &mut OwnTags,
+        collisions: &mut Vec<Collision>,
+    ) {
+        let raws: Vec<&'a str> = raws.into_iter().collect();
+        // A value that no output and no receiver changes (lowercase ASCII letters, digits,
+        // `-`, single `_` not at the end, within the cut: `eth0`, CPU numbers) is shown as
+        // read by all of them, so when every value is one, distinct values stay distinct: no
+        // series key to compare.
+        let as_read = |raw: &str| {
+            !raw.is_empty()
+                && key.len() + 1 + raw.len() <= MAX_TAG_CHARS
+                && raw
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                && !raw.contains("__")
+                && !raw.ends_with('_')
+        };
+        if raws.iter().all(|raw| as_read(raw)) {
+            for raw in raws {
+                let set = base.with(key, raw.to_string());
+                own.insert(key, raw, set);
+            }
+            return;
+        }
+        let groups = self.alike(raws.into_iter().map(|raw| {
+            let set = base.with(key, tag_value(key, raw));
+            let tags = set.to_vec();
+            ((raw, set), tags)
+        }));
+        // Values nobody shares keep their place: a mark never takes it.
+        let mut taken: HashSet<SeriesKey> = groups
+            .iter()
+            .filter(|(_, group)| group.len() == 1)
+            .map(|(shown, _)| shown.clone())
+            .collect();
+        for (_, mut group) in groups {
+            if group.len() == 1 {
+                let (raw, set) = group.remove(0);
+                own.insert(key, raw, set);
+                continue;
+            }
+            group.sort_by(|a, b| a.0.cmp(b.0));
+            let mut collision = Collision {
+                key,
+                shown: group[0].1.extra_value().to_string(),
+                raw: Vec::new(),
+                marked: Vec::new(),
+            };
+            for (raw, set) in group {
+                let plain = set.extra_value();
+                // `taken` is finite: some attempt is free.
+                let mut attempt = 0;
+                let (value, set) = loop {
+                    let value = with_mark(key, plain, raw, attempt);
+                    let set = base.with(key, value.clone());
+                    if taken.insert(self.series_key(set.to_vec())) {
+                        break (value, set);
+                    }
+                    attempt += 1;
+                };
+                collision.raw.push(raw.to_string());
+                collision.marked.push(value);
+                own.insert(key, raw, set);
+            }
+            collisions.push(collision);
         }
     }
 
@@ -299,6 +408,110 @@ impl Tagger {
     }
 }
 
+/// The tags of a container's series of each of its own-tag values (see [`Tagger::own_tags`]).
+#[derive(Debug, Clone, Default)]
+pub struct OwnTags {
+    /// By tag key, by value as read.
+    sets: HashMap<&'static str, HashMap<String, TagSet>>,
+}
+
+impl OwnTags {
+    /// The tags of the series whose `key` tag is `raw` as read. A value the rule was not given
+    /// is only sanitized, on `base`.
+    pub fn get(&self, base: &TagSet, key: &'static str, raw: &str) -> TagSet {
+        match self.sets.get(key).and_then(|by_value| by_value.get(raw)) {
+            Some(set) => set.clone(),
+            None => base.with(key, tag_value(key, raw)),
+        }
+    }
+
+    fn insert(&mut self, key: &'static str, raw: &str, set: TagSet) {
+        let by_value = self.sets.entry(key).or_default();
+        by_value.insert(raw.to_string(), set);
+    }
+}
+
+/// Values of one own tag that the output would show the same way, and what each became.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Collision {
+    pub key: &'static str,
+    /// The value they would all have had.
+    pub shown: String,
+    /// The values as read, sorted, and the marked value each was sent with.
+    pub raw: Vec<String>,
+    pub marked: Vec<String>,
+}
+
+/// One warning per own tag for the run, naming every collision once (the same interfaces
+/// seen by every container of a shared network namespace are one collision).
+pub fn warn_collisions(collisions: &[Collision]) {
+    let unique: std::collections::BTreeSet<&Collision> = collisions.iter().collect();
+    let mut keys: Vec<&str> = unique.iter().map(|c| c.key).collect();
+    keys.dedup();
+    for key in keys {
+        let named: Vec<String> = unique
+            .iter()
+            .filter(|c| c.key == key)
+            .map(|c| {
+                let pairs: Vec<String> = c
+                    .raw
+                    .iter()
+                    .zip(&c.marked)
+                    .map(|(raw, marked)| format!("{raw:?} as {marked}"))
+                    .collect();
+                format!("{} ({})", c.shown, pairs.join(", "))
+            })
+            .collect();
+        log::warn!(
+            "{key} values collide with another of their container: each carries a mark from \
+             its own value to keep their series apart: {}",
+            named.join("; ")
+        );
+    }
+}
+
+/// `value` with the mark of `raw` (see [`Tagger::own_tags`]), cut so that `key:value-mark`
+/// fits [`MAX_TAG_CHARS`].
+fn with_mark(key: &str, value: &str, raw: &str, attempt: u32) -> String {
+    let mut mark = format!("-{:08x}", fnv1a(raw.as_bytes()));
+    if attempt > 0 {
+        mark.push_str(&format!("-{attempt}"));
+    }
+    let mut value = fit(key, value.to_string());
+    let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1 + mark.len());
+    if let Some((at, _)) = value.char_indices().nth(room) {
+        value.truncate(at);
+    }
+    value.push_str(&mark);
+    value
+}
+
+/// 32-bit FNV-1a (offset basis 2166136261, prime 16777619; Fowler, Noll, Vo): a stable
+/// hash, the same on every platform and run, so a mark names the same value every time.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A tag value as Datadog stores it: lowercase, each run of `_` one `_`, no trailing `_`
+/// (docs.datadoghq.com/developers/guide/what-best-practices-are-recommended-for-naming-metrics-and-tags:
+/// "Tags are converted to lowercase", "Contiguous underscores are reduced to a single
+/// underscore", "A trailing underscore is removed"). Two valid ECS names `Web` and `web`, or
+/// `a__b` and `a_b`, are one series there.
+fn datadog_form(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars().flat_map(char::to_lowercase) {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
 /// Datadog's limit on a whole tag, `key:value`, in characters.
 pub const MAX_TAG_CHARS: usize = 200;
 
@@ -329,9 +542,9 @@ fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
     if options.task_arn {
         keys.push("task_arn");
     }
-    if options.container_id {
-        keys.push("container_id");
-    }
+    // Set on every series with --tag-container-id, and on a colliding container's without it:
+    // a user's `container_id` would hide the one that keeps such containers apart.
+    keys.push("container_id");
     keys
 }
 
@@ -356,7 +569,8 @@ pub type TagSource = &'static str;
 /// precedence, each as typed: sanitized, cut to [`MAX_TAG_CHARS`] as a whole; a tag that does
 /// not start with a letter, or whose key ecs-statsd sets itself with `options`, or whose key
 /// an earlier tag already gave another value, is dropped with a warning naming it; an
-/// identical tag given again is kept once. Returns the tags (an empty value is a bare tag) and the warnings.
+/// identical tag given again is kept once. Keys are compared as the Prometheus label names
+/// they become ([`label_name`]: `a.b` is `a_b`), so no format merges two of them. Returns the tags (an empty value is a bare tag) and the warnings.
 pub fn user_tags(
     raw: &[(TagSource, String)],
     options: TagOptions,
@@ -378,18 +592,35 @@ pub fn user_tags(
             ));
             continue;
         }
-        if built_in.contains(&key.as_str()) {
+        // Keys are compared as Prometheus label names, the strictest spelling of them
+        // (`a.b` and `a_b` are one label), so that no format loses a tag another one keeps.
+        let label = label_name(&key);
+        if let Some(own) = built_in.iter().find(|k| label_name(k) == label) {
             warnings.push(format!(
-                "tag {typed:?} from {source} dropped: ecs-statsd sets the {key:?} tag itself"
+                "tag {typed:?} from {source} dropped: ecs-statsd sets the {own:?} tag itself"
+            ));
+            continue;
+        }
+        // An EMF document holds its tags and its metrics as members of one JSON object: a tag
+        // named like a metric would lose to the number there.
+        if super::catalog::CATALOG.iter().any(|d| d.name == key) {
+            warnings.push(format!(
+                "tag {typed:?} from {source} dropped: {key:?} is the name of a metric, which \
+                 EMF documents hold beside the tags"
             ));
             continue;
         }
         let value = fit(&key, value.to_string());
-        match tags.iter().find(|(k, _)| *k == key) {
-            Some((_, v)) if *v == value => {}
-            Some((_, v)) => warnings.push(format!(
+        match tags.iter().find(|(k, _)| label_name(k) == label) {
+            Some((k, v)) if *k == key && *v == value => {}
+            Some((k, v)) if *k == key => warnings.push(format!(
                 "tag {typed:?} from {source} dropped: the {key:?} tag is already {v:?} \
                  (one value per key, so every format gets the same tags)"
+            )),
+            Some((k, v)) => warnings.push(format!(
+                "tag {typed:?} from {source} dropped: its key is the label {label:?} in \
+                 Prometheus, as the key of tag \"{k}:{v}\" given before (one value per key, so \
+                 every format gets the same tags)"
             )),
             None => tags.push((key, value)),
         }
@@ -622,5 +853,150 @@ mod tests {
         // A short value is untouched, a multi-byte one is cut on a character boundary.
         assert_eq!(tag_value("k", "v"), "v");
         assert_eq!(tag_value("k", &"é".repeat(300)).chars().count(), 198);
+    }
+
+    /// The values `own_tags` gives `raws` of `key` on one container, with the collisions.
+    fn own(options: TagOptions, key: &'static str, raws: &[&str]) -> (Vec<String>, Vec<Collision>) {
+        let tagger = Tagger::new(&Task::default(), options, &[]);
+        let base = tagger.container(&Container::default(), "c1");
+        let (mut own, mut collisions) = (OwnTags::default(), Vec::new());
+        tagger.own_tags(&base, key, raws.iter().copied(), &mut own, &mut collisions);
+        let values = raws
+            .iter()
+            .map(|raw| own.get(&base, key, raw).get(key).unwrap().to_string())
+            .collect();
+        (values, collisions)
+    }
+
+    #[test]
+    fn own_values_that_would_show_alike_get_a_stable_mark() {
+        let tags = TagOptions::default();
+        let graphite = TagOptions {
+            graphite_names: true,
+            ..tags
+        };
+        // Nothing shared: untouched.
+        let (values, collisions) =
+            own(tags, "interface", &["eth0", "eth.1", "eth_1", "Ethernet 3"]);
+        assert_eq!(values, ["eth0", "eth.1", "eth_1", "Ethernet_3"]);
+        assert!(collisions.is_empty());
+        // Tagged alike: both marked, from their own names (FNV-1a of the bytes as read).
+        let (values, collisions) = own(tags, "interface", &["eth#0", "eth!0", "eth0"]);
+        let mark = |raw: &str| format!("eth_0-{:08x}", fnv1a(raw.as_bytes()));
+        assert_eq!(values, [mark("eth#0"), mark("eth!0"), "eth0".to_string()]);
+        assert_eq!(fnv1a(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+        assert_eq!(collisions.len(), 1);
+        assert_eq!(collisions[0].raw, ["eth!0", "eth#0"]);
+        // Alike only in graphite names: marked there, not in tags.
+        let (values, _) = own(graphite, "interface", &["eth.1", "eth_1"]);
+        let hash = |raw: &str| format!("{raw}-{:08x}", fnv1a(raw.as_bytes()));
+        assert_eq!(values, [hash("eth.1"), hash("eth_1")]);
+        // A real name equal to a mark keeps it; the marked one takes the next free one.
+        let taken = mark("eth#0");
+        let (values, _) = own(tags, "interface", &["eth#0", "eth!0", &taken]);
+        assert_eq!(values[2], taken);
+        assert_eq!(values[0], format!("{taken}-1"));
+        // Past the 200-character cut: the mark stays inside it.
+        let long = "n".repeat(300);
+        let (values, _) = own(
+            tags,
+            "interface",
+            &[&format!("{long}a"), &format!("{long}b")],
+        );
+        assert_ne!(values[0], values[1]);
+        for value in &values {
+            assert_eq!("interface:".len() + value.len(), MAX_TAG_CHARS, "{value}");
+        }
+        // CPU numbers are distinct as written: never marked.
+        let cpus: Vec<String> = (0..64).map(|c| c.to_string()).collect();
+        let raws: Vec<&str> = cpus.iter().map(String::as_str).collect();
+        let (values, collisions) = own(graphite, "cpu", &raws);
+        assert_eq!(values, cpus);
+        assert!(collisions.is_empty());
+    }
+
+    #[test]
+    fn user_keys_are_compared_as_the_labels_they_become() {
+        let typed = |tags: &[&str]| -> Vec<(TagSource, String)> {
+            tags.iter().map(|t| ("--tag", t.to_string())).collect()
+        };
+        // container_id is ecs-statsd's even without --tag-container-id: a colliding
+        // container is told apart by it.
+        let (tags, warnings) = user_tags(
+            &typed(&[
+                "container_id:x",
+                "container.name:y",
+                "team.a:1",
+                "team_a:2",
+                "team.a:1",
+                "ok:1",
+            ]),
+            TagOptions::default(),
+        );
+        assert_eq!(
+            tags,
+            [
+                ("team.a".to_string(), "1".to_string()),
+                ("ok".to_string(), "1".to_string())
+            ]
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].contains("\"container_id\" tag itself"),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].contains("\"container_name\" tag itself"),
+            "{}",
+            warnings[1]
+        );
+        assert!(
+            warnings[2].contains("\"team_a\"") && warnings[2].contains("team.a:1"),
+            "{}",
+            warnings[2]
+        );
+        // A metric's name: EMF would keep the number and lose the tag.
+        let (tags, warnings) = user_tags(&typed(&["mem_usage:x"]), TagOptions::default());
+        assert!(tags.is_empty());
+        assert!(warnings[0].contains("name of a metric"), "{warnings:?}");
+    }
+
+    #[test]
+    fn names_datadog_stores_alike_are_told_apart() {
+        assert_eq!(datadog_form("Web__App_"), "web_app");
+        assert_eq!(datadog_form("_task_"), "_task");
+        assert_eq!(datadog_form("ÉTÉ"), "été");
+        let container = |id: &str, name: &str| Container {
+            docker_id: Some(id.into()),
+            name: Some(name.into()),
+            ..Container::default()
+        };
+        let task = Task {
+            containers: Some(vec![
+                container("a", "Web"),
+                container("b", "web"),
+                container("c", "_task"),
+                container("d", "api"),
+            ]),
+            ..Task::default()
+        };
+        // Without identity tags the container name alone tells a container from the totals.
+        let options = TagOptions {
+            identity: false,
+            ..TagOptions::default()
+        };
+        let tagger = Tagger::new(&task, options, &[]);
+        let ids: Vec<Option<&str>> = task
+            .containers()
+            .iter()
+            .map(|c| {
+                let id = c.docker_id.as_deref().unwrap();
+                let tags = tagger.container(c, id);
+                tags.get("container_id").map(|_| id)
+            })
+            .collect();
+        assert_eq!(ids, [Some("a"), Some("b"), Some("c"), None]);
     }
 }

@@ -48,6 +48,7 @@ pub fn render(metrics: &[Metric], namespace: &str, timestamp_ms: u64) -> String 
 fn groups(metrics: &[Metric]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: HashMap<Vec<(TagKey, String)>, usize> = HashMap::new();
+    let mut repeated = 0usize;
     // Task-level metrics are placed after the others, so which task group they join does not
     // depend on whether they come before or after the task totals.
     let (with_container, task_level): (Vec<_>, Vec<_>) = metrics
@@ -61,7 +62,7 @@ fn groups(metrics: &[Metric]) -> Vec<Group<'_>> {
             groups.push(Group::new(tags, key, metric.tags.apart_by_id()));
             groups.len() - 1
         });
-        groups[i].add(index, metric);
+        repeated += usize::from(!groups[i].add(index, metric));
     }
     for (index, metric) in task_level {
         let tags = unique_keys(metric);
@@ -83,7 +84,11 @@ fn groups(metrics: &[Metric]) -> Vec<Group<'_>> {
             groups.push(Group::new(tags, key, false));
             groups.len() - 1
         });
-        groups[i].add(index, metric);
+        repeated += usize::from(!groups[i].add(index, metric));
+    }
+    // The tagger makes every series' tags unique (`metrics::tags`): this is a last guard.
+    if repeated > 0 {
+        log::warn!("{repeated} EMF metric(s) left out: their name and tags repeat an earlier one");
     }
     groups.sort_by_key(|g| g.first);
     groups
@@ -126,13 +131,15 @@ impl<'a> Group<'a> {
 
     /// Adds a metric under a name the group does not hold yet: a second value under one name
     /// would be a duplicate JSON member, so the first one wins.
-    fn add(&mut self, index: usize, metric: &'a Metric) {
+    fn add(&mut self, index: usize, metric: &'a Metric) -> bool {
         let name = metric.name();
-        if name != "_aws" && self.metrics.iter().all(|(_, m)| m.name() != name) {
+        let new = name != "_aws" && self.metrics.iter().all(|(_, m)| m.name() != name);
+        if new {
             self.metrics.push((index, metric));
             // Task-level metrics are added last but may come first.
             self.first = self.first.min(index);
         }
+        new
     }
 
     /// The group's documents, at most [`MAX_METRICS`] metrics each.

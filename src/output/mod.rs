@@ -7,6 +7,7 @@ pub mod file;
 pub mod graphite;
 mod line_limit;
 mod options;
+mod origin;
 pub mod prometheus;
 mod statsd;
 mod stdout;
@@ -14,6 +15,7 @@ mod stdout;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use crate::deadline::Deadline;
 use crate::metrics::Metric;
 pub use line_limit::{AGENT_BUFFER_SIZE, MAX_LINE as MAX_DOGSTATSD_LINE};
 pub use options::{
@@ -37,6 +39,9 @@ pub struct SendReport {
     pub failed: usize,
     /// The first error, to report once.
     pub first_error: Option<String>,
+    /// Lines that did not reach their reader without it being an error: a pipe whose reader
+    /// went away (`| head`). A plain run still exits 0, but the batch was not delivered.
+    pub unread: usize,
 }
 
 impl SendReport {
@@ -44,10 +49,18 @@ impl SendReport {
         self.failed += 1;
         self.first_error.get_or_insert(error);
     }
+
+    /// Every byte of the batch reached its destination: nothing failed and nothing went
+    /// unread. The one rule, for every output, of what "delivered" means; the
+    /// `--since-last-run` state advances only on it.
+    pub fn delivered(&self) -> bool {
+        self.failed == 0 && self.unread == 0
+    }
 }
 
 trait Export {
-    fn export(&self, batch: &Batch) -> SendReport;
+    /// `wait`: how long the whole export may wait for room in a full socket buffer.
+    fn export(&self, batch: &Batch, wait: std::time::Duration) -> SendReport;
 }
 
 /// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
@@ -110,8 +123,11 @@ impl Exporter {
         Ok(Exporter { format, printed })
     }
 
-    pub fn export(&self, batch: &Batch) -> SendReport {
-        self.format.export(batch)
+    /// Send `batch`, waiting for room in a full socket buffer at most the one
+    /// [`statsd::SEND_WAIT`] of a run, or what is left of the run's stop deadline.
+    pub fn export(&self, batch: &Batch, deadline: &Deadline) -> SendReport {
+        self.format
+            .export(batch, deadline.for_send(statsd::SEND_WAIT))
     }
 
     /// With `--output-file`, replace the file with what the run printed (atomically);
@@ -136,7 +152,7 @@ enum TextKind {
 }
 
 impl Export for Text {
-    fn export(&self, batch: &Batch) -> SendReport {
+    fn export(&self, batch: &Batch, _wait: std::time::Duration) -> SendReport {
         let text = match &self.kind {
             TextKind::Prometheus { prefix } => prometheus::render(batch.metrics, prefix),
             TextKind::Emf { namespace } => {
@@ -153,12 +169,17 @@ impl Export for Text {
         };
         let mut out = self.printed.writer();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-            // A reader that went away (`| head`) is not an error.
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Ok(()) => {}
+            // A reader that went away (`| head`) is not an error, but the lines did not all
+            // arrive.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                report.sent = 0;
+                report.unread = batch.metrics.len();
+            }
+            Err(e) => {
                 report.sent = 0;
                 report.fail(format!("writing the output: {e}"));
             }
-            _ => {}
         }
         report
     }

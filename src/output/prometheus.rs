@@ -19,6 +19,7 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
     let prefix = prefix.replace('.', "_");
     let mut families: Vec<Family> = Vec::new();
     let mut renamed = BTreeSet::new();
+    let mut repeated = 0usize;
     for metric in metrics {
         let value = format_value(metric.value);
         let name = family_name(&prefix, metric.name());
@@ -41,7 +42,15 @@ pub fn render(metrics: &[Metric], prefix: &str) -> String {
         key.sort_unstable();
         if family.series.insert(key) {
             family.samples.push(Sample { labels, value });
+        } else {
+            repeated += 1;
         }
+    }
+    // The tagger makes every series' tags unique (`metrics::tags`): this is a last guard.
+    if repeated > 0 {
+        log::warn!(
+            "{repeated} Prometheus sample(s) left out: their label set repeats an earlier one"
+        );
     }
 
     if !renamed.is_empty() {
@@ -124,16 +133,26 @@ fn family_name(prefix: &str, name: &str) -> String {
 fn labels(tags: &[(TagKey, String)], renamed: &mut BTreeSet<String>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for (key, value) in tags {
-        let mut name = sanitize_name(key, false);
-        if name.starts_with("__") {
+        let name = label_name(key);
+        if sanitize_name(key, false).starts_with("__") {
             renamed.insert(key.to_string());
-            name.insert_str(0, "tag");
         }
         if out.iter().all(|(n, _)| *n != name) {
             out.push((name, value.clone()));
         }
     }
     out
+}
+
+/// The label name a tag key becomes: [`sanitize_name`], and `tag` in front of a name starting
+/// with `__`. Two keys spelled differently may become one label (`a.b`, `a_b`): the user's
+/// tags are compared under this name (`metrics::tags::user_tags`), so one never hides another.
+pub fn label_name(key: &str) -> String {
+    let mut name = sanitize_name(key, false);
+    if name.starts_with("__") {
+        name.insert_str(0, "tag");
+    }
+    name
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*` (plus `:` for metric names): anything else becomes `_`, a leading

@@ -11,19 +11,25 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cadence::{Gauged, Metric as _, MetricBuilder, MetricSink, StatsdClient};
 
 use super::line_limit::{self, Dropped};
 use super::stdout::Stdout;
-use super::{Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite};
+use super::{
+    Batch, Destination, Export, Options, Printed, SendReport, TagFormat, graphite, origin,
+};
 use crate::metrics::Value;
 
-/// How long one datagram may wait for room in a full socket buffer before it is dropped.
-const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a run's whole send may wait for room in a full socket buffer (a slow agent, a
+/// traffic-shaped link): once this is spent, or one datagram waited in vain, what does not fit
+/// at once is dropped and counted. Less after a stop signal (see [`crate::deadline`]).
+pub(crate) const SEND_WAIT: Duration = Duration::from_millis(500);
+/// A socket's send timeout is lowered to what is left of the wait only when it overshoots it
+/// by more than this, so a send that never blocks costs no extra system call.
+const WAIT_SLACK: Duration = Duration::from_millis(20);
 /// `--dry-run` writes stdout in chunks of this size (std's `BufWriter` default).
 const STDOUT_CHUNK: usize = 8 * 1024;
 
@@ -90,10 +96,15 @@ impl Sender {
 }
 
 impl Export for Sender {
-    /// Send every metric, then flush the last datagram.
-    fn export(&self, batch: &Batch) -> SendReport {
+    /// Send every metric, then flush the last datagram, waiting at most `wait` in all for
+    /// room in a full socket.
+    fn export(&self, batch: &Batch, wait: Duration) -> SendReport {
         if let Some(tally) = &self.tally {
-            *lock(tally) = Tally::default();
+            *lock(tally) = Tally {
+                wait_until: Some(Instant::now() + wait),
+                wait,
+                ..Tally::default()
+            };
         }
         let mut report = SendReport::default();
         let timestamp = batch
@@ -103,6 +114,7 @@ impl Export for Sender {
         let graphite = self.tag_format == TagFormat::Graphite;
         // Lines longer than a datagram: how many, and the longest.
         let mut oversized = (0usize, 0usize);
+        let mut refused = origin::Refused::default();
         let mut dropped = Dropped::default();
         for metric in batch.metrics {
             let path;
@@ -117,7 +129,10 @@ impl Export for Sender {
                 Value::Int(v) => self.client.gauge_with_tags(name, v),
                 Value::Float(v) => self.client.gauge_with_tags(name, v.get()),
             };
-            let container_id = metric.tags.docker_id().filter(|_| self.origin_detection);
+            // Only an ID both Datadog parsers read whole (see `origin`).
+            let container_id = (metric.tags.docker_id())
+                .filter(|_| self.origin_detection)
+                .and_then(|id| refused.check(id));
             // Never a DogStatsD line over the agent's buffer: the last user tags give way.
             let left_out = if graphite {
                 Vec::new()
@@ -150,14 +165,15 @@ impl Export for Sender {
                 Ok(gauge) => {
                     let line = gauge.as_metric_str();
                     log::trace!("{line}");
-                    if self.max_packet_size.is_some_and(|max| line.len() > max) {
-                        oversized = (oversized.0 + 1, oversized.1.max(line.len()));
+                    if self.max_packet_size.is_some_and(|max| line.len() + 1 > max) {
+                        oversized = (oversized.0 + 1, oversized.1.max(line.len() + 1));
                     }
                     report.sent += 1;
                 }
                 Err(e) => report.fail(e.to_string()),
             }
         }
+        refused.warn();
         if let Err(e) = self.client.flush() {
             report.fail(e.to_string());
         }
@@ -166,6 +182,7 @@ impl Export for Sender {
             let tally = std::mem::take(&mut *lock(tally));
             report.sent = tally.accepted;
             report.failed += tally.lost;
+            report.unread = tally.unread;
             if let Some(error) = tally.first_error {
                 report.first_error.get_or_insert(error);
             }
@@ -175,9 +192,9 @@ impl Export for Sender {
         }
         if let (Some(max), (count @ 1.., longest)) = (self.max_packet_size, oversized) {
             log::warn!(
-                "{count} line(s) longer than the {max}-byte packet size (the longest {longest} \
-                 bytes) were each sent alone in a larger datagram; raise --max-packet-size or \
-                 shorten the prefix and tags if the server drops them"
+                "{count} line(s) do not fit the {max}-byte packet size with their newline (the \
+                 longest {longest} bytes) and were each sent alone in a larger datagram; raise \
+                 --max-packet-size or shorten the prefix and tags if the server drops them"
             );
         }
         report
@@ -188,7 +205,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Lines accepted and lost by a transport during one export.
+/// Lines accepted and lost by a transport during one export, and the time it may still wait
+/// for room in a full socket.
 #[derive(Debug, Default)]
 struct Tally {
     accepted: usize,
@@ -196,6 +214,14 @@ struct Tally {
     first_error: Option<String>,
     /// Lines of the last accepted datagram: a late refusal (UDP) is about it.
     last_accepted: usize,
+    /// The end of this export's wait for room (`None`: the transport's own timeout).
+    wait_until: Option<Instant>,
+    /// The whole wait granted, for the warning.
+    wait: Duration,
+    /// A datagram waited in vain: the rest of the export never waits.
+    stalled: bool,
+    /// Lines written into a pipe whose reader had gone (not an error, not delivered).
+    unread: usize,
 }
 
 impl Tally {
@@ -221,6 +247,12 @@ impl Tally {
 pub(super) trait Transport: Send + Sync + std::panic::RefUnwindSafe + 'static {
     fn send(&self, datagram: &[u8]) -> io::Result<()>;
 
+    /// From now on, wait at most `wait` for room in a full buffer (zero: never wait, fail
+    /// with `WouldBlock` at once). A transport that never waits (stdout) ignores it.
+    fn wait_for_room(&self, _wait: Duration) -> io::Result<()> {
+        Ok(())
+    }
+
     /// True when a refusal reports on an earlier datagram (connected UDP: ICMP port
     /// unreachable arrives after the datagram left), not on the one being sent.
     fn refusal_is_late(&self) -> bool {
@@ -231,11 +263,25 @@ pub(super) trait Transport: Send + Sync + std::panic::RefUnwindSafe + 'static {
     fn take_error(&self) -> Option<io::Error> {
         None
     }
+
+    /// True when `BrokenPipe` means a reader that went away (stdout `| head`): not an error,
+    /// the lines are counted unread. On a socket it is a loss like any other.
+    fn reader_may_leave(&self) -> bool {
+        false
+    }
 }
 
-/// A cadence sink packing lines (each ending in `\n`) into datagrams of at most `capacity`
-/// bytes, as cadence's buffered sinks do; a line that does not fit alone goes alone, without
-/// its `\n`. Every datagram is sent once: a failed one is counted lost, never resent.
+/// A cadence sink packing lines into datagrams of at most `capacity` bytes, as cadence's
+/// buffered sinks do. Every line ends with `\n`, in every datagram and every stdout chunk:
+/// this is the one place lines are joined, so it holds for every output. A line that does not
+/// fit alone goes alone, still with its `\n` (cadence's sinks drop it there, and a Datadog
+/// agent with `dogstatsd_eol_required` drops a line without one). Every datagram is sent once:
+/// a failed one is counted lost, never resent.
+///
+/// The wait for room is the Packer's too, the same for UDP and the Unix socket: the whole
+/// export waits at most the time [`Tally::wait_until`] grants, and the first datagram that
+/// waits in vain makes every later one fail at once if it does not fit (counted, one
+/// warning), instead of each waiting in turn (1165 datagrams took 10 minutes).
 struct Packer<T> {
     transport: T,
     capacity: usize,
@@ -247,6 +293,8 @@ struct Packer<T> {
 struct Pending {
     buf: Vec<u8>,
     lines: usize,
+    /// The wait last given to [`Transport::wait_for_room`] (`None`: its own).
+    wait_set: Option<Duration>,
 }
 
 impl<T: Transport> Packer<T> {
@@ -257,49 +305,94 @@ impl<T: Transport> Packer<T> {
             pending: Mutex::new(Pending {
                 buf: Vec::with_capacity(capacity),
                 lines: 0,
+                wait_set: None,
             }),
             tally: Arc::clone(tally),
         }
     }
 
-    fn send(&self, datagram: &[u8], lines: usize) {
-        if lines == 0 {
-            return;
+    fn send_pending(&self, pending: &mut Pending) {
+        if pending.lines > 0 {
+            self.bound_the_wait(pending);
+            let result = self.transport.send(&pending.buf);
+            self.count(result, pending);
         }
-        let result = self.transport.send(datagram);
-        let mut tally = lock(&self.tally);
-        match result {
-            Ok(()) => tally.accept(lines),
-            Err(e) => {
-                if e.kind() == io::ErrorKind::ConnectionRefused && self.transport.refusal_is_late()
-                {
-                    tally.refused_late(&e);
-                }
-                tally.lose(lines, &e);
-            }
+        pending.buf.clear();
+        pending.lines = 0;
+    }
+
+    /// Give the transport what is left of the export's wait, when its own is longer.
+    fn bound_the_wait(&self, pending: &mut Pending) {
+        let (until, stalled) = {
+            let tally = lock(&self.tally);
+            (tally.wait_until, tally.stalled)
+        };
+        let Some(until) = until else {
+            return;
+        };
+        let left = if stalled {
+            Duration::ZERO
+        } else {
+            until.saturating_duration_since(Instant::now())
+        };
+        let set = pending.wait_set.unwrap_or(SEND_WAIT);
+        let change = if left.is_zero() {
+            !set.is_zero()
+        } else {
+            set.is_zero() || set > left + WAIT_SLACK
+        };
+        if change && self.transport.wait_for_room(left).is_ok() {
+            pending.wait_set = Some(left);
         }
     }
 
-    fn send_pending(&self, pending: &mut Pending) {
-        self.send(&pending.buf, pending.lines);
-        pending.buf.clear();
-        pending.lines = 0;
+    fn count(&self, result: io::Result<()>, pending: &mut Pending) {
+        let lines = pending.lines;
+        let mut tally = lock(&self.tally);
+        let e = match result {
+            Ok(()) => return tally.accept(lines),
+            Err(e)
+                if e.kind() == io::ErrorKind::BrokenPipe && self.transport.reader_may_leave() =>
+            {
+                tally.unread += lines;
+                return;
+            }
+            Err(e) => e,
+        };
+        if e.kind() == io::ErrorKind::ConnectionRefused && self.transport.refusal_is_late() {
+            tally.refused_late(&e);
+        }
+        let full = matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        if full && !tally.stalled {
+            tally.stalled = true;
+            log::warn!(
+                "DogStatsD socket full: no room within {:?} (the send's one wait); dropping \
+                 what does not fit at once for the rest of this run",
+                tally.wait
+            );
+            if self.transport.wait_for_room(Duration::ZERO).is_ok() {
+                pending.wait_set = Some(Duration::ZERO);
+            }
+        }
+        tally.lose(lines, &e);
     }
 }
 
 impl<T: Transport> MetricSink for Packer<T> {
     fn emit(&self, line: &str) -> io::Result<usize> {
         let mut pending = lock(&self.pending);
-        if line.len() + 1 > self.capacity {
+        if pending.buf.len() + line.len() + 1 > self.capacity {
             self.send_pending(&mut pending);
-            self.send(line.as_bytes(), 1);
-        } else {
-            if pending.buf.len() + line.len() + 1 > self.capacity {
-                self.send_pending(&mut pending);
-            }
-            pending.buf.extend_from_slice(line.as_bytes());
-            pending.buf.push(b'\n');
-            pending.lines += 1;
+        }
+        pending.buf.extend_from_slice(line.as_bytes());
+        pending.buf.push(b'\n');
+        pending.lines += 1;
+        // A line too long to share a datagram leaves at once, alone.
+        if pending.buf.len() > self.capacity {
+            self.send_pending(&mut pending);
         }
         Ok(line.len())
     }
@@ -327,7 +420,7 @@ impl Udp {
             ([0u16; 8], 0).into()
         };
         UdpSocket::bind(bind)
-            .and_then(|s| s.set_write_timeout(Some(SEND_TIMEOUT)).map(|()| s))
+            .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|()| s))
             .and_then(|s| s.connect(addr).map(|()| s))
             .map(Udp)
             .map_err(|e| format!("cannot open a UDP socket for {addr}: {e}"))
@@ -339,6 +432,14 @@ impl Transport for Udp {
         self.0.send(datagram).map(drop)
     }
 
+    fn wait_for_room(&self, wait: Duration) -> io::Result<()> {
+        if wait.is_zero() {
+            return self.0.set_nonblocking(true);
+        }
+        self.0.set_nonblocking(false)?;
+        self.0.set_write_timeout(Some(wait))
+    }
+
     fn refusal_is_late(&self) -> bool {
         true
     }
@@ -348,13 +449,11 @@ impl Transport for Udp {
     }
 }
 
-/// A Unix datagram socket sending to the agent's path. A reader that stopped draining it:
-/// the first datagram that waited [`SEND_TIMEOUT`] in vain turns the socket non-blocking, so
-/// every later one fails at once (and is counted) instead of each waiting in turn.
+/// A Unix datagram socket sending to the agent's path. A reader that stopped draining it
+/// is the Packer's one-wait rule, as for UDP.
 struct Unix {
     socket: UnixDatagram,
     path: PathBuf,
-    stalled: AtomicBool,
 }
 
 impl Unix {
@@ -362,25 +461,21 @@ impl Unix {
         Ok(Unix {
             socket: connect_unix(path)?,
             path: path.to_path_buf(),
-            stalled: AtomicBool::new(false),
         })
     }
 }
 
 impl Transport for Unix {
     fn send(&self, datagram: &[u8]) -> io::Result<()> {
-        let result = self.socket.send_to(datagram, &self.path).map(drop);
-        if let Err(e) = &result
-            && matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            )
-            && !self.stalled.swap(true, Ordering::Relaxed)
-        {
-            log::warn!("DogStatsD socket full for {SEND_TIMEOUT:?}: dropping the rest of this run");
-            let _ = self.socket.set_nonblocking(true);
+        self.socket.send_to(datagram, &self.path).map(drop)
+    }
+
+    fn wait_for_room(&self, wait: Duration) -> io::Result<()> {
+        if wait.is_zero() {
+            return self.socket.set_nonblocking(true);
         }
-        result
+        self.socket.set_nonblocking(false)?;
+        self.socket.set_write_timeout(Some(wait))
     }
 }
 
@@ -391,10 +486,13 @@ where
     S: MetricSink + Sync + Send + std::panic::RefUnwindSafe + 'static,
 {
     let sender = Sender::from_parts(StatsdClient::from_sink(prefix, sink));
-    sender.export(&Batch {
-        metrics,
-        timestamp_ms: None,
-    })
+    sender.export(
+        &Batch {
+            metrics,
+            timestamp_ms: None,
+        },
+        SEND_WAIT,
+    )
 }
 
 /// The DogStatsD lines of `metrics`, formatted by cadence exactly as a run sends them (for
@@ -430,7 +528,7 @@ fn connect_unix(path: &Path) -> Result<UnixDatagram, String> {
     // queue (a slow agent) blocks a send: wait briefly, then count the datagram as dropped
     // rather than hang the run.
     UnixDatagram::unbound()
-        .and_then(|s| s.set_write_timeout(Some(SEND_TIMEOUT)).map(|()| s))
+        .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|()| s))
         .map_err(|e| format!("cannot open a Unix socket: {e}"))
 }
 
@@ -484,7 +582,7 @@ mod tests {
     #[test]
     fn every_send_error_is_counted() {
         let sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", RefusingSink));
-        let report = sender.export(&batch(&metrics()));
+        let report = sender.export(&batch(&metrics()), SEND_WAIT);
         assert_eq!((report.sent, report.failed), (0, 2));
         assert!(report.first_error.unwrap().contains("refused"));
     }
@@ -493,11 +591,11 @@ mod tests {
     fn formats_through_cadence_with_the_series_own_origin() {
         let (rx, sink) = SpyMetricSink::new();
         let mut sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", sink));
-        let report = sender.export(&batch(&metrics()));
+        let report = sender.export(&batch(&metrics()), SEND_WAIT);
         assert_eq!((report.sent, report.failed), (2, 0));
         sender.origin_detection = true;
         sender.timestamps = true;
-        sender.export(&batch(&metrics()));
+        sender.export(&batch(&metrics()), SEND_WAIT);
         let lines: Vec<String> = rx
             .try_iter()
             .map(|b| String::from_utf8(b).unwrap())
@@ -551,6 +649,113 @@ mod tests {
         }
     }
 
+    /// A socket whose buffer stays full: a send given time to wait "waits" it in vain
+    /// (`TimedOut`), one that may not wait fails at once (`WouldBlock`). Records the wait
+    /// each send was given.
+    #[derive(Default)]
+    struct Full {
+        wait: Mutex<Option<Duration>>,
+        sends: Mutex<Vec<Duration>>,
+    }
+
+    impl Transport for Arc<Full> {
+        fn send(&self, _: &[u8]) -> io::Result<()> {
+            let wait = lock(&self.wait).unwrap_or(SEND_WAIT);
+            lock(&self.sends).push(wait);
+            Err(io::Error::from(if wait.is_zero() {
+                io::ErrorKind::WouldBlock
+            } else {
+                io::ErrorKind::TimedOut
+            }))
+        }
+        fn wait_for_room(&self, wait: Duration) -> io::Result<()> {
+            *lock(&self.wait) = Some(wait);
+            Ok(())
+        }
+    }
+
+    fn pack_full(wait: Duration, datagrams: usize) -> (Tally, Vec<Duration>) {
+        let transport = Arc::new(Full::default());
+        let tally = Arc::new(Mutex::new(Tally {
+            wait_until: Some(Instant::now() + wait),
+            wait,
+            ..Tally::default()
+        }));
+        let packer = Packer::new(Arc::clone(&transport), 10, &tally);
+        for _ in 0..datagrams {
+            packer.emit("aaaaaaaa").unwrap();
+        }
+        packer.flush().unwrap();
+        let sends = lock(&transport.sends).clone();
+        (std::mem::take(&mut *lock(&tally)), sends)
+    }
+
+    /// The one-wait rule, for every socket transport (UDP as the Unix socket): the first
+    /// datagram that waits in vain makes every later one fail at once, each counted lost;
+    /// and no datagram is ever given more than what is left of the export's wait (none once
+    /// it is spent, as after a stop deadline).
+    #[test]
+    fn a_full_socket_is_waited_for_once_then_the_rest_is_dropped_and_counted() {
+        let (tally, sends) = pack_full(SEND_WAIT, 1000);
+        assert_eq!((tally.accepted, tally.lost), (0, 1000));
+        assert!(tally.stalled);
+        let waited: Vec<&Duration> = sends.iter().filter(|w| !w.is_zero()).collect();
+        assert_eq!(waited.len(), 1, "one wait in the whole send");
+        assert!(*waited[0] <= SEND_WAIT);
+        assert_eq!(sends.len(), 1000, "every datagram tried once");
+
+        let (tally, sends) = pack_full(Duration::ZERO, 5);
+        assert_eq!((tally.accepted, tally.lost), (0, 5));
+        assert!(
+            sends.iter().all(Duration::is_zero),
+            "no wait left: {sends:?}"
+        );
+    }
+
+    /// A pipe whose reader has gone (`reader_may_leave`), or a socket answering EPIPE.
+    struct Gone(bool);
+
+    impl Transport for Gone {
+        fn send(&self, _: &[u8]) -> io::Result<()> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn reader_may_leave(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// A reader that went away is no error but no delivery either: the lines count unread
+    /// (exit 0, the `--since-last-run` state kept); on a socket EPIPE is a loss.
+    #[test]
+    fn a_reader_that_went_away_leaves_the_lines_unread_not_lost() {
+        for (pipe, unread, lost) in [(true, 3, 0), (false, 0, 3)] {
+            let tally = Arc::new(Mutex::new(Tally::default()));
+            let packer = Packer::new(Gone(pipe), 6, &tally);
+            for line in ["aaaa", "bbbb", "cccc"] {
+                packer.emit(line).unwrap();
+            }
+            packer.flush().unwrap();
+            let tally = lock(&tally);
+            assert_eq!(
+                (tally.accepted, tally.unread, tally.lost),
+                (0, unread, lost)
+            );
+        }
+        let report = SendReport {
+            sent: 3,
+            unread: 1,
+            ..SendReport::default()
+        };
+        assert!(!report.delivered());
+        assert!(
+            SendReport {
+                sent: 3,
+                ..SendReport::default()
+            }
+            .delivered()
+        );
+    }
+
     fn pack(transport: &Arc<Scripted>, capacity: usize, lines: &[&str]) -> Tally {
         let tally = Arc::new(Mutex::new(Tally::default()));
         let packer = Packer::new(Arc::clone(transport), capacity, &tally);
@@ -563,15 +768,35 @@ mod tests {
 
     #[test]
     fn packs_like_cadence_and_counts_only_accepted_lines() {
-        // Datagrams: "aaaa\nbbbb\n" (10 bytes), "cccc\n", then the oversized line alone.
+        // Datagrams: "aaaa\nbbbb\n" (10 bytes), "cccc\n", then each oversized line alone, with
+        // its newline, and the line after them in a datagram of its own.
         let t = Arc::new(Scripted::new(vec![1], io::ErrorKind::Other, false));
-        let tally = pack(&t, 10, &["aaaa", "bbbb", "cccc", "dddddddddddd"]);
+        let tally = pack(
+            &t,
+            10,
+            &[
+                "aaaa",
+                "bbbb",
+                "cccc",
+                "dddddddddddd",
+                "eeeeeeeeeeee",
+                "ffff",
+            ],
+        );
         let sent: Vec<Vec<u8>> = lock(&t.sent).clone();
         assert_eq!(
             sent,
-            [&b"aaaa\nbbbb\n"[..], b"cccc\n", b"dddddddddddd"].map(<[u8]>::to_vec)
+            [
+                &b"aaaa\nbbbb\n"[..],
+                b"cccc\n",
+                b"dddddddddddd\n",
+                b"eeeeeeeeeeee\n",
+                b"ffff\n"
+            ]
+            .map(<[u8]>::to_vec)
         );
-        assert_eq!((tally.accepted, tally.lost), (3, 1));
+        assert!(sent.iter().all(|d| d.ends_with(b"\n")), "{sent:?}");
+        assert_eq!((tally.accepted, tally.lost), (5, 1));
     }
 
     #[test]

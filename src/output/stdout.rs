@@ -8,8 +8,8 @@ use super::Printed;
 use super::statsd::Transport;
 
 /// Each chunk is written whole and flushed, so a failed write (a full disk, `/dev/full`)
-/// counts its lines as lost. A reader that went away (`| head`) is not an error: the rest is
-/// dropped quietly.
+/// counts its lines as lost. A reader that went away (`| head`) is not an error: that chunk
+/// and the rest are dropped quietly, as `BrokenPipe` for the packer to count as unread.
 #[derive(Default)]
 pub(super) struct Stdout {
     closed: AtomicBool,
@@ -29,15 +29,19 @@ impl Stdout {
 impl Transport for Stdout {
     fn send(&self, chunk: &[u8]) -> io::Result<()> {
         if self.closed.load(Ordering::Relaxed) {
-            return Ok(());
+            return Err(io::ErrorKind::BrokenPipe.into());
         }
         let mut out = self.out.writer();
-        match out.write_all(chunk).and_then(|()| out.flush()) {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                self.closed.store(true, Ordering::Relaxed);
-                Ok(())
-            }
-            other => other,
+        let result = out.write_all(chunk).and_then(|()| out.flush());
+        if let Err(e) = &result
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            self.closed.store(true, Ordering::Relaxed);
         }
+        result
+    }
+
+    fn reader_may_leave(&self) -> bool {
+        true
     }
 }

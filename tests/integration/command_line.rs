@@ -96,6 +96,15 @@ fn command_line_errors_are_one_clean_line() {
     let out = run(&["--interval", "1", "--interval", "2"], &[]);
     assert_usage_error(&out, "error: --interval is given twice");
     assert!(!out.stderr.contains("Error parsing"), "{}", out.describe());
+    // A switch given twice too, as documented for every flag (argh alone accepts it).
+    for args in [
+        &["--dry-run", "--dry-run"][..],
+        &["--no-cache", "-V", "--no-cache"],
+    ] {
+        let out = run(args, &[]);
+        assert_usage_error(&out, &format!("error: {} is given twice", args[0]));
+        assert!(out.stdout.is_empty(), "{}", out.describe());
+    }
 }
 
 #[test]

@@ -155,6 +155,107 @@ fn dry_run_into_dev_full_counts_every_line_as_lost() {
     );
 }
 
+/// 42 tags of 200 characters (the case): every line as long as a DogStatsD line may
+/// be, near a stdout chunk (8 KiB) and far over the UDP packet size.
+fn long_tags() -> Vec<String> {
+    (0..42)
+        .flat_map(|i| ["--tag".to_string(), format!("t{i:02}:{}", "v".repeat(196))])
+        .collect()
+}
+
+/// Every line ends with a newline in every output: `--dry-run` on stdout, into
+/// `--output-file`, and in every datagram, also for lines longer than the packet size (each
+/// then goes alone, with its newline). Before, stdout and the file ran the long lines
+/// together with no newline, and a datagram holding one line alone had none.
+#[test]
+fn every_line_ends_with_a_newline_in_every_output() {
+    let dir = TempDir::new();
+    let tags = long_tags();
+    // A fresh endpoint per run: it serves each sample once (then repeats the last).
+    let endpoints = [example_endpoint(), example_endpoint(), example_endpoint()];
+    let next = std::cell::Cell::new(0);
+    let base = |extra: &[&str]| {
+        let endpoint = &endpoints[next.replace(next.get() + 1)];
+        let mut args = vec![
+            "--metadata-url".to_string(),
+            endpoint.url(),
+            "--interval".into(),
+            "0".into(),
+            "--no-cache".into(),
+        ];
+        args.extend(tags.iter().cloned());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let dry = run(&crate::common::as_args(&base(&["--dry-run"])), &[]);
+    dry.assert_success();
+    let printed = dry.stdout.clone();
+    let file = dir.join("out.txt");
+    run(
+        &crate::common::as_args(&base(&[
+            "--dry-run",
+            "--output-file",
+            file.to_str().unwrap(),
+        ])),
+        &[],
+    )
+    .assert_success();
+    let written = fs::read_to_string(&file).unwrap();
+    // About 100 datagrams of 9 KiB arrive before the test reads any.
+    let listener = UdpListener::with_receive_buffer(4 << 20);
+    let port = listener.port().to_string();
+    run(
+        &crate::common::as_args(&base(&["--statsd-port", &port])),
+        &[],
+    )
+    .assert_success();
+    let datagrams = listener.datagrams_until_quiet(QUIET, MAX_WAIT);
+
+    for (what, text) in [("stdout", &printed), ("--output-file", &written)] {
+        assert!(text.ends_with('\n'), "{what}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() > 20, "{what}: {} lines", lines.len());
+        for line in &lines {
+            // Longer than the UDP packet size (1432), at most the 8191 bytes a DogStatsD
+            // line may have (the last user tags are left out beyond).
+            assert!(
+                line.len() > 1432 && line.len() < 8192,
+                "{what}: one line each: {}",
+                line.len()
+            );
+            assert_eq!(
+                line.matches("|g|#").count(),
+                1,
+                "{what}: one gauge per line"
+            );
+        }
+        assert_eq!(
+            parse_all(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>()).len(),
+            lines.len()
+        );
+    }
+    // The same series in each (the run's own timings differ from run to run).
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(':').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(
+        names(&written) == names(&printed),
+        "the file holds what stdout gets"
+    );
+    assert!(
+        names(&datagrams.concat()) == names(&printed),
+        "one datagram per line, the same series"
+    );
+    assert!(
+        datagrams
+            .iter()
+            .all(|d| d.ends_with('\n') && d.matches('\n').count() == 1),
+        "every datagram ends with its newline"
+    );
+}
+
 // Item 7: the agent's socket goes away while the run samples: none of its lines arrived.
 #[test]
 fn unix_socket_gone_mid_run_counts_every_line_as_lost() {
@@ -571,6 +672,66 @@ fn since_last_run_keeps_the_sample_of_an_undelivered_run_and_of_dry_runs() {
     since_last_run(&endpoint, &cache, &["--statsd-port", &port]).assert_success();
     assert!(String::from_utf8_lossy(&fs::read(&state).unwrap()).contains("10:03:00"));
     drop(quiet(&listener));
+}
+
+/// "Delivered" means every byte reached its reader, for every output: `--format prometheus`
+/// (and `emf`) into a pipe whose reader has gone is still exit 0 for a plain run, but the
+/// `--since-last-run` state stays where it was, so the next run reports that interval. Before,
+/// the broken pipe counted as delivered and the interval was never reported.
+#[test]
+fn since_last_run_does_not_advance_when_the_reader_has_gone() {
+    let cache = TempDir::new();
+    let state = cache.join("metadata.json.last-sample");
+    let endpoint = example_endpoint().route(
+        "/task/stats",
+        [
+            Response::ok(stats_read_at("stats1.json", "2024-05-14T10:00:00Z")),
+            Response::ok(stats_read_at("stats2.json", "2024-05-14T10:00:10Z")),
+        ],
+    );
+    let listener = UdpListener::new();
+    let port = listener.port().to_string();
+    since_last_run(&endpoint, &cache, &["--statsd-port", &port]).assert_success();
+    let stored = fs::read(&state).unwrap();
+    drop(quiet(&listener));
+
+    for format in ["prometheus", "emf"] {
+        endpoint.set_route(
+            "/task/stats",
+            [Response::ok(stats_read_at(
+                "stats2.json",
+                "2024-05-14T10:01:00Z",
+            ))],
+        );
+        let (url, cache_file) = (endpoint.url(), cache.join("metadata.json"));
+        let args = [
+            "--metadata-url",
+            &url,
+            "--interval",
+            "0",
+            "--since-last-run",
+            "--max-age",
+            "3600",
+            "--cache-file",
+            cache_file.to_str().unwrap(),
+            "--format",
+            format,
+        ];
+        let mut command = crate::common::bin_command(&args, &[]);
+        command.stdout(crate::common::broken_pipe());
+        let out = wait_with_timeout(command.spawn().unwrap(), Duration::from_secs(30));
+        out.assert_success();
+        assert_eq!(fs::read(&state).unwrap(), stored, "{format}: not delivered");
+        assert!(
+            out.stderr.contains("state is left as it was"),
+            "{format}: says so: {}",
+            out.describe()
+        );
+    }
+    // The same run read to the end advances it.
+    let out = since_last_run(&endpoint, &cache, &["--format", "prometheus"]);
+    out.assert_success();
+    assert!(String::from_utf8_lossy(&fs::read(&state).unwrap()).contains("10:01:00"));
 }
 
 // Item 13: a value serde cannot read drops that container's sample, not the run.

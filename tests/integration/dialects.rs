@@ -283,9 +283,13 @@ fn a_line_longer_than_the_packet_size_is_sent_alone_counted_and_warned_once() {
         .count();
     assert!(longer > 50, "{datagrams:?}");
     for datagram in &datagrams {
+        // Every datagram ends with its newline, a long line's too (Datadog agents with
+        // `dogstatsd_eol_required` drop a line without one).
+        assert!(datagram.ends_with('\n'), "no newline: {datagram}");
         if datagram.len() > 512 {
-            assert!(
-                !datagram.contains('\n'),
+            assert_eq!(
+                datagram.matches('\n').count(),
+                1,
                 "a long line shares its datagram: {datagram}"
             );
         }
@@ -297,17 +301,14 @@ fn a_line_longer_than_the_packet_size_is_sent_alone_counted_and_warned_once() {
         .collect();
     assert_eq!(warnings.len(), 1, "{}", out.stderr);
     assert!(
-        warnings[0].contains(&format!("{longer} line(s) longer")),
+        warnings[0].contains(&format!("{longer} line(s) do not fit")),
         "{}",
         warnings[0]
     );
     let all = parse_all(&lines(&datagrams));
     assert_eq!(
         all.len(),
-        datagrams
-            .iter()
-            .map(|d| d.split('\n').filter(|l| !l.is_empty()).count())
-            .sum::<usize>()
+        datagrams.iter().map(|d| d.lines().count()).sum::<usize>()
     );
 }
 
@@ -658,4 +659,130 @@ fn emf_keeps_containers_apart_that_only_their_properties_told_apart() {
             }
         }
     }
+}
+
+/// Issue 17 §4, end to end: two Linux interfaces whose names tag alike (`eth#0`, `eth!0`) and
+/// two that only graphite names merge (`eth.1`, `eth_1`) in both containers. Each output sends
+/// every interface's own counters under its own identity (a mark from the name where they
+/// would be equal), and the run warns once.
+#[test]
+fn interfaces_named_alike_stay_apart_in_every_format() {
+    let interfaces = ["eth#0", "eth!0", "eth.1", "eth_1"];
+    let dir = crate::common::example_edited(
+        |_| {},
+        |stats| {
+            for entry in stats.as_object_mut().unwrap().values_mut() {
+                let template = entry["networks"]["eth1"].clone();
+                let mut networks = serde_json::Map::new();
+                for (n, name) in interfaces.iter().enumerate() {
+                    let mut counters = template.clone();
+                    for v in counters.as_object_mut().unwrap().values_mut() {
+                        *v = json!(v.as_u64().unwrap() * 10 + n as u64);
+                    }
+                    networks.insert(name.to_string(), counters);
+                }
+                entry["networks"] = Json::Object(networks);
+            }
+        },
+    );
+    let dir = dir.path().to_str().unwrap();
+    // The rx bytes each (container, interface) read, as sent: all of them, each once.
+    let stats2 = example_json("stats2.json");
+    let wanted: BTreeSet<u64> = [WEB, LOG_ROUTER]
+        .iter()
+        .flat_map(|id| {
+            let rx = stats2[id]["networks"]["eth1"]["rx_bytes"].as_u64().unwrap();
+            (0..interfaces.len() as u64).map(move |n| rx * 10 + n)
+        })
+        .collect();
+    let run_with = |extra: &[&str]| {
+        let args = [&["--metadata-url", dir, "--log-level", "warn"], extra].concat();
+        let out = run(&args, &[]);
+        out.assert_success();
+        let warnings = out.stderr.lines().filter(|l| l.contains("collide")).count();
+        assert_eq!(warnings, 1, "{}", out.describe());
+        out
+    };
+    let check = |what: &str, sent: Vec<(String, u64)>| {
+        let identities: BTreeSet<&String> = sent.iter().map(|(i, _)| i).collect();
+        assert_eq!(identities.len(), sent.len(), "{what}: {sent:?}");
+        let values: BTreeSet<u64> = sent.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, wanted, "{what}: {sent:?}");
+    };
+    let rx_lines = |out: &crate::common::Run| -> Vec<Line> {
+        parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>())
+            .into_iter()
+            .filter(|l| l.name.ends_with("network_rx_bytes_total") && !l.name.contains("_task_"))
+            .filter(|l| l.tag("container_name") != Some("_task_"))
+            .collect()
+    };
+    let dogstatsd = rx_lines(&run_with(&["--dry-run"]));
+    check(
+        "dogstatsd",
+        dogstatsd
+            .iter()
+            .map(|l| (format!("{:?}", l.tags), l.value as u64))
+            .collect(),
+    );
+    // Names untouched where nothing collides in this output: eth.1 and eth_1 as tags.
+    for plain in ["eth.1", "eth_1"] {
+        assert_eq!(
+            dogstatsd
+                .iter()
+                .filter(|l| l.tag("interface") == Some(plain))
+                .count(),
+            2,
+            "{plain}"
+        );
+    }
+    let graphite = rx_lines(&run_with(&["--dry-run", "--tag-format", "graphite"]));
+    check(
+        "graphite",
+        graphite
+            .iter()
+            .map(|l| (l.name.clone(), l.value as u64))
+            .collect(),
+    );
+    let text = run_with(&["--format", "prometheus"]).stdout;
+    let samples = crate::common::prometheus_spec::parse(&text).unwrap();
+    check(
+        "prometheus",
+        samples
+            .into_iter()
+            .filter(|(name, labels, _)| {
+                name.ends_with("network_rx_bytes_total")
+                    && !labels
+                        .iter()
+                        .any(|(k, v)| k == "container_name" && v == "_task_")
+            })
+            .map(|(_, labels, value)| (format!("{labels:?}"), value.parse().unwrap()))
+            .collect(),
+    );
+    let emf = run_with(&["--format", "emf"]).stdout;
+    let mut sent = Vec::new();
+    for doc in emf
+        .lines()
+        .map(|l| serde_json::from_str::<Json>(l).unwrap())
+    {
+        let (Some(value), Some(interface)) = (
+            doc["network_rx_bytes_total"].as_u64(),
+            doc["interface"].as_str(),
+        ) else {
+            continue;
+        };
+        let keys = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0].clone();
+        assert!(
+            keys.as_array().unwrap().contains(&json!("interface")),
+            "{doc}"
+        );
+        let dimensions: Vec<String> = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| doc[k.as_str().unwrap()].to_string())
+            .collect();
+        assert!(!interface.is_empty());
+        sent.push((format!("{dimensions:?}"), value));
+    }
+    check("emf", sent);
 }

@@ -301,24 +301,69 @@ fn a_hanging_endpoint_is_bounded_by_the_fetch_budget() {
 #[test]
 fn sparse_shapes_send_what_they_can() {
     // `{}` for the task: no containers known, so the stats' containers are skipped (after one
-    // re-read); `{}` for the stats: nothing to measure. Both are healthy reads.
-    for (task, stats, containers) in [("{}", "stats1.json", 0.0), ("task.json", "{}", 0.0)] {
-        let task = if task == "{}" {
-            Response::ok("{}")
-        } else {
-            example_route(task)
-        };
-        let stats = if stats == "{}" {
-            Response::ok("{}")
-        } else {
-            example_route(stats)
-        };
-        let endpoint = endpoint_with(vec![task], vec![stats]);
+    // re-read): a healthy read. (`{}` for the stats of a running task is a failure, below.)
+    let endpoint = endpoint_with(vec![Response::ok("{}")], vec![example_route("stats1.json")]);
+    let (out, got, _) = run_faulty(&endpoint, &[]);
+    out.assert_success();
+    assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), 0.0);
+    assert!(!out.stderr.contains("panicked"));
+}
+
+/// `/task` lists running containers but `/task/stats` holds none of them (`{}`, or every
+/// entry `null`): the run measured nothing it was asked for, so `exporter_status:0` and exit 2
+/// naming the missing containers (before: exit 0, `exporter_status:1` and only
+/// `exporter_containers:0`). A task whose containers all stopped is told apart by `/task`: it
+/// lists none as RUNNING, and `null` stats for them are no failure.
+#[test]
+fn stats_for_none_of_the_running_containers_is_exit_2_but_a_stopped_task_is_not() {
+    let task = read(&format!("{EXAMPLE}/task.json"));
+    let names: Vec<String> = {
+        let task: serde_json::Value = serde_json::from_str(&task).unwrap();
+        task["Containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all_null = {
+        let stats: serde_json::Value =
+            serde_json::from_str(&read(&format!("{EXAMPLE}/stats1.json"))).unwrap();
+        let nulls: serde_json::Map<String, serde_json::Value> = stats
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|id| (id.clone(), serde_json::Value::Null))
+            .collect();
+        serde_json::Value::Object(nulls).to_string()
+    };
+    for stats in ["{}".to_string(), all_null.clone()] {
+        let endpoint = endpoint_with(
+            vec![Response::ok(task.clone())],
+            vec![Response::ok(stats.clone())],
+        );
         let (out, got, _) = run_faulty(&endpoint, &[]);
-        out.assert_success();
-        assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), containers);
-        assert!(!out.stderr.contains("panicked"));
+        assert_endpoint_failure(&out, &["/task/stats holds no stats for any of the 2"]);
+        for name in &names {
+            assert!(out.stderr.contains(name.as_str()), "{}", out.describe());
+        }
+        assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 0.0, "{stats}");
+        assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), 0.0);
     }
+
+    // The same stats for a task whose containers all stopped: nothing was missed.
+    let mut stopped: serde_json::Value = serde_json::from_str(&task).unwrap();
+    for container in stopped["Containers"].as_array_mut().unwrap() {
+        container["KnownStatus"] = "STOPPED".into();
+    }
+    let endpoint = endpoint_with(
+        vec![Response::ok(stopped.to_string())],
+        vec![Response::ok(all_null)],
+    );
+    let (out, got, _) = run_faulty(&endpoint, &[]);
+    out.assert_success();
+    assert_eq!(value(&got, "ecs_task.exporter_status", &[]), 1.0);
+    assert_eq!(value(&got, "ecs_task.exporter_containers", &[]), 0.0);
 }
 
 #[test]

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::emf_spec::validate_emf_document;
 use crate::common::{
-    EXAMPLE, FakeEndpoint, Line, MAX_WAIT, QUIET, TempDir, UdpListener, UnixDgramListener, WEB,
-    example_endpoint, find, lines, parse_all, read, root, run, run_udp, spawn, value,
-    wait_with_timeout,
+    EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, QUIET, TempDir, UdpListener,
+    UnixDgramListener, WEB, example_endpoint, find, lines, parse_all, read, root, run, run_udp,
+    spawn, value, wait_with_timeout,
 };
 
 fn run_env(endpoint: &FakeEndpoint, args: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
@@ -277,6 +277,68 @@ fn origin_detection_and_timestamps_fields() {
             .iter()
             .all(|l| l.container.is_none() && l.timestamp.is_none())
     );
+}
+
+/// Issue 17 §5: the `|c:` field is sent only for an ID both Datadog parsers read as that one
+/// ID (ASCII letters, digits, `-`; see `src/output/origin.rs` for the agent and saluki
+/// sources). A `|` would start fields of its own, `_ . :` make saluki refuse the whole line,
+/// `,` makes the Go agent split it, `ci-`/`in-` are prefixes the Go agent strips. Such a
+/// container's lines go without the field, its tags intact, with one warning for the run.
+#[test]
+fn the_container_field_carries_only_ids_every_agent_reads_whole() {
+    for bad in [
+        "id|with|pipe",
+        "id|#injected:tag",
+        "a_b.c:d",
+        "a,b",
+        "ci-158d1c80",
+        "in-4026531835",
+    ] {
+        let dir = crate::common::example_edited(
+            |task| task["Containers"][1]["DockerId"] = json!(bad),
+            |stats| {
+                let map = stats.as_object_mut().unwrap();
+                let entry = map.remove(LOG_ROUTER).unwrap();
+                map.insert(bad.to_string(), entry);
+            },
+        );
+        let dir = dir.path().to_str().unwrap();
+        let args = [
+            "--metadata-url",
+            dir,
+            "--dry-run",
+            "--origin-detection",
+            "--log-level",
+            "warn",
+        ];
+        let out = run(&args, &[]);
+        out.assert_success();
+        // Strict: a field the harness reads as saluki does (`c:` of [A-Za-z0-9-] only).
+        let got = parse_all(&out.stdout.lines().map(String::from).collect::<Vec<_>>());
+        let router: Vec<&Line> = got
+            .iter()
+            .filter(|l| l.tag("container_name") == Some("log-router"))
+            .collect();
+        let web: Vec<&Line> = got
+            .iter()
+            .filter(|l| l.tag("container_name") == Some("web"))
+            .collect();
+        assert!(router.len() > 20 && web.len() > 20, "{bad}: {}", out.stdout);
+        for line in &router {
+            assert_eq!(line.container, None, "{bad}: {line}");
+            assert!(line.tag("injected").is_none(), "{bad}: {line}");
+        }
+        for line in &web {
+            assert_eq!(line.container.as_deref(), Some(WEB), "{line}");
+        }
+        let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("|c:")).collect();
+        assert_eq!(warnings.len(), 1, "{bad}: {}", out.describe());
+        assert!(
+            warnings[0].contains(&format!("{bad:?}")),
+            "{bad}: {}",
+            warnings[0]
+        );
+    }
 }
 
 fn stdout_of(args: &[&str]) -> String {

@@ -19,6 +19,7 @@ const POLL: Duration = Duration::from_millis(10);
 
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
+pub const SIGQUIT: i32 = 3;
 pub const SIGKILL: i32 = 9;
 pub const SIGUSR1: i32 = 10;
 pub const SIGPIPE: i32 = 13;

@@ -147,9 +147,12 @@ pub fn parse_line(line: &str) -> Result<Line, String> {
             if rest.is_empty() {
                 return Err("empty container id '|c:'".into());
             }
+            // What both Datadog parsers read as one container ID: saluki's `local_data`
+            // accepts only [A-Za-z0-9,-] (else the whole line is refused), the Go agent
+            // splits the field on `,` (see src/output/origin.rs for the sources).
             if let Some(c) = rest
                 .chars()
-                .find(|c| matches!(c, ',' | '#' | '@') || c.is_whitespace() || c.is_control())
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
             {
                 return Err(format!(
                     "container id {rest:?} contains forbidden character {c:?}"

@@ -100,6 +100,24 @@ pub fn example_with(edit: impl FnOnce(&mut Value)) -> TempDir {
     dir
 }
 
+/// The example with `edit_task` applied to its task and `edit_stats` to each stats body (the
+/// whole object keyed by Docker ID), as a replay directory.
+pub fn example_edited(
+    edit_task: impl FnOnce(&mut Value),
+    edit_stats: impl Fn(&mut Value),
+) -> TempDir {
+    let mut task = example_json("task.json");
+    edit_task(&mut task);
+    let dir = TempDir::new();
+    dir.write("task.json", task.to_string());
+    for file in ["stats1.json", "stats2.json"] {
+        let mut stats = example_json(file);
+        edit_stats(&mut stats);
+        dir.write(file, stats.to_string());
+    }
+    dir
+}
+
 /// A capture under `testdata/ecs/`.
 pub fn capture(rel: &str) -> PathBuf {
     root().join("testdata/ecs").join(rel)

@@ -86,6 +86,22 @@ pub fn lines(datagrams: &[String]) -> Vec<String> {
         .collect()
 }
 
+// Linux socket option numbers (asm-generic/socket.h).
+const SOL_SOCKET: i32 = 1;
+const SO_RCVBUF: i32 = 8;
+
+unsafe extern "C" {
+    fn setsockopt(fd: i32, level: i32, name: i32, value: *const u32, len: u32) -> i32;
+}
+
+/// `setsockopt(SOL_SOCKET, option, bytes)`; std has no call for it.
+fn set_socket_buffer(socket: &impl std::os::fd::AsRawFd, option: i32, bytes: usize) {
+    let value = u32::try_from(bytes).expect("a buffer size that fits in 32 bits");
+    // SAFETY: a valid descriptor, a pointer to a live u32 and its size.
+    let rc = unsafe { setsockopt(socket.as_raw_fd(), SOL_SOCKET, option, &value, 4) };
+    assert_eq!(rc, 0, "setsockopt: {}", io::Error::last_os_error());
+}
+
 /// UDP socket bound to `127.0.0.1:0`.
 pub struct UdpListener {
     socket: UdpSocket,
@@ -95,6 +111,15 @@ impl UdpListener {
     pub fn new() -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("UdpListener: bind 127.0.0.1:0");
         UdpListener { socket }
+    }
+
+    /// A listener whose kernel receive queue is `bytes` (`SO_RCVBUF`; the kernel doubles it
+    /// for its bookkeeping): large, so a burst of long datagrams all arrive before the test
+    /// reads them; small, to play an agent that cannot keep up.
+    pub fn with_receive_buffer(bytes: usize) -> Self {
+        let listener = Self::new();
+        set_socket_buffer(&listener.socket, SO_RCVBUF, bytes);
+        listener
     }
 
     pub fn port(&self) -> u16 {

@@ -13,8 +13,9 @@ pub mod listener;
 pub mod prometheus_spec;
 
 pub use cmd::{
-    RUN_TIMEOUT, Run, SIGHUP, SIGINT, SIGKILL, SIGTERM, TempDir, as_args, as_env, bin, bin_command,
-    broken_pipe, run, run_program, send_signal, spawn, spawn_program, wait_with_timeout,
+    RUN_TIMEOUT, Run, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, TempDir, as_args, as_env, bin,
+    bin_command, broken_pipe, run, run_program, send_signal, spawn, spawn_program,
+    wait_with_timeout,
 };
 pub use diff::assert_lines_eq;
 pub use dogstatsd::{Line, find, parse_all, parse_line, value};
