@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CPU time and peak RSS of whole runs of a command against a local fake metadata endpoint.
 
-    python3 benches/measure_runs.py [--runs 50] [--capture DIR] [--containers N] -- COMMAND [ARGS...]
+    python3 benches/measure_runs.py [--runs 50] [--capture DIR] [--containers N]
+        [--reference CMD] [--callgrind] -- COMMAND [ARGS...]
 
 Serves DIR (default: testdata/parity/ancestor-example) on 127.0.0.1: /task is task.json,
 /task/stats alternates stats1.json and stats2.json, / is the container metadata. A UDP socket
@@ -15,6 +16,15 @@ Each measured run is done twice:
 - peak RSS: the command started through GNU time (`/usr/bin/time -f %M`), a small C program,
   because a child forked straight from this Python process carries Python's resident pages
   into its ru_maxrss until it execs.
+
+--reference CMD (e.g. /bin/true) measures CMD the same way, each of its runs right after one of
+COMMAND's, and prints the ratio of the CPU medians: a figure that holds across machines and
+load, where milliseconds do not.
+
+--callgrind also runs COMMAND once more under `valgrind --tool=callgrind` (metadata cached, as
+the other runs) and prints the instructions it executed (callgrind's Ir total, the process from
+exec to exit, every thread); with --reference, the reference's too. The callgrind output is
+kept in the printed directory for `callgrind_annotate --inclusive=yes FILE`.
 Standard library only.
 """
 
@@ -113,6 +123,10 @@ def main():
     parser.add_argument("--capture", default=os.path.join(here, "..", "testdata", "parity", "ancestor-example"))
     parser.add_argument("--containers", type=int, default=None,
                         help="serve the capture scaled to this many containers")
+    parser.add_argument("--reference", default=None,
+                        help="a command measured the same way, e.g. /bin/true; prints the CPU ratio")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="also count the instructions of one run under valgrind --tool=callgrind")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -145,23 +159,44 @@ def main():
             sys.exit("run failed with %d: %s" % (os.waitstatus_to_exitcode(status), err[-500:]))
         return usage, wall
 
-    def one_run():
-        usage, wall = spawn(command)
-        spawn(["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + command)
+    def one_run(cmd):
+        usage, wall = spawn(cmd)
+        spawn(["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + cmd)
         with open(rss_file) as f:
             rss_kib = int(f.read().split()[-1])
         return usage.ru_utime + usage.ru_stime, rss_kib, wall
 
-    one_run()  # warm-up: fills the metadata cache
+    def instructions(cmd, name):
+        """Ir of one run of cmd under callgrind: the "summary:" line of its output file."""
+        out = os.path.join(home, "callgrind.out.%s" % name)
+        spawn(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, "--"] + cmd)
+        with open(out) as f:
+            for line in f:
+                if line.startswith("summary:") or line.startswith("totals:"):
+                    return int(line.split()[1]), out
+        sys.exit("no summary line in %s" % out)
+
+    reference = args.reference.split() if args.reference else None
+    one_run(command)  # warm-up: fills the metadata cache
     time.sleep(0.3)
     seen["datagrams"] = seen["lines"] = 0
     cpu, rss, wall = [], [], []
+    ref_cpu = []
     for _ in range(args.runs):
-        c, r, w = one_run()
+        c, r, w = one_run(command)
         cpu.append(c * 1000)
         rss.append(r)
         wall.append(w * 1000)
+        if reference:
+            usage, _ = spawn(reference)
+            ref_cpu.append((usage.ru_utime + usage.ru_stime) * 1000)
     time.sleep(0.3)
+    lines_seen = dict(seen)
+    counted = []
+    if args.callgrind:
+        counted.append(("command",) + instructions(command, "command"))
+        if reference:
+            counted.append(("reference",) + instructions(reference, "reference"))
     server.shutdown()
 
     def row(name, values, unit):
@@ -175,11 +210,18 @@ def main():
     print(row("CPU time (user+sys)", cpu, "ms"))
     print(row("peak RSS", [r / 1024 for r in rss], "MiB"))
     print(row("wall time", wall, "ms"))
-    if seen["datagrams"]:
+    if reference:
+        print(row("reference CPU time (%s)" % " ".join(reference), ref_cpu, "ms"))
+        print("CPU ratio (median / reference median): %.2fx" % (
+            statistics.median(cpu) / max(statistics.median(ref_cpu), 0.001)))
+    if lines_seen["datagrams"]:
         # Each measured run is done twice (CPU, then RSS).
         runs = 2 * args.runs
         print("datagrams per run: %.1f, lines per run: %.1f, lines per datagram: %.1f" % (
-            seen["datagrams"] / runs, seen["lines"] / runs, seen["lines"] / seen["datagrams"]))
+            lines_seen["datagrams"] / runs, lines_seen["lines"] / runs,
+            lines_seen["lines"] / lines_seen["datagrams"]))
+    for name, ir, out in counted:
+        print("instructions per run (callgrind Ir, %s): %d (%.2f M), output %s" % (name, ir, ir / 1e6, out))
 
 
 if __name__ == "__main__":

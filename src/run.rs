@@ -4,7 +4,6 @@
 //! `main` prints it once.
 
 use std::fmt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cache::{self, CacheEntry};
@@ -14,10 +13,10 @@ use crate::ecs::task::Container;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::fetch::Fetcher;
 use crate::filter::DEFAULT_OWN_CONTAINER_NAME;
+use crate::folder::PrivateFile;
 use crate::metrics::{Metric, Tagger};
 use crate::output::{self, Batch, Destination, Exporter, Format};
 use crate::pipeline::{self, Options, RunReport};
-use crate::safe_write;
 use crate::signals::Shutdown;
 use crate::state;
 
@@ -111,11 +110,13 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let endpoint = source.endpoint();
     // A replay is self-contained: it neither reads nor writes the cache or the state.
     let live = matches!(source, Source::Live(_));
-    let cache_file = config.cache_file.as_deref().filter(|_| live);
-    let state_file = config
-        .state_file
-        .as_deref()
-        .filter(|_| beside_a_usable_cache(cache_file));
+    // Their private folder is opened once, here (one warning when it is not usable).
+    let (cache_file, state_file) = match config.cache_file.as_deref().filter(|_| live) {
+        Some(path) => cache::open(path, config.state_file.as_deref()).unzip(),
+        None => (None, None),
+    };
+    let (cache_file, state_file) = (cache_file.as_ref(), state_file.flatten());
+    let state_file = state_file.as_ref();
     // The run's one time budget: every request, every backoff and the send consult it.
     let deadline = Deadline::new(config.timeout, config.fetch_budget).watching(&shutdown);
     let mut fetcher = Fetcher::new(deadline.clone()).interruptible(&shutdown);
@@ -236,7 +237,7 @@ fn also_unsent(failure: Failure, delivered: Result<Sent, Failure>) -> Failure {
 fn collect(
     config: &Config,
     source: &Source,
-    state_file: Option<&Path>,
+    state_file: Option<&PrivateFile>,
     fetcher: &mut Fetcher,
     task: &Task,
     shutdown: &Shutdown,
@@ -286,7 +287,7 @@ fn partial_failure(error: &FetchError, abandoned: Option<i32>, samples: usize) -
 fn identity_when_failing(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cache_file: Option<&Path>,
+    cache_file: Option<&PrivateFile>,
 ) -> Task {
     // Quietly: a cache that is not used was reported when the metadata was loaded.
     let location = endpoint.location();
@@ -321,7 +322,7 @@ struct Sampling<'a> {
     samples: usize,
     interval: Duration,
     /// `--since-last-run`: the state file, and how old its sample may be.
-    state_file: Option<&'a Path>,
+    state_file: Option<&'a PrivateFile>,
     max_age: Duration,
 }
 
@@ -386,7 +387,7 @@ fn collect_live(
 /// an interval away from the cron job.
 fn store_last_sample(
     config: &Config,
-    state_file: Option<&Path>,
+    state_file: Option<&PrivateFile>,
     endpoint: &dyn Endpoint,
     metadata: &Metadata,
     samples: &[StatsSample],
@@ -411,21 +412,6 @@ fn store_last_sample(
     let task_arn = metadata.task.task_arn.as_deref().unwrap_or_default();
     if let Err(e) = state::store(path, &endpoint.location(), task_arn, last) {
         log::warn!("previous-sample state not written: {e}");
-    }
-}
-
-/// The `--since-last-run` state lives beside the cache: when the cache path is not a regular
-/// file (`CACHE_FILE=/dev/null` to switch the cache off), nothing is written beside it either.
-fn beside_a_usable_cache(cache_file: Option<&Path>) -> bool {
-    match cache_file.and_then(|path| Some((path, safe_write::refuses(path)?))) {
-        Some((path, kind)) => {
-            log::warn!(
-                "--since-last-run state off: the cache path {} is a {kind}",
-                path.display()
-            );
-            false
-        }
-        None => true,
     }
 }
 
@@ -538,8 +524,8 @@ fn what_to_check(output: &output::Options) -> &'static str {
 fn load_metadata(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cached: Option<&Path>,
-    cache_file: Option<&Path>,
+    cached: Option<&PrivateFile>,
+    cache_file: Option<&PrivateFile>,
 ) -> Result<Metadata, FetchError> {
     let Some((path, entry)) =
         cached.and_then(|path| cache::load(path, &endpoint.location()).map(|e| (path, e)))
@@ -603,7 +589,7 @@ fn lookup_own_container_name(fetcher: &mut Fetcher, endpoint: &dyn Endpoint) -> 
 fn fetch_metadata(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cache_file: Option<&Path>,
+    cache_file: Option<&PrivateFile>,
 ) -> Result<Metadata, FetchError> {
     let task = fetcher.read(|timeout| endpoint.fetch_task(timeout))?;
     let own = lookup_own_container_name(fetcher, endpoint);
@@ -620,7 +606,7 @@ fn fetch_metadata(
 /// Cache only a RUNNING task with an ARN: a PENDING answer may still change (the ancestor
 /// cached it and used it forever). `own: None` (the lookup failed) is cached as "not known
 /// yet", and looked up again by the next run.
-fn store_cache(path: &Path, endpoint: &dyn Endpoint, task: &Task, own: Option<String>) {
+fn store_cache(path: &PrivateFile, endpoint: &dyn Endpoint, task: &Task, own: Option<String>) {
     let Some(task_arn) = task.task_arn.clone().filter(|_| task.is_running()) else {
         log::info!("task is not RUNNING (or has no ARN): metadata not cached");
         return;
@@ -643,7 +629,7 @@ fn store_cache(path: &Path, endpoint: &dyn Endpoint, task: &Task, own: Option<St
 fn refresh_if_unknown(
     fetcher: &mut Fetcher,
     endpoint: &dyn Endpoint,
-    cache_file: Option<&Path>,
+    cache_file: Option<&PrivateFile>,
     metadata: &mut Metadata,
     last: &StatsSample,
 ) {
@@ -681,7 +667,7 @@ fn refresh_if_unknown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use crate::ecs::ContainerMetadata;
     use crate::ecs::endpoint::fake::{Fake, fails, named};
@@ -728,7 +714,7 @@ mod tests {
         dir
     }
 
-    fn plan(samples: usize, state_file: Option<&Path>) -> Sampling<'_> {
+    fn plan(samples: usize, state_file: Option<&PrivateFile>) -> Sampling<'_> {
         Sampling {
             samples,
             interval: Duration::ZERO,
@@ -742,7 +728,7 @@ mod tests {
     #[test]
     fn a_cache_for_this_endpoint_gives_the_identity_when_failing() {
         let dir = temp_dir("identity");
-        let path = dir.join("metadata.json");
+        let path = PrivateFile::open(&dir.join("metadata.json")).unwrap();
         let endpoint = Fake::new([Err(fails("/task"))]).container([Err(fails("/"))]);
         let task = Task {
             cluster: Some("prod".into()),
@@ -829,7 +815,7 @@ mod tests {
         assert_eq!(collected.unwrap(), reads);
 
         let dir = temp_dir("state");
-        let state_file = dir.join("metadata.json.last-sample");
+        let state_file = PrivateFile::open(&dir.join("metadata.json.last-sample")).unwrap();
         let endpoint = Fake::new([]).stats([Ok(stats(&["a"], 9))]);
         state::store(&state_file, &endpoint.location(), ARN, &stats(&["a"], 5)).unwrap();
         let collected = collect_live(
@@ -915,8 +901,8 @@ mod tests {
         }
     }
 
-    fn cache_with(dir: &Path, endpoint: &Fake, task: &Task, own: Option<&str>) -> PathBuf {
-        let path = dir.join("metadata.json");
+    fn cache_with(dir: &Path, endpoint: &Fake, task: &Task, own: Option<&str>) -> PrivateFile {
+        let path = PrivateFile::open(&dir.join("metadata.json")).unwrap();
         let entry = CacheEntry {
             version: cache::FORMAT_VERSION,
             endpoint: endpoint.location(),
@@ -969,7 +955,7 @@ mod tests {
             ContainerMetadata::parse("GET fake/".into(), br#"{"DockerId":"x"}"#.to_vec()).unwrap();
         for answer in [Err(fails("/")), Ok(Some(no_name)), Ok(None)] {
             let dir = temp_dir("own");
-            let path = dir.join("metadata.json");
+            let path = PrivateFile::open(&dir.join("metadata.json")).unwrap();
             let endpoint = Fake::new([Ok(task(&["a"], ""))]).container([answer]);
             let metadata = load_metadata(&mut fetcher(), &endpoint, None, Some(&path)).unwrap();
             assert_eq!(metadata.own_container_name, DEFAULT_OWN_CONTAINER_NAME);

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache;
 use crate::ecs::StatsSample;
 use crate::ecs::stats::ContainerStats;
 use crate::ecs::timestamp::Timestamp;
+use crate::folder::PrivateFile;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -47,7 +47,7 @@ pub fn sample_time(sample: &StatsSample) -> Option<Timestamp> {
 /// takes the whole interval); the first run, which has no previous sample yet, says so at
 /// info level only.
 pub fn load(
-    path: &Path,
+    file: &PrivateFile,
     endpoint: &str,
     task_arn: &str,
     max_age: Duration,
@@ -56,16 +56,16 @@ pub fn load(
     let fallback = |why: String| {
         log::warn!(
             "previous sample {} not used: {why}; taking two samples",
-            path.display()
+            file.path().display()
         );
         None
     };
-    let body = match cache::read_private(path) {
+    let body = match file.read() {
         Ok(Some(body)) => body,
         Ok(None) => {
             log::info!(
                 "no previous sample yet at {}; taking two samples",
-                path.display()
+                file.path().display()
             );
             return None;
         }
@@ -109,7 +109,7 @@ pub fn load(
 }
 
 pub fn store(
-    path: &Path,
+    file: &PrivateFile,
     endpoint: &str,
     task_arn: &str,
     sample: &StatsSample,
@@ -121,5 +121,5 @@ pub fn store(
         sample: sample.containers.clone(),
     };
     let body = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
-    cache::write_private(path, &body)
+    file.write(&body).map_err(|e| e.to_string())
 }

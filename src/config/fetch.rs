@@ -45,25 +45,3 @@ pub fn resolve(cli: &Cli, env: Env) -> Result<Fetch, String> {
         fetch_budget: settings::fetch_budget.get_or_default(cli, env)?,
     })
 }
-
-impl Fetch {
-    /// Why the cache path cannot be used by a live run, when it holds something that is never
-    /// read nor replaced: a symlink, a device (`CACHE_FILE=/dev/null`, a way to switch the
-    /// cache off), a FIFO, a socket or a folder (see [`crate::safe_write::refuses`]). The
-    /// caller turns the cache and the state beside it off and warns once, instead of a warning
-    /// at each read and write. `None` for a replay, which never uses the cache.
-    pub fn unusable_cache(&self) -> Option<String> {
-        let path = self.cache_file.as_deref()?;
-        let live = matches!(
-            crate::ecs::client::endpoint_url(&self.metadata_url),
-            Ok(Some(_))
-        );
-        let kind = crate::safe_write::refuses(path).filter(|_| live)?;
-        Some(format!(
-            "metadata cache off for this run: {} is a {kind}, not a regular file: left as it \
-             is, neither read nor written (nor the --since-last-run state beside it); \
-             --no-cache switches the cache off without this warning",
-            path.display()
-        ))
-    }
-}

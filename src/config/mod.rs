@@ -92,13 +92,8 @@ impl Config {
         warnings.extend(output_warnings);
         output.user_tag_keys = constant_tags.iter().map(|(key, _)| key.clone()).collect();
         let log_level = log_level(&cli, env)?;
-        let (cache_file, state_file) = match fetch.unusable_cache() {
-            Some(why) => {
-                warnings.push(why);
-                (None, None)
-            }
-            None => (fetch.cache_file, sampling.state_file),
-        };
+        // The cache folder is opened (and checked) by a live run: see `cache::open`.
+        let (cache_file, state_file) = (fetch.cache_file, sampling.state_file);
         Ok(Config {
             metadata_url: fetch.metadata_url,
             output,

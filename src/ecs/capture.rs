@@ -3,30 +3,34 @@
 //! `--metadata-url DIR`.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::path::Path;
 
 use super::StatsSample;
-use crate::safe_write;
+use crate::folder::{self, Folder};
 
 pub struct Recorder {
-    dir: PathBuf,
+    /// Held from the start: a folder swapped for a symlink during the interval cannot
+    /// redirect the files written at its end.
+    folder: Folder,
     stats_written: Cell<usize>,
 }
 
 impl Recorder {
-    /// Create the directory, or empty a previous capture in it (an explicit request: failure
-    /// is a usage error). A capture is always fresh: an old `stats003.json` left beside a new
-    /// two-sample capture would make the replay differ from the run. A directory holding
-    /// anything but capture files is refused rather than mixed into.
+    /// Create the folder (0700), or empty a previous capture in it (an explicit request:
+    /// failure is a usage error). A capture is always fresh: an old `stats003.json` left beside
+    /// a new two-sample capture would make the replay differ from the run. A folder holding
+    /// anything but capture files is refused rather than mixed into, and so is one that is not
+    /// ours (see [`Folder::private`]).
     pub fn new(dir: &Path) -> Result<Recorder, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create capture directory {}: {e}", dir.display()))?;
-        let listed = std::fs::read_dir(dir)
-            .and_then(|entries| {
-                entries
-                    .map(|e| e.map(|e| e.file_name()))
-                    .collect::<Result<Vec<_>, _>>()
-            })
+        let folder = Folder::private(dir).map_err(|why| {
+            format!(
+                "capture directory refused: {why}; give a new directory, or one of yours that \
+                 group and others cannot write"
+            )
+        })?;
+        let listed = folder
+            .names()
             .map_err(|e| format!("cannot list capture directory {}: {e}", dir.display()))?;
         let (owned, foreign): (Vec<_>, Vec<_>) = listed
             .into_iter()
@@ -45,18 +49,17 @@ impl Recorder {
             ));
         }
         for name in owned {
-            // remove_file never follows a symlink: a link planted at `task.json` goes, its
-            // target stays.
-            let path = dir.join(name);
-            std::fs::remove_file(&path).map_err(|e| {
+            // unlinkat never follows a symlink: a link planted at `task.json` goes, its target
+            // stays.
+            folder.remove(&name).map_err(|e| {
                 format!(
                     "cannot remove {} from the earlier capture: {e}",
-                    path.display()
+                    folder.join(&name).display()
                 )
             })?;
         }
         Ok(Recorder {
-            dir: dir.to_path_buf(),
+            folder,
             stats_written: Cell::new(0),
         })
     }
@@ -86,9 +89,8 @@ impl Recorder {
     }
 
     fn write(&self, name: &str, body: &[u8]) {
-        let path = self.dir.join(name);
-        // Never through a symlink or onto a FIFO planted since the directory was emptied.
-        if let Err(e) = safe_write::replace(&path, body, 0o644) {
+        // Never through a symlink or onto a FIFO planted since the folder was emptied.
+        if let Err(e) = self.folder.replace(OsStr::new(name), body, 0o644) {
             log::warn!("capture: {e}");
         }
     }
@@ -102,12 +104,7 @@ fn is_capture_file(name: &str) -> bool {
             || n == "container.json"
             || (n.starts_with("stats") && n.ends_with(".json"))
     };
-    sample(name)
-        || name
-            .strip_prefix('.')
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .and_then(|rest| rest.rsplit_once('.'))
-            .is_some_and(|(file, _)| safe_write::is_temporary_of(name, file) && sample(file))
+    sample(name) || folder::is_temporary(name)
 }
 
 #[cfg(test)]
@@ -121,7 +118,7 @@ mod tests {
             "container.json",
             "stats001.json",
             "stats.json",
-            ".stats002.json.77.tmp",
+            ".ecs-statsd.77.0.tmp",
         ] {
             assert!(is_capture_file(name), "{name}");
         }
@@ -129,6 +126,7 @@ mod tests {
             "notes.txt",
             "task.json.bak",
             ".task.json.x.tmp",
+            ".ecs-statsd.x.tmp",
             "README",
             ".hidden",
         ] {

@@ -25,6 +25,10 @@ use super::{StatsSample, Task};
 
 /// The largest body we read; real `/task/stats` bodies are tens of kilobytes.
 const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// ureq's input buffer per connection (response headers, then the body in slices).
+const HTTP_INPUT_BUFFER_BYTES: usize = 16 * 1024;
+/// ureq's output buffer per connection: the request line and headers.
+const HTTP_OUTPUT_BUFFER_BYTES: usize = 8 * 1024;
 /// How much of a bad body an error message quotes.
 const BODY_EXCERPT_BYTES: usize = 200;
 
@@ -74,6 +78,15 @@ impl Http {
             // The endpoint is link-local: an HTTP_PROXY meant for the internet must not
             // capture it.
             .proxy(None)
+            // ureq zero-fills both buffers of every new connection (128 KiB each by default),
+            // a cost paid on each request when the endpoint closes connections. The request
+            // is a GET line and a few headers; the answer's headers are a few hundred bytes
+            // and the body streams through the input buffer in as many reads as it needs.
+            .input_buffer_size(HTTP_INPUT_BUFFER_BYTES)
+            .output_buffer_size(HTTP_OUTPUT_BUFFER_BYTES)
+            // Below the input buffer, so headers too long for it fail with ureq's clear
+            // "response header too large" rather than "no progress".
+            .max_response_header_size(HTTP_INPUT_BUFFER_BYTES / 2)
             .build();
         let connector = Interruptible {
             inner: DefaultConnector::new(),

@@ -9,8 +9,11 @@
 //! Some values serde_json refuses before any visitor sees them (a number past f64 such as
 //! `1e400`, a duplicated key), failing the whole body. Containers are therefore read [`alone`]:
 //! each one's raw text (a borrowed slice of the body) is parsed on its own, so such a value
-//! drops that container only.
+//! drops that container only. That reads each container twice, so [`parse_object`] first
+//! reads the body in one pass and falls back to reading each container alone only when the
+//! one pass fails.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -178,7 +181,9 @@ impl<'de, T: Lenient> Visitor<'de> for SeqVisitor<T> {
     other_scalars!(None);
     other_numbers_and_text!(None);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        // serde_json gives no size hint; 16 holds a blkio list or a small host's per-CPU
+        // list without growing it four times.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(64));
         let mut whole = true;
         while let Some(Maybe(item)) = seq.next_element::<Maybe<T>>()? {
             match item {
@@ -304,6 +309,38 @@ pub fn alone<T: Lenient>(raw: &RawValue, what: &dyn fmt::Display) -> Option<T> {
     }
 }
 
+thread_local! {
+    /// Set during the first pass of [`parse_object`]: values meant to be read [`alone`] are
+    /// read in place instead, so the body is read once, not twice (raw text, then again).
+    static IN_PLACE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `read` with [`IN_PLACE`] set, clearing it again even if `read` unwinds.
+fn in_place<R>(read: impl FnOnce() -> R) -> R {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            IN_PLACE.with(|flag| flag.set(false));
+        }
+    }
+    IN_PLACE.with(|flag| flag.set(true));
+    let _clear = Clear;
+    read()
+}
+
+/// The next map value read [`alone`] (`Ok(None)` when it cannot be read or has the wrong
+/// shape), or in place during the first pass of [`parse_object`].
+pub fn next_value_alone<'de, A: MapAccess<'de>, T: Lenient>(
+    map: &mut A,
+    what: &dyn fmt::Display,
+) -> Result<Option<T>, A::Error> {
+    if IN_PLACE.with(Cell::get) {
+        return map.next_value::<Maybe<T>>().map(|Maybe(value)| value);
+    }
+    map.next_value::<&'de RawValue>()
+        .map(|raw| alone(raw, what))
+}
+
 /// `deserialize_with` for a list of containers: each element is read [`alone`], so one that
 /// cannot be read is left out and the others stay. Any other JSON value is `None`.
 pub fn each_alone<'de, D: Deserializer<'de>, T: Lenient>(
@@ -319,6 +356,12 @@ pub fn each_alone<'de, D: Deserializer<'de>, T: Lenient>(
         other_numbers_and_text!(None);
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut items = Vec::new();
+            if IN_PLACE.with(Cell::get) {
+                while let Some(Maybe(item)) = seq.next_element::<Maybe<T>>()? {
+                    items.extend(item);
+                }
+                return Ok(Some(items));
+            }
             let mut index = 0;
             while let Some(raw) = seq.next_element::<&'de RawValue>()? {
                 items.extend(alone(
@@ -414,8 +457,49 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for TopVisitor<T> {
 }
 
 /// Parse a body that must be a JSON object: `what` says what it should hold.
+///
+/// A first pass reads the body once, every value in place. When it succeeds, its result is
+/// the one the second pass would give: the same visitors over the same text, and nothing the
+/// second pass refuses (bytes that are not UTF-8, a value serde_json refuses) gets through
+/// it. When it fails (a container serde_json refuses, any error), the second pass reads each
+/// container alone and decides the result, its warnings and its error. A normal body is
+/// thus read once instead of twice.
 pub fn parse_object<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, String> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // The second pass refuses bytes that are not UTF-8 inside a container (its raw text must
+    // be a `str`), so the first pass takes UTF-8 only. Checked once here, it is not checked
+    // again string by string: a `str` reader skips that.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(value) = in_place(|| parse_body(serde_json::Deserializer::from_str(text), what))
+    {
+        return Ok(value);
+    }
+    parse_body(serde_json::Deserializer::from_slice(body), what)
+}
+
+/// [`parse_object`]'s second pass on its own (every container read alone): tests check that
+/// the first pass agrees with it.
+#[cfg(test)]
+pub(crate) fn parse_object_each_alone<T: DeserializeOwned>(
+    body: &[u8],
+    what: &'static str,
+) -> Result<T, String> {
+    parse_body(serde_json::Deserializer::from_slice(body), what)
+}
+
+/// [`parse_object`]'s first pass on its own.
+#[cfg(test)]
+pub(crate) fn parse_object_in_place<T: DeserializeOwned>(
+    body: &[u8],
+    what: &'static str,
+) -> Result<T, String> {
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    in_place(|| parse_body(serde_json::Deserializer::from_str(text), what))
+}
+
+fn parse_body<'de, R: serde_json::de::Read<'de>, T: DeserializeOwned>(
+    mut de: serde_json::Deserializer<R>,
+    what: &'static str,
+) -> Result<T, String> {
     let parsed = de
         .deserialize_any(TopVisitor::<T>(what, PhantomData))
         .and_then(|value| de.end().map(|()| value));

@@ -7,9 +7,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
-use super::lenient::{alone, parse_object, payload};
+use super::lenient::{next_value_alone, parse_object, payload};
 use super::task::{Container, Task};
 
 /// One read of `/task/stats`: Docker ID → that container's stats (`None` for `null`).
@@ -258,8 +257,9 @@ impl<'de> Deserialize<'de> for ByDockerId {
                 mut map: A,
             ) -> Result<ByDockerId, A::Error> {
                 let mut all = BTreeMap::new();
-                while let Some((id, raw)) = map.next_entry::<String, &'de RawValue>()? {
-                    let stats = alone(raw, &format_args!("the stats of container {id}"));
+                while let Some(id) = map.next_key::<String>()? {
+                    let what = format_args!("the stats of container {id}");
+                    let stats = next_value_alone(&mut map, &what)?;
                     all.insert(id, stats);
                 }
                 Ok(ByDockerId(all))
@@ -312,6 +312,88 @@ impl crate::ecs::lenient::Lenient for BlkioOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ecs::lenient::{parse_object_each_alone, parse_object_in_place};
+
+    /// `parse_object` reads a body in one pass, falling back to reading each container alone
+    /// when that pass fails: the one pass must give exactly what reading each alone gives.
+    #[test]
+    fn one_pass_reads_what_reading_each_container_alone_reads() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut files = vec![format!(
+            "{root}/testdata/parity/ancestor-example/stats1.json"
+        )];
+        let mut dirs = vec![format!("{root}/testdata/ecs")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path.display().to_string());
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    files.push(path.display().to_string());
+                }
+            }
+        }
+        let mut bodies: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|f| {
+                let name = f.rsplit('/').next().unwrap().to_string();
+                (name, std::fs::read(f).unwrap())
+            })
+            .collect();
+        assert!(bodies.len() > 20, "{files:?}");
+        // Bodies the one pass cannot read, but reading each container alone can: a number
+        // past f64 and a duplicated key in one container, bytes that are not UTF-8 in a
+        // field nobody reads; and a task whose second container has a number past f64.
+        let example = String::from_utf8(bodies[0].1.clone()).unwrap();
+        let one = |from: &str, to: &str| example.replacen(from, to, 1).into_bytes();
+        bodies.push((
+            "1e400".into(),
+            one(r#""num_procs": 0"#, r#""num_procs": 1e400"#),
+        ));
+        bodies.push((
+            "dup".into(),
+            one(r#""num_procs": 0"#, r#""num_procs": 0, "num_procs": 1"#),
+        ));
+        let mut latin1 = one(r#""name": ""#, r#""nickname": "caf\u00e9", "name": ""#);
+        let at = latin1.windows(6).position(|w| w == b"\\u00e9").unwrap();
+        latin1.splice(at..at + 6, [0xe9]);
+        bodies.push(("latin1 stats".into(), latin1));
+        let task =
+            std::fs::read_to_string(format!("{root}/testdata/parity/ancestor-example/task.json"))
+                .unwrap();
+        let at = task.match_indices(r#""DockerId""#).nth(1).unwrap().0;
+        let bad_task = format!("{}\"RestartCount\": 1e400, {}", &task[..at], &task[at..]);
+        bodies.push(("1e400 task".into(), bad_task.into_bytes()));
+
+        let mut fell_back = 0;
+        for (name, body) in &bodies {
+            let once;
+            let alone;
+            if name.contains("stats") || !name.contains("task") {
+                once = parse_object::<ByDockerId>(body, "keyed by Docker ID")
+                    .map(|s| format!("{:?}", s.0));
+                alone = parse_object_each_alone::<ByDockerId>(body, "keyed by Docker ID")
+                    .map(|s| format!("{:?}", s.0));
+                fell_back += usize::from(parse_object_in_place::<ByDockerId>(body, "").is_err());
+            } else {
+                once = Task::parse(body).map(|t| format!("{t:?}"));
+                alone = parse_object_each_alone::<Task>(body, "with the task metadata")
+                    .map(|t| format!("{t:?}"));
+                fell_back += usize::from(parse_object_in_place::<Task>(body, "").is_err());
+            }
+            assert_eq!(once, alone, "{name}");
+        }
+        // The four bodies built to fail the one pass did, and only a container was lost.
+        assert!(fell_back >= 4, "{fell_back}");
+        let task = Task::parse(&bodies[bodies.len() - 1].1).unwrap();
+        assert_eq!(task.containers().len(), 1);
+        let sample = StatsSample::parse(&bodies[bodies.len() - 4].1).unwrap();
+        assert_eq!(
+            sample.containers.values().filter(|s| s.is_none()).count(),
+            1
+        );
+        assert!(sample.containers.values().filter(|s| s.is_some()).count() >= 1);
+    }
 
     fn capture(path: &str) -> StatsSample {
         let path = format!("{}/testdata/ecs/{path}", env!("CARGO_MANIFEST_DIR"));

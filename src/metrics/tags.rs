@@ -23,6 +23,9 @@ use crate::output::prometheus::label_name;
 /// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
 pub type TagKey = std::borrow::Cow<'static, str>;
 
+/// One tag: key and (sanitized) value; an empty value is a bare tag.
+pub type Tag = (TagKey, String);
+
 pub type Tags = Vec<(TagKey, String)>;
 
 /// The tags of one series: a set shared by every series of a container (or of the task),
@@ -78,6 +81,12 @@ impl TagSet {
 
     pub fn to_vec(&self) -> Tags {
         self.iter().cloned().collect()
+    }
+
+    /// The tags shared by every series of the set's container (or of the task), and the
+    /// series' own one: a writer can render the shared part once per set (`Arc::ptr_eq`).
+    pub fn parts(&self) -> (&Arc<[Tag]>, Option<&Tag>) {
+        (&self.base, self.extra.as_ref())
     }
 }
 

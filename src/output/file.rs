@@ -1,19 +1,25 @@
 //! `--output-file PATH`: what a run would print to stdout, collected in memory, then written to
-//! a temporary file in PATH's directory, fsynced, and renamed over PATH. A reader (the
+//! a temporary file in PATH's folder, fsynced, and renamed over PATH. A reader (the
 //! node_exporter textfile collector) sees the old file or the new one, never a partial one.
 //!
-//! Only nothing or a regular file at PATH is replaced: a symlink is not followed (the rename
-//! would replace the link, not its target) and `/dev/null`, a FIFO, a socket or a device are
-//! never replaced, so a wrong path cannot destroy something that is not an output file.
-//! The writing itself is [`crate::safe_write`], shared with the cache, the state and
-//! `--capture`; this file is world-readable (mode 0644), the cache private (0600).
+//! PATH's folder is opened once, before the run reads the endpoint, and the file is written
+//! through that descriptor ([`crate::folder`], shared with the cache, the state and
+//! `--capture`): a folder path swapped during the interval cannot redirect the write. Only
+//! nothing or a regular file at PATH is replaced: a symlink is not followed (nor replaced) and
+//! `/dev/null`, a FIFO, a socket or a device are never replaced, so a wrong path cannot
+//! destroy something that is not an output file. This file is world-readable (mode 0644), the
+//! cache private (0600).
+//!
+//! When the new file cannot be written (a full disk, a file size limit), the previous one is
+//! removed, and the error says so: an unlink needs no space, and a collector must not go on
+//! serving the last good run's `exporter_status 1` as if it were current.
 
-use std::fs;
+use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::safe_write;
+use crate::folder::{self, Folder, WriteError};
 
 /// Readable by a collector running as another user.
 const MODE: u32 = 0o644;
@@ -44,9 +50,18 @@ impl Write for Collected {
     }
 }
 
-/// Whether `path` may be replaced: nothing there, or a regular file (not through a symlink).
-/// Checked before the run reads the endpoint, so a wrong path fails fast.
-pub fn check(path: &Path) -> Result<(), String> {
+/// The output file: its folder held open, its name in it.
+#[derive(Debug)]
+pub struct Target {
+    folder: Folder,
+    name: OsString,
+    path: PathBuf,
+}
+
+/// Open `path`'s folder and check that `path` may be replaced: nothing there, or a regular
+/// file (not through a symlink). Done before the run reads the endpoint, so a wrong path fails
+/// fast.
+pub fn open(path: &Path) -> Result<Target, String> {
     let refuse = |what: &str| {
         Err(format!(
             "--output-file {} is {what}; only a regular file is replaced: give the path of a \
@@ -54,32 +69,56 @@ pub fn check(path: &Path) -> Result<(), String> {
             path.display()
         ))
     };
-    if path.file_name().is_none() {
+    let Some((dir, name)) = folder::split(path) else {
         return refuse("not a file name");
+    };
+    let folder =
+        Folder::shared(dir).map_err(|e| format!("--output-file {}: {e}", path.display()))?;
+    if let Some(kind) = folder.refuses(name) {
+        return refuse(&format!("a {kind}"));
     }
-    if let Err(e) = fs::symlink_metadata(path)
-        && e.kind() != io::ErrorKind::NotFound
-    {
-        return Err(format!("--output-file {}: {e}", path.display()));
-    }
-    match safe_write::refuses(path) {
-        Some(kind) => refuse(&format!("a {kind}")),
-        None => Ok(()),
-    }
+    Ok(Target {
+        name: name.to_os_string(),
+        folder,
+        path: path.to_path_buf(),
+    })
 }
 
-/// Replace `path` with `contents` (see [`crate::safe_write`]: temporary file beside it,
-/// fsync, rename, fsync of the directory so the rename survives a crash).
-pub fn replace(path: &Path, contents: &[u8]) -> Result<(), String> {
-    check(path)?;
-    safe_write::replace(path, contents, MODE).map_err(|e| format!("--output-file: {e}"))
+impl Target {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replace the file with `contents` (temporary file beside it, fsync, rename, fsync of the
+    /// folder). When that fails, the previous file is removed and the error says so.
+    pub fn replace(&self, contents: &[u8]) -> Result<(), String> {
+        let error = match self.folder.replace(&self.name, contents, MODE) {
+            Ok(()) => return Ok(()),
+            Err(error @ WriteError::NotRegular { .. }) => {
+                return Err(format!("--output-file: {error}"));
+            }
+            Err(error) => error,
+        };
+        let removed = match self.folder.remove_regular(&self.name) {
+            Ok(true) => format!(
+                "removed the previous {}, so that it is not served as current",
+                self.path.display()
+            ),
+            Ok(false) => "no previous file to remove".to_string(),
+            Err(e) => format!(
+                "and the previous {} could not be removed either ({e}): it is stale",
+                self.path.display()
+            ),
+        };
+        Err(format!("--output-file: {error}; {removed}"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
-    use std::path::PathBuf;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -87,6 +126,10 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    fn replace(path: &Path, contents: &[u8]) -> Result<(), String> {
+        open(path)?.replace(contents)
     }
 
     #[test]
@@ -105,6 +148,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["ecs.prom"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The folder is held from the check on: renamed away and replaced by a symlink to
+    /// another folder, the file still lands in the folder that was opened.
+    #[test]
+    fn a_folder_swapped_after_the_check_does_not_redirect_the_write() {
+        let dir = temp_dir("swap");
+        let out = dir.join("out");
+        let elsewhere = dir.join("elsewhere");
+        fs::create_dir(&out).unwrap();
+        fs::create_dir(&elsewhere).unwrap();
+        let target = open(&out.join("ecs.prom")).unwrap();
+        fs::rename(&out, dir.join("moved")).unwrap();
+        symlink(&elsewhere, &out).unwrap();
+        target.replace(b"x 1\n").unwrap();
+        assert_eq!(fs::read(dir.join("moved/ecs.prom")).unwrap(), b"x 1\n");
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -128,6 +189,12 @@ mod tests {
         let err = replace(Path::new("/dev/null"), b"x").unwrap_err();
         assert!(err.contains("a device"), "{err}");
         assert!(replace(&dir, b"x").unwrap_err().contains("directory"));
+        let slash = format!("{}/", dir.display());
+        assert!(
+            replace(Path::new(&slash), b"x")
+                .unwrap_err()
+                .contains("not a file name")
+        );
         let fifo = dir.join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");

@@ -13,7 +13,7 @@ mod statsd;
 mod stdout;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::deadline::Deadline;
 use crate::metrics::Metric;
@@ -70,7 +70,8 @@ pub enum Printed {
     #[default]
     Stdout,
     File {
-        path: PathBuf,
+        /// Its folder held open from the start (see [`file::open`]).
+        target: Arc<file::Target>,
         collected: file::Collected,
     },
 }
@@ -97,13 +98,10 @@ impl Exporter {
     pub fn new(options: &Options) -> Result<Exporter, String> {
         let printed = match &options.output_file {
             None => Printed::Stdout,
-            Some(path) => {
-                file::check(path)?;
-                Printed::File {
-                    path: path.clone(),
-                    collected: file::Collected::default(),
-                }
-            }
+            Some(path) => Printed::File {
+                target: Arc::new(file::open(path)?),
+                collected: file::Collected::default(),
+            },
         };
         let format: Box<dyn Export> = match &options.format {
             Format::Statsd => Box::new(Sender::new(options, &printed)?),
@@ -135,7 +133,7 @@ impl Exporter {
     pub fn commit(&self) -> Result<(), String> {
         match &self.printed {
             Printed::Stdout => Ok(()),
-            Printed::File { path, collected } => file::replace(path, &collected.take()),
+            Printed::File { target, collected } => target.replace(&collected.take()),
         }
     }
 }

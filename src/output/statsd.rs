@@ -7,6 +7,7 @@
 //! mostly healthy. Here a line counts as sent only once the datagram (or write) holding it
 //! was accepted.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
@@ -116,6 +117,11 @@ impl Export for Sender {
         let mut oversized = (0usize, 0usize);
         let mut refused = origin::Refused::default();
         let mut dropped = Dropped::default();
+        // The tags of a line as one text, handed to cadence as one tag (cadence writes `|#`
+        // and these bytes). Each shared set (a container's, the task's) is joined once, for
+        // the first line carrying it; a line with a tag of its own adds it in `line_tags`.
+        let mut joined_sets: HashMap<*const (), String> = HashMap::new();
+        let mut line_tags = String::new();
         for metric in batch.metrics {
             let path;
             let name = if graphite {
@@ -143,17 +149,46 @@ impl Export for Sender {
                 line_limit::user_tags_to_drop(&len, metric, &self.user_tag_keys)
             };
             dropped.add(metric, &left_out);
-            let tags = (metric.tags.iter().enumerate())
-                .filter(|(i, _)| !graphite && !left_out.contains(i))
-                .map(|(_, tag)| tag);
-            let mut builder: MetricBuilder<_> = tags.fold(builder, |b, (key, value)| {
-                // An empty value is a bare tag (`DD_TAGS=team-a`).
-                if value.is_empty() {
-                    b.with_tag_value(key)
-                } else {
-                    b.with_tag(key, value)
+            let mut builder: MetricBuilder<_> = builder;
+            // No tags at all in graphite names (they are in the path).
+            let (shared, own) = metric.tags.parts();
+            let tags = if graphite || (shared.is_empty() && own.is_none()) {
+                None
+            } else if left_out.is_empty() {
+                let joined = joined_sets
+                    .entry(Arc::as_ptr(shared).cast())
+                    .or_insert_with(|| {
+                        let mut text = String::new();
+                        for (i, (key, value)) in shared.iter().enumerate() {
+                            push_tag(&mut text, i > 0, key, value);
+                        }
+                        text
+                    });
+                Some(match own {
+                    None => joined.as_str(),
+                    Some((key, value)) => {
+                        line_tags.clear();
+                        line_tags.push_str(joined);
+                        push_tag(&mut line_tags, !shared.is_empty(), key, value);
+                        line_tags.as_str()
+                    }
+                })
+            } else {
+                // A line cut to fit the agent's buffer: its own text, without the tags left out.
+                line_tags.clear();
+                let kept = (metric.tags.iter().enumerate())
+                    .filter(|(i, _)| !left_out.contains(i))
+                    .map(|(_, tag)| tag);
+                let mut count = 0;
+                for (key, value) in kept {
+                    push_tag(&mut line_tags, count > 0, key, value);
+                    count += 1;
                 }
-            });
+                (count > 0).then_some(line_tags.as_str())
+            };
+            if let Some(tags) = tags {
+                builder = builder.with_tag_value(tags);
+            }
             // The series carries its container's Docker ID: names may collide, IDs do not.
             if let Some(id) = container_id {
                 builder = builder.with_container_id(id);
@@ -198,6 +233,19 @@ impl Export for Sender {
             );
         }
         report
+    }
+}
+
+/// One DogStatsD tag after the others: `key:value`, or a bare `key` for an empty value
+/// (`DD_TAGS=team-a`), as cadence's `with_tag` and `with_tag_value` write them.
+fn push_tag(out: &mut String, comma: bool, key: &str, value: &str) {
+    if comma {
+        out.push(',');
+    }
+    out.push_str(key);
+    if !value.is_empty() {
+        out.push(':');
+        out.push_str(value);
     }
 }
 
@@ -609,6 +657,66 @@ mod tests {
                 "ecs_task.cpu_usage_ratio:0.25|g|#team|T1715680800",
             ]
         );
+    }
+
+    /// The tags joined once per shared set are the bytes cadence writes tag by tag: shared
+    /// sets interleaved, a series' own tag, bare tags, no tags, graphite (no tags at all).
+    #[test]
+    fn joined_tags_are_what_cadence_writes_tag_by_tag() {
+        let web = web_tags();
+        let other = crate::metrics::TagSet::from(vec![
+            ("team".into(), String::new()),
+            ("env".into(), "prod".into()),
+        ]);
+        let metrics = vec![
+            Metric::int(&MEM_USAGE, 1, web.clone()),
+            Metric::int(&MEM_USAGE, 2, other.clone()),
+            Metric::int(&MEM_USAGE, 3, web.with("cpu", "1".into())),
+            Metric::int(&MEM_USAGE, 4, other.with("interface", "eth0".into())),
+            Metric::int(&MEM_USAGE, 5, web.clone()),
+            Metric::int(&MEM_USAGE, 6, Vec::new()),
+            Metric::int(
+                &MEM_USAGE,
+                7,
+                crate::metrics::TagSet::default().with("cpu", "0".into()),
+            ),
+        ];
+        let (rx, sink) = SpyMetricSink::new();
+        let mut sender = Sender::from_parts(StatsdClient::from_sink("ecs_task", sink));
+        sender.export(&batch(&metrics), SEND_WAIT);
+        let (want_rx, want_sink) = SpyMetricSink::new();
+        let cadence = StatsdClient::from_sink("ecs_task", want_sink);
+        for metric in &metrics {
+            let Value::Int(v) = metric.value else {
+                unreachable!()
+            };
+            let builder = cadence.gauge_with_tags(metric.name(), v);
+            let builder = metric.tags.iter().fold(builder, |b, (key, value)| {
+                if value.is_empty() {
+                    b.with_tag_value(key)
+                } else {
+                    b.with_tag(key, value)
+                }
+            });
+            builder.try_send().unwrap();
+        }
+        macro_rules! lines {
+            ($rx:expr) => {
+                $rx.try_iter()
+                    .map(|b| String::from_utf8(b).unwrap())
+                    .collect::<Vec<String>>()
+            };
+        }
+        let got = lines!(rx);
+        assert_eq!(got, lines!(want_rx));
+        assert_eq!(
+            got[3],
+            "ecs_task.mem_usage:4|g|#team,env:prod,interface:eth0"
+        );
+        assert_eq!(got[5], "ecs_task.mem_usage:6|g");
+        sender.tag_format = TagFormat::Graphite;
+        sender.export(&batch(&metrics), SEND_WAIT);
+        assert!(lines!(rx).iter().all(|l| !l.contains("|#")));
     }
 
     /// Records datagrams; fails the ones whose index is listed, with `error`.
