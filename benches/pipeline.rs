@@ -56,6 +56,7 @@ fn series(task: &Task, samples: &[StatsSample]) -> Vec<Metric> {
         tags: TagOptions::default(),
         constant_tags: &[],
         included: &included,
+        agent_divides_network: false,
     };
     series::series(task, samples, &options, &RunReport::default())
 }

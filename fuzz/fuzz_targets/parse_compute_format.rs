@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         },
         constant_tags: &[("team".into(), "fuzz".into())],
         included: &included,
+        agent_divides_network: false,
     };
     let out = series::series(&task, &samples, &options, &RunReport::default());
     for m in &out {

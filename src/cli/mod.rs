@@ -253,6 +253,12 @@ settings! {
     max_age: option Option<String> = "max-age" <"SECS"> env ["MAX_AGE"]
         default(Fallback::Value("600")) parse parse::bound => Duration;
 
+    /// the ECS agent on EC2 is older than 1.100.0, which divides the task ENI's counters among
+    /// the containers of an awsvpc task: the task's network total is then one share times the
+    /// containers (ECS_AGENT_DIVIDES_NETWORK=true does the same; Windows always divides)
+    ecs_agent_divides_network: switch bool = "ecs-agent-divides-network"
+        env ["ECS_AGENT_DIVIDES_NETWORK"];
+
     /// send only the ancestor's tags (container_name, cpu, interface), not the task and
     /// container identity tags
     no_identity_tags: switch bool = "no-identity-tags";

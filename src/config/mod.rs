@@ -3,6 +3,7 @@
 //! per concern: [`fetch`] (endpoint, bounds, cache), [`sampling`] (interval, samples, which
 //! containers), [`output`] (the options the outputs get) and [`tags`].
 
+mod agent;
 mod fetch;
 pub mod filter;
 mod output;
@@ -47,6 +48,9 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     pub max_age: Duration,
     pub tags: TagOptions,
+    /// `--ecs-agent-divides-network`: the ECS agent divides an awsvpc task's ENI counters
+    /// among its containers (before 1.100.0 on Linux).
+    pub ecs_agent_divides_network: bool,
     /// Settings that were corrected or dropped (a user tag breaking Datadog's rules), for the
     /// caller to log once the logger is set up.
     pub warnings: Vec<String>,
@@ -106,6 +110,7 @@ impl Config {
             state_file,
             max_age: sampling.max_age,
             tags,
+            ecs_agent_divides_network: agent::divides_network(&cli, env)?,
             warnings,
         })
     }

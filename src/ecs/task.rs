@@ -19,6 +19,10 @@ payload! {
         pub known_status: Option<String>,
         pub limits: Option<Limits>,
         pub availability_zone: Option<String>,
+        /// The zone's ID (`use1-az1`): v4 payloads of ECS agents 1.102.0 and later only
+        /// (amazon-ecs-agent commit 7bfc0d9c, their PR 4848).
+        #[serde(rename = "AvailabilityZoneID")]
+        pub availability_zone_id: Option<String>,
         pub launch_type: Option<String>,
         pub service_name: Option<String>,
         /// Fargate platform 1.4+: ephemeral storage in MiB.

@@ -134,7 +134,7 @@ definitions! {
         "1 when both stats samples were read and parsed, else 0";
     // Beyond the ancestor: numbers that need no footnote.
     MEM_WORKING_SET_BYTES = "mem_working_set_bytes", Gauge, Bytes,
-        "Memory in use: usage minus inactive file pages (docker stats, ECS agent, Kubernetes); Windows privateworkingset";
+        "Memory in use: usage minus inactive file pages (docker stats, Kubernetes); Windows privateworkingset";
     MEM_RSS_BYTES = "mem_rss_bytes", Gauge, Bytes,
         "Anonymous memory (cgroup v1 rss, v2 anon)";
     MEM_MAX_USAGE_BYTES = "mem_max_usage_bytes", Gauge, Bytes,

@@ -45,6 +45,12 @@ struct Figures {
     /// Host CPUs implied by the samples: Δ`system_cpu_usage` / Δ`read` (docker's system usage
     /// is the host's CPU time over all CPUs, so it grows by CPUs × wall time).
     host_cpus: Option<u64>,
+    /// Seconds between the two reads, when known.
+    seconds: Option<f64>,
+    /// Δ`total_usage` exceeded Δ`system_cpu_usage`: no container uses more CPU time than the
+    /// whole host, so the system counter is broken (or was reset) and the figures come from
+    /// the read times alone.
+    system_broken: bool,
 }
 
 /// `unit_ns`: nanoseconds per unit of the CPU time counters (see the module comment).
@@ -55,6 +61,12 @@ fn figures(prev: &CpuStats, cur: &CpuStats, seconds: Option<f64>, unit_ns: u64) 
     let usage =
         counter_delta(total_usage(cur), total_usage(prev)).map(|d| d.saturating_mul(unit_ns));
     let system = counter_delta(cur.system_cpu_usage, prev.system_cpu_usage).filter(|&d| d > 0);
+    // Datadog's ecs_fargate check falls back to wall time the same way when the system delta
+    // is anomalous (DataDog/integrations-core `ecs_fargate/tests/test_unit.py`,
+    // `test_cpu_percent_anomalous_branch_computes_exact_value`: 5e9 ns of container CPU against
+    // 100 ns of system CPU over 1 s is 500 %, i.e. 5 cores).
+    let system_broken = matches!((usage, system), (Some(u), Some(s)) if u > s);
+    let system = system.filter(|_| !system_broken);
     // A zeroed previous system counter is docker's "no sample", not a reading at boot.
     let host_cpus = system
         .filter(|_| prev.system_cpu_usage.is_some_and(|s| s > 0))
@@ -67,6 +79,8 @@ fn figures(prev: &CpuStats, cur: &CpuStats, seconds: Option<f64>, unit_ns: u64) 
         system_delta: system,
         vcpu: usage.zip(seconds).map(|(u, s)| u as f64 / (s * 1e9)),
         host_cpus,
+        seconds,
+        system_broken,
     }
 }
 
@@ -127,10 +141,15 @@ pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Ve
     // With three samples or more, the figures of each consecutive pair.
     let mut task_pairs = (pairs >= 2).then(|| vec![TaskSums::default(); pairs]);
 
+    // Containers whose CPU time grew more than the host's in some interval.
+    let mut broken_system: Vec<&str> = Vec::new();
     for m in measured {
         let Some(reading) = Reading::of(m, task_units, ns_per_unit(task, m.cur)) else {
             continue;
         };
+        if reading.figures.system_broken || spread_broken(m, reading.unit_ns) {
+            broken_system.push(m.container.name.as_deref().unwrap_or_default());
+        }
         if m.included {
             throttle_metrics(m, reading.cur, out);
             if let Some(online) = reading.online {
@@ -148,6 +167,23 @@ pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Ve
         }
     }
     totals.metrics(task_pairs.as_deref(), tagger, out);
+    if !broken_system.is_empty() {
+        log::warn!(
+            "CPU time of {} grew more than the host's system_cpu_usage (a reset or broken system \
+             counter): its cpu_usage_ratio comes from the read times (cores in use x 1024 / the \
+             CPU limit), for the task total too",
+            broken_system.join(", ")
+        );
+    }
+}
+
+/// Some consecutive pair of samples (with three or more) has a broken system counter.
+fn spread_broken(m: &Measured, unit_ns: u64) -> bool {
+    m.history.len() > 2
+        && m.history.windows(2).any(|pair| match (pair[0], pair[1]) {
+            (a, Some(b)) => pair_figures(a, b, unit_ns).system_broken,
+            _ => false,
+        })
 }
 
 /// One container's CPU figures for the run, worked out once.
@@ -168,7 +204,7 @@ struct Reading<'a> {
 impl<'a> Reading<'a> {
     fn of(m: &Measured<'a>, task_units: Option<f64>, unit_ns: u64) -> Option<Reading<'a>> {
         let cur = m.cur.cpu_stats.as_ref()?;
-        let baseline = cpu_baseline(m.prev, m.cur).filter(|(prev, _)| is_real_sample(prev));
+        let baseline = m.earlier.then(|| cpu_baseline(m.prev, m.cur)).flatten();
         let figures = baseline.map_or_else(Figures::default, |(prev, seconds)| {
             figures(prev, cur, seconds, unit_ns)
         });
@@ -211,10 +247,9 @@ fn spread_metrics(
 ) {
     let (mut ratios, mut vcpus) = (Vec::new(), Vec::new());
     for (i, pair) in m.history.windows(2).enumerate() {
-        let (Some(a), Some(b)) = (pair[0], pair[1]) else {
-            continue;
-        };
-        let figures = pair_figures(a, b, reading.unit_ns);
+        // A container new in this pair is diffed against its own precpu_stats.
+        let Some(b) = pair[1] else { continue };
+        let figures = pair_figures(pair[0], b, reading.unit_ns);
         task_pairs[i].add(&figures);
         ratios.extend(reading.ratio(&figures));
         vcpus.extend(figures.vcpu);
@@ -235,8 +270,8 @@ fn interval_metrics(m: &Measured, reading: &Reading, prev: &CpuStats, out: &mut 
         out.extend(Metric::derived(&CPU_USAGE_VCPU, vcpu, m.tags()));
     }
     let usage = (reading.cur.cpu_usage.as_ref(), prev.cpu_usage.as_ref());
-    if let Some(system_delta) = f.system_delta {
-        percpu_metrics(m, usage, system_delta, reading, out);
+    if let Some(share) = PercpuShare::of(f) {
+        percpu_metrics(m, usage, share, reading, out);
     }
     for (definition, field) in MODE_TIME {
         let delta = counter_delta(usage.0.and_then(field), usage.1.and_then(field));
@@ -286,17 +321,50 @@ impl TaskCpu {
 }
 
 /// Figures between two consecutive samples of one container.
-fn pair_figures(a: &ContainerStats, b: &ContainerStats, unit_ns: u64) -> Figures {
-    match (cpu_baseline(Some(a), b), b.cpu_stats.as_ref()) {
+fn pair_figures(a: Option<&ContainerStats>, b: &ContainerStats, unit_ns: u64) -> Figures {
+    match (cpu_baseline(a, b), b.cpu_stats.as_ref()) {
         (Some((prev, seconds)), Some(cur)) => figures(prev, cur, seconds, unit_ns),
         _ => Figures::default(),
+    }
+}
+
+/// What one CPU's Δ is divided by for `percpu_usage_ratio`.
+#[derive(Clone, Copy)]
+enum PercpuShare {
+    /// Δ`system_cpu_usage`: a fraction of the host, then scaled like `cpu_usage_ratio`.
+    System(u64),
+    /// The read times (seconds), when the system counter is broken: cores in use × 1024 / the
+    /// limit, as `cpu_usage_ratio` then.
+    Wall(f64),
+}
+
+impl PercpuShare {
+    fn of(f: &Figures) -> Option<PercpuShare> {
+        match (f.system_delta, f.seconds) {
+            (Some(system), _) => Some(PercpuShare::System(system)),
+            (None, Some(seconds)) if f.system_broken => Some(PercpuShare::Wall(seconds)),
+            _ => None,
+        }
+    }
+
+    fn ratio(self, delta_ns: u64, reading: &Reading) -> Option<f64> {
+        match self {
+            PercpuShare::System(system) => scale(
+                delta_ns as f64 / system as f64,
+                reading.online,
+                reading.limit_units,
+            ),
+            PercpuShare::Wall(seconds) => {
+                Some(delta_ns as f64 / (seconds * 1e9) * CPU_UNITS_PER_VCPU / reading.limit_units?)
+            }
+        }
     }
 }
 
 fn percpu_metrics(
     m: &Measured,
     (cur, prev): (Option<&CpuUsage>, Option<&CpuUsage>),
-    system_delta: u64,
+    share: PercpuShare,
     reading: &Reading,
     out: &mut Vec<Metric>,
 ) {
@@ -313,8 +381,7 @@ fn percpu_metrics(
         let Some(delta) = c.checked_sub(p) else {
             continue;
         };
-        let ratio = delta.saturating_mul(reading.unit_ns) as f64 / system_delta as f64;
-        if let Some(scaled) = scale(ratio, reading.online, reading.limit_units) {
+        if let Some(scaled) = share.ratio(delta.saturating_mul(reading.unit_ns), reading) {
             let tags = m.tags_with("cpu", &cpu.to_string());
             out.extend(ratio_metric(&PERCPU_USAGE_RATIO, scaled, tags));
         }
@@ -423,6 +490,7 @@ mod tests {
             samples: &samples,
             included: &|_| true,
             tagger: &tagger,
+            agent_divides_network: false,
         });
         let names: Vec<&str> = out.iter().map(Metric::name).collect();
         assert!(

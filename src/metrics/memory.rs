@@ -1,5 +1,6 @@
 //! Memory of the last sample: the ancestor's usage and cache, and the working set, RSS,
-//! effective limit and utilization that docker stats, the ECS agent and Kubernetes report.
+//! effective limit and utilization that docker stats and Kubernetes report (the working set
+//! differs from the ECS agent's on cgroup v1: see [`working_set`]).
 //!
 //! Windows (recognized from the payload: `privateworkingset`, `commitbytes`, `storage_stats`)
 //! has no cgroup: memory in use is `privateworkingset` (ECS agent `utils_windows.go`), usage
@@ -39,10 +40,18 @@ fn usage(m: &MemoryStats) -> Option<u64> {
     m.usage.or(m.commitbytes)
 }
 
-/// Usage minus inactive file pages, never below 0: what docker stats shows as memory in use
-/// (docker CLI `calculateMemUsageUnixNoCache`) and what the ECS agent reports to CloudWatch.
-/// cgroup v1 `total_inactive_file`, else `inactive_file`, else `cache`; cgroup v2
-/// `inactive_file`. Windows: `privateworkingset`.
+/// Usage minus inactive file pages: what docker stats shows as memory in use (docker CLI
+/// `calculateMemUsageUnixNoCache`) and the working set kubelet and cAdvisor report.
+/// The subtrahend is cgroup v1 `total_inactive_file`, else `inactive_file`, else `cache`
+/// (cgroup v2 has `inactive_file` only), the first that is a real value below usage: a value
+/// at or above 2^62 is a cgroup "no value" sentinel, and one at or above usage cannot be
+/// inactive pages of that usage (the docker CLI subtracts only a value below usage). With
+/// none left, the working set is usage. Windows: `privateworkingset`.
+///
+/// Not what the ECS agent sends to CloudWatch: its `getMemUsage` (amazon-ecs-agent
+/// `agent/stats/utils_unix.go`) subtracts `cache` on cgroup v1, which counts active page
+/// cache too, so the agent's figure is lower; on cgroup v2 it subtracts `inactive_file`, as
+/// here.
 pub fn working_set(m: &MemoryStats) -> Option<u64> {
     if let Some(private) = m
         .privateworkingset
@@ -51,12 +60,12 @@ pub fn working_set(m: &MemoryStats) -> Option<u64> {
         return Some(private);
     }
     let usage = m.usage.filter(|&u| u < NO_VALUE_THRESHOLD)?;
-    let inactive = m
-        .stat("total_inactive_file")
-        .or_else(|| m.stat("inactive_file"))
-        .or_else(|| m.stat("cache"))
+    let inactive = ["total_inactive_file", "inactive_file", "cache"]
+        .into_iter()
+        .filter_map(|key| m.stat(key))
+        .find(|&v| v < usage)
         .unwrap_or(0);
-    Some(usage.saturating_sub(inactive))
+    Some(usage - inactive)
 }
 
 pub fn metrics(measured: &[Measured], task: &Task, tagger: &Tagger, out: &mut Vec<Metric>) {
@@ -260,8 +269,9 @@ mod tests {
             json!({"usage": 1000, "stats": {"total_inactive_file": 300, "inactive_file": 100, "cache": 500}}),
         );
         assert_eq!(working_set(&v1), Some(700));
+        // A cache above usage is not inactive pages of it: nothing is subtracted.
         let cache_only = stats(json!({"usage": 1000, "stats": {"cache": 1500}}));
-        assert_eq!(working_set(&cache_only), Some(0));
+        assert_eq!(working_set(&cache_only), Some(1000));
         let v2 = stats(
             json!({"usage": 1000, "stats": {"inactive_file": 250, "file": 400, "anon": 600}}),
         );

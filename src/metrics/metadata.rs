@@ -2,7 +2,9 @@
 //!
 //! Limit units as the ancestor sends them: container `cpu_limit` in CPU units (1024 per vCPU),
 //! task `cpu_limit` = task vCPU × 1024; `mem_limit` in MiB. A limit that is absent from the
-//! metadata is not sent (the ancestor sent 0).
+//! metadata, or 0, is not sent (the ancestor sent 0): ECS writes 0 for a limit the task
+//! definition does not set (`Limits` `{"CPU": 0, "Memory": 0}` of EC2 containers without a
+//! reservation and of the pause container), so 0 means "none", not "no capacity".
 
 use super::catalog::{
     CPU_LIMIT, EPHEMERAL_STORAGE_RESERVED_BYTES, EPHEMERAL_STORAGE_USED_BYTES, MEM_LIMIT, RESTARTS,
@@ -41,10 +43,15 @@ pub fn metrics(
 
 fn limits(limits: Option<&Limits>, cpu_factor: f64, tags: TagSet, out: &mut Vec<Metric>) {
     let Some(limits) = limits else { return };
-    if let Some(cpu) = limits.cpu.and_then(|cpu| number(cpu * cpu_factor)) {
+    let set = |limit: &f64| *limit > 0.0;
+    if let Some(cpu) = limits
+        .cpu
+        .filter(set)
+        .and_then(|cpu| number(cpu * cpu_factor))
+    {
         out.push(Metric::new(&CPU_LIMIT, cpu, tags.clone()));
     }
-    if let Some(memory) = limits.memory.and_then(number) {
+    if let Some(memory) = limits.memory.filter(set).and_then(number) {
         out.push(Metric::new(&MEM_LIMIT, memory, tags));
     }
 }
@@ -82,5 +89,22 @@ mod tests {
         assert_eq!(number(-1.0), None);
         assert_eq!(number(0.25 * 1024.0), Some(Value::Int(256)));
         assert_eq!(number(0.5), Value::float(0.5));
+    }
+
+    /// A limit of 0 is ECS's "not set" (the telegraf capture's nginx `Limits` 0/0): neither
+    /// `cpu_limit` nor `mem_limit` is sent for it, for a container or the task.
+    #[test]
+    fn a_limit_of_zero_is_not_sent() {
+        let task: Task = serde_json::from_str(
+            r#"{"Limits": {"CPU": 0, "Memory": 0}, "Containers": [
+                {"DockerId": "a", "Name": "nginx", "Limits": {"CPU": 0, "Memory": 0}},
+                {"DockerId": "b", "Name": "web", "Limits": {"CPU": 0, "Memory": 256}}]}"#,
+        )
+        .unwrap();
+        let tagger = Tagger::new(&task, TagOptions::default(), &[]);
+        let mut out = Vec::new();
+        metrics(&task, &|_| true, &tagger, &mut out);
+        let sent: Vec<(&str, Value)> = out.iter().map(|m| (m.name(), m.value)).collect();
+        assert_eq!(sent, [("mem_limit", Value::Int(256))]);
     }
 }

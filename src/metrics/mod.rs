@@ -7,6 +7,7 @@
 //! task totals.
 
 pub mod catalog;
+pub mod coverage;
 pub mod cpu;
 pub mod io;
 pub mod label;
@@ -140,11 +141,15 @@ pub struct Input<'a> {
     /// every measured container regardless.
     pub included: &'a dyn Fn(&Container) -> bool,
     pub tagger: &'a Tagger,
+    /// The ECS agent divides an awsvpc task's ENI counters among its containers (Linux agents
+    /// before 1.100.0: `--ecs-agent-divides-network`); see [`network::TaskTotal`].
+    pub agent_divides_network: bool,
 }
 
 /// A container that has stats in the last sample and is known to the task metadata.
 pub struct Measured<'a> {
     pub container: &'a Container,
+    pub docker_id: &'a str,
     pub tags: TagSet,
     pub included: bool,
     /// Stats in the last sample.
@@ -153,6 +158,9 @@ pub struct Measured<'a> {
     pub prev: Option<&'a ContainerStats>,
     /// Seconds from `prev.read` to `cur.read`, when both are real and in order.
     pub elapsed: Option<f64>,
+    /// The run has an earlier sample than the last (so interval figures are asked for), even
+    /// where this container had no stats in it.
+    pub earlier: bool,
     /// Stats in every sample, in order (`None` where the container had none).
     pub history: Vec<Option<&'a ContainerStats>>,
     /// The tags of its series of each interface and CPU, made unique by
@@ -213,11 +221,13 @@ pub fn compute(input: &Input) -> Vec<Metric> {
             }
             Some(Measured {
                 container,
+                docker_id: id,
                 tags,
                 included,
                 cur,
                 prev,
                 elapsed: prev.and_then(|p| elapsed(p, cur)),
+                earlier: first.is_some(),
                 history: input.samples.iter().map(|s| s.get(id)).collect(),
                 own,
             })
@@ -230,13 +240,15 @@ pub fn compute(input: &Input) -> Vec<Metric> {
     cpu::metrics(&measured, input.task, input.tagger, &mut out);
     memory::metrics(&measured, input.task, input.tagger, &mut out);
     io::metrics(&measured, input.tagger, &mut out);
-    network::metrics(
-        &measured,
-        network::TaskTotal::of(input.task),
-        input.tagger,
+    let windows = measured.iter().any(|m| m.cur.is_windows());
+    let task_network = network::TaskTotal::of(input.task, windows, input.agent_divides_network);
+    network::metrics(&measured, task_network, input.tagger, &mut out);
+    pids::metrics(&measured, input.tagger, &mut out);
+    coverage::Gaps::find(&measured, first, input.task).apply(
+        task_network,
+        &input.tagger.task(),
         &mut out,
     );
-    pids::metrics(&measured, input.tagger, &mut out);
     out
 }
 
@@ -246,27 +258,53 @@ pub fn elapsed(prev: &ContainerStats, cur: &ContainerStats) -> Option<f64> {
     (seconds > 0.0).then_some(seconds)
 }
 
-/// The CPU baseline for `cur`: the earlier sample's `cpu_stats` and the seconds between them.
-/// When both samples carry the same `read` time the endpoint had not refreshed, so the
-/// baseline is `cur`'s own `precpu_stats` (docker's previous read) instead.
+/// The CPU baseline for `cur`, given its stats in the earlier sample (`None` when it had
+/// none there: it started, or restarted under a new Docker ID, during the interval); call it
+/// only when the run has an earlier sample.
+///
+/// The earlier sample's `cpu_stats` and the seconds between the reads, when that is a real
+/// sample read before `cur` whose `total_usage` is not above `cur`'s. Otherwise `cur`'s own
+/// `precpu_stats` (docker's previous read, `preread`), when it is a real sample: both samples
+/// share one `read` time (the endpoint had not refreshed), the times go backwards or are
+/// unknown, the counter went backwards (a restart in place), or the container is new. Last,
+/// with read times unknown, the earlier sample without seconds (a host fraction can still
+/// be had). `None` when there is no real sample: no CPU figures for the interval.
 pub fn cpu_baseline<'a>(
-    prev: Option<&'a ContainerStats>,
+    earlier: Option<&'a ContainerStats>,
     cur: &'a ContainerStats,
 ) -> Option<(&'a CpuStats, Option<f64>)> {
-    let prev = prev?;
-    let same_read = matches!((prev.read_at(), cur.read_at()), (Some(a), Some(b)) if a == b);
-    if same_read {
+    let cur_total = total_usage(cur.cpu_stats.as_ref()?);
+    let below_cur = |cpu: &&CpuStats| {
+        let total = total_usage(cpu);
+        // Without a current total there is nothing to compare (kernel and user time may
+        // still be diffed).
+        total.is_some_and(|t| t > 0 && cur_total.is_none_or(|c| t <= c))
+    };
+    let mut unknown_times = None;
+    if let Some(prev) = earlier {
+        let usable = prev.cpu_stats.as_ref().filter(below_cur);
+        if let (Some(cpu), Some(seconds)) = (usable, elapsed(prev, cur)) {
+            return Some((cpu, Some(seconds)));
+        }
         log::debug!(
-            "two samples share read time {:?}: using precpu_stats",
+            "the earlier sample is no CPU baseline for the read of {:?}: using precpu_stats",
             cur.read
         );
-        let seconds = cur.read_at()?.seconds_since(cur.preread_at()?);
-        return Some((
-            cur.precpu_stats.as_ref()?,
-            (seconds > 0.0).then_some(seconds),
-        ));
+        unknown_times = usable.filter(|_| prev.read_at().is_none() || cur.read_at().is_none());
     }
-    Some((prev.cpu_stats.as_ref()?, elapsed(prev, cur)))
+    let Some(own) = cur.precpu_stats.as_ref().filter(below_cur) else {
+        return unknown_times.map(|cpu| (cpu, None));
+    };
+    let seconds = cur
+        .read_at()
+        .zip(cur.preread_at())
+        .map(|(read, preread)| read.seconds_since(preread))
+        .filter(|&s| s > 0.0);
+    Some((own, seconds))
+}
+
+fn total_usage(cpu: &CpuStats) -> Option<u64> {
+    cpu.cpu_usage.as_ref()?.total_usage
 }
 
 /// Median of the values (mean of the middle two for an even count); `None` when empty.
@@ -364,6 +402,44 @@ mod tests {
         assert_eq!(
             Metric::derived(&catalog::CPU_USAGE_VCPU, -1.0, vec![]),
             None
+        );
+    }
+
+    /// Every way to a CPU baseline: the earlier sample when it is a real one read before;
+    /// else docker's own previous read; else, with read times unknown, the earlier sample
+    /// without seconds; else none.
+    #[test]
+    fn the_cpu_baseline_is_the_earlier_sample_else_precpu_stats() {
+        let stats = |read: &str, total: u64, pre_total: u64| -> ContainerStats {
+            serde_json::from_value(serde_json::json!({
+                "read": read, "preread": "2024-05-14T10:00:59Z",
+                "cpu_stats": {"cpu_usage": {"total_usage": total}},
+                "precpu_stats": {"cpu_usage": {"total_usage": pre_total}}}))
+            .unwrap()
+        };
+        let total = |b: Option<(&CpuStats, Option<f64>)>| b.map(|(c, s)| (total_usage(c), s));
+        let cur = stats("2024-05-14T10:01:00Z", 900, 800);
+        let first = stats("2024-05-14T10:00:00Z", 100, 50);
+        assert_eq!(
+            total(cpu_baseline(Some(&first), &cur)),
+            Some((Some(100), Some(60.0)))
+        );
+        let own = Some((Some(800), Some(1.0)));
+        // The same read, times backwards, a counter backwards, a new container.
+        let same = stats("2024-05-14T10:01:00Z", 100, 50);
+        let later = stats("2024-05-14T10:02:00Z", 100, 50);
+        let restarted = stats("2024-05-14T10:00:00Z", 5_000, 50);
+        for earlier in [Some(&same), Some(&later), Some(&restarted), None] {
+            assert_eq!(total(cpu_baseline(earlier, &cur)), own);
+        }
+        // docker's zeroed first read is no sample; without read times, the earlier sample
+        // still gives a host fraction.
+        let zeroed = stats("2024-05-14T10:01:00Z", 900, 0);
+        assert_eq!(total(cpu_baseline(None, &zeroed)), None);
+        let unread = stats("", 100, 50);
+        assert_eq!(
+            total(cpu_baseline(Some(&unread), &zeroed)),
+            Some((Some(100), None))
         );
     }
 

@@ -1,27 +1,40 @@
 //! Network: cumulative interface counters of the last sample, tagged by interface, and the
 //! byte rates over the interval.
 //!
-//! Task totals: in `awsvpc`/`host` mode (and on Fargate) every container shares the task's
-//! network namespace and reports the same ENI counters, so each interface is counted once
-//! (the largest reading, i.e. the latest). In `bridge` mode each container has its own
-//! namespace and the totals sum across containers. The ancestor always summed, reporting N
-//! times the task's traffic.
+//! Task totals: in `bridge` mode each container has its own namespace and the totals sum
+//! across containers. In `awsvpc`/`host` mode (and on Fargate) every container shares the
+//! task's network namespace, so each interface is counted once: one container's reading (the
+//! largest, i.e. the latest). The ancestor always summed, reporting N times the task's
+//! traffic.
 //!
-//! Exception: on EC2 (Linux and Windows, and any other launch type the ECS agent runs on) in
-//! `awsvpc` mode, Docker reports no counters for containers joined to the pause container's
-//! namespace, so the ECS agent reads the task ENI's counters itself (netlink in
-//! amazon-ecs-agent `agent/stats/task_linux.go`, `Get-NetAdapterStatistics` in
-//! `task_windows.go`) and gives every container that counter divided by the number of
-//! containers (`linkStatsToDockerStats`, `getNetworkAdaptorStatistics`); `engine.go`
-//! (`ContainerDockerStats`) then replaces each container's `networks` with that share. The
-//! divisor is the task's container count less the pause container (`addToStatsTaskMapUnsafe`),
-//! and the pause container is handed the same share, so the task total is the sum over the
-//! containers other than the pause container. Fargate runs its own agent, whose containers
-//! each read the whole ENI (the bundled Fargate captures differ between containers by the
-//! traffic between their reads): once per interface. Without a `LaunchType` (v2 and early
-//! v3/v4 payloads) the platform is unknown and each interface is counted once, as before.
-//! Interface names are Windows adapter names ("Ethernet 3") or endpoint GUIDs there; they
-//! stay one `interface` tag value, sanitized like every tag.
+//! `awsvpc` on the ECS agent (EC2 Linux and Windows, ECS Managed Instances): Docker reports
+//! no counters for containers joined to the pause container's namespace, so the agent reads
+//! the task ENI itself (netlink in amazon-ecs-agent `agent/stats/task_linux.go`,
+//! `GetMIBIfEntryFromLUID` in `task_windows.go`), and `engine.go` `ContainerDockerStats` puts
+//! that reading in every container's `networks`, the pause container's included. What the
+//! reading is depends on the agent (checked at amazon-ecs-agent commit 8dfceca6, 2026-06-30):
+//! - Linux agents before 1.100.0 divided each counter by `NumberContainers`, which
+//!   `engine.go` `addToStatsTaskMapUnsafe` sets to `len(task.Containers) - 1`: every
+//!   container of the task but the pause container, stopped and non-essential ones included.
+//!   Commit 4ca8d9d338370bbc7c4f6ae70eb8d7cd5b461f76 ("Fix undercounting of EC2 awsvpc network
+//!   stats", their issue 4618), first in tag v1.100.0, removed the division: since then every
+//!   container reports the whole ENI, counted once as on Fargate. That is the default here.
+//! - Windows agents still divide (`task_windows.go` `parseNetworkStatsPerContainerFromIfRow`,
+//!   at that HEAD).
+//!
+//! So with `--ecs-agent-divides-network` (a Linux agent before 1.100.0), and always on
+//! Windows, the task total is one share times the containers of `/task` other than the pause
+//! container, whatever their status ([`TaskTotal::Shares`]). `AvailabilityZoneID` in `/task`
+//! (amazon-ecs-agent commit 7bfc0d9c, "support AZ ID in TMDS", first in v1.102.0) proves a
+//! Linux agent that no longer divides: it overrides the setting, with a warning. Its absence
+//! proves nothing (a Fargate-style payload, or an older agent).
+//!
+//! Fargate runs its own agent, whose containers each read the whole ENI (the bundled Fargate
+//! captures differ between containers by the traffic between their reads): once per
+//! interface. Without a `LaunchType` (v2 and early v3/v4 payloads) the platform is unknown
+//! and each interface is counted once. Interface names are Windows adapter names
+//! ("Ethernet 3") or endpoint GUIDs there; they stay one `interface` tag value, sanitized
+//! like every tag.
 
 use std::collections::BTreeMap;
 
@@ -34,7 +47,7 @@ use super::catalog::{
 use super::{Definition, Measured, Metric, Tagger};
 use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
-use crate::ecs::task::PAUSE_CONTAINER_NAME;
+use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
 
 /// How the task's network totals are made from the containers' counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,17 +56,25 @@ pub enum TaskTotal {
     Sum,
     /// Every container reports the whole shared interface: each interface once.
     OncePerInterface,
-    /// `awsvpc` outside Fargate: each container reports the ECS agent's share of the task
-    /// ENI; the sum without the pause container.
-    SumOfShares,
+    /// `awsvpc` on an ECS agent that divides the task ENI's counters among the containers
+    /// (Windows; Linux before 1.100.0): one share (read once per interface) times this many
+    /// containers, the non-pause containers listed in `/task`.
+    Shares { containers: u64 },
 }
 
 impl TaskTotal {
-    pub fn of(task: &Task) -> TaskTotal {
-        let agent_shares =
+    /// The rule for `task` (see the module comment). `windows`: the stats are a Windows
+    /// container's; `agent_divides`: `--ecs-agent-divides-network`.
+    pub fn of(task: &Task, windows: bool, agent_divides: bool) -> TaskTotal {
+        let ecs_agent_awsvpc =
             task.launch_type.is_some() && !task.is_fargate() && task.has_network_mode("awsvpc");
-        if agent_shares {
-            TaskTotal::SumOfShares
+        let divides =
+            ecs_agent_awsvpc && (windows || (agent_divides && !current_agent_overrides(task)));
+        if divides {
+            let containers = task.containers().iter().filter(|c| !is_pause(c)).count();
+            TaskTotal::Shares {
+                containers: containers.max(1) as u64,
+            }
         } else if task.shares_network_namespace() {
             TaskTotal::OncePerInterface
         } else {
@@ -62,9 +83,23 @@ impl TaskTotal {
     }
 }
 
-fn is_pause(m: &Measured) -> bool {
-    m.container.name.as_deref() == Some(PAUSE_CONTAINER_NAME)
-        || m.container.r#type.as_deref() == Some("CNI_PAUSE")
+/// `AvailabilityZoneID` in `/task`: the agent is 1.102.0 or later, whose Linux containers
+/// report the whole ENI, whatever `--ecs-agent-divides-network` says (warned once: the one
+/// computation of a run decides it once).
+fn current_agent_overrides(task: &Task) -> bool {
+    let Some(zone_id) = task.availability_zone_id.as_deref() else {
+        return false;
+    };
+    log::warn!(
+        "--ecs-agent-divides-network ignored: /task carries AvailabilityZoneID {zone_id:?}, so \
+         the ECS agent is 1.102.0 or later and each container reports the whole task ENI"
+    );
+    true
+}
+
+fn is_pause(container: &Container) -> bool {
+    container.name.as_deref() == Some(PAUSE_CONTAINER_NAME)
+        || container.r#type.as_deref() == Some("CNI_PAUSE")
 }
 
 type NetworkField = fn(&NetworkStats) -> Option<u64>;
@@ -95,7 +130,12 @@ pub fn metrics(
     tagger: &Tagger,
     out: &mut Vec<Metric>,
 ) {
-    let shared_namespace = task_total == TaskTotal::OncePerInterface;
+    // The share rule reads each interface once, like a shared namespace, then multiplies.
+    let (once_per_interface, multiplier) = match task_total {
+        TaskTotal::Sum => (false, 1),
+        TaskTotal::OncePerInterface => (true, 1),
+        TaskTotal::Shares { containers } => (true, containers),
+    };
     for (counter, rate_series, field) in NETWORK {
         let mut total: Option<u64> = None;
         let mut shared_total: BTreeMap<&str, u64> = BTreeMap::new();
@@ -105,15 +145,14 @@ pub fn metrics(
             let Some(networks) = m.cur.networks.as_ref() else {
                 continue;
             };
-            let in_total = !(task_total == TaskTotal::SumOfShares && is_pause(m));
             for (interface, counters) in networks {
                 let Some(value) = field(counters) else {
                     continue;
                 };
-                if shared_namespace {
+                if once_per_interface {
                     let seen = shared_total.entry(interface).or_insert(0);
                     *seen = (*seen).max(value);
-                } else if in_total {
+                } else {
                     total = Some(total.unwrap_or(0).saturating_add(value));
                 }
                 if m.included {
@@ -135,10 +174,10 @@ pub fn metrics(
                 else {
                     continue;
                 };
-                if shared_namespace {
+                if once_per_interface {
                     let seen = rates.entry(interface).or_insert(0.0);
                     *seen = seen.max(rate);
-                } else if in_total {
+                } else {
                     *summed_rate.get_or_insert(0.0) += rate;
                 }
                 if m.included {
@@ -147,21 +186,79 @@ pub fn metrics(
                 }
             }
         }
-        let total = if shared_namespace {
-            shared_total.values().copied().reduce(u64::saturating_add)
+        let total = if once_per_interface {
+            shared_total
+                .values()
+                .copied()
+                .reduce(u64::saturating_add)
+                .map(|share| share.saturating_mul(multiplier))
         } else {
             total
         };
         if let Some(total) = total {
             out.push(Metric::int(counter, total, tagger.task()));
         }
-        let task_rate = if shared_namespace {
-            rates.values().copied().reduce(|a, b| a + b)
+        let task_rate = if once_per_interface {
+            rates
+                .values()
+                .copied()
+                .reduce(|a, b| a + b)
+                .map(|share| share * multiplier as f64)
         } else {
             summed_rate
         };
         if let (Some(rate_series), Some(rate)) = (rate_series, task_rate) {
             out.extend(Metric::derived(rate_series, rate, tagger.task()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(launch_type: &str, extra: &str) -> Task {
+        let body = format!(
+            r#"{{"LaunchType": "{launch_type}"{extra}, "Containers": [
+                {{"Name": "~internal~ecs~pause", "Type": "CNI_PAUSE", "Networks": [{{"NetworkMode": "awsvpc"}}]}},
+                {{"Name": "app", "Type": "NORMAL", "KnownStatus": "RUNNING", "Networks": [{{"NetworkMode": "awsvpc"}}]}},
+                {{"Name": "init", "Type": "NORMAL", "KnownStatus": "STOPPED", "Networks": [{{"NetworkMode": "awsvpc"}}]}}]}}"#
+        );
+        Task::parse(body.as_bytes()).unwrap()
+    }
+
+    /// The ECS agent's divisor is every container but the pause one, stopped ones included;
+    /// Windows always divides; the zone ID of a current agent overrides the setting on Linux.
+    #[test]
+    fn the_task_total_rule_follows_the_platform_and_the_agent() {
+        let shares = TaskTotal::Shares { containers: 2 };
+        let ec2 = task("EC2", "");
+        assert_eq!(
+            TaskTotal::of(&ec2, false, false),
+            TaskTotal::OncePerInterface
+        );
+        assert_eq!(TaskTotal::of(&ec2, false, true), shares);
+        assert_eq!(TaskTotal::of(&ec2, true, false), shares);
+        let current = task("EC2", r#", "AvailabilityZoneID": "use1-az1""#);
+        assert_eq!(
+            TaskTotal::of(&current, false, true),
+            TaskTotal::OncePerInterface
+        );
+        assert_eq!(TaskTotal::of(&current, true, true), shares);
+        let managed = task("MANAGED_INSTANCES", "");
+        assert_eq!(
+            TaskTotal::of(&managed, false, false),
+            TaskTotal::OncePerInterface
+        );
+        let fargate = task("FARGATE", "");
+        assert_eq!(
+            TaskTotal::of(&fargate, true, true),
+            TaskTotal::OncePerInterface
+        );
+        let bridge = Task::parse(
+            br#"{"LaunchType": "EC2", "Containers": [{"Networks": [{"NetworkMode": "bridge"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(TaskTotal::of(&bridge, false, true), TaskTotal::Sum);
     }
 }

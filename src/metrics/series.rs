@@ -15,6 +15,8 @@ pub struct Options<'a> {
     /// The filter's verdict: whether a container's own series are sent. Task totals count
     /// every measured container regardless.
     pub included: &'a dyn Fn(&Container) -> bool,
+    /// `--ecs-agent-divides-network`: how the task's network totals are made on EC2 awsvpc.
+    pub agent_divides_network: bool,
 }
 
 /// What a run says about itself, sent beside what it measured (`exporter_*`).
@@ -55,6 +57,7 @@ pub fn selected_series(
         samples,
         included: options.included,
         tagger: &tagger,
+        agent_divides_network: options.agent_divides_network,
     });
     let computed = all.len();
     all.retain(|metric| selection.sends(metric.definition));

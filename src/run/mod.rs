@@ -157,6 +157,7 @@ fn series_of(
         tags: config.tags,
         constant_tags: &config.constant_tags,
         included: &included,
+        agent_divides_network: config.ecs_agent_divides_network,
     };
     series::selected_series(&metadata.task, samples, &options, report, &config.selection)
 }

@@ -16,6 +16,7 @@ mod files;
 mod golden;
 mod harness_selftest;
 mod hostile;
+mod interval;
 mod layout;
 mod metrics;
 mod outputs;

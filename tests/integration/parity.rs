@@ -50,7 +50,7 @@ fn values_agree_with_the_ancestor_where_it_is_right() {
             if zero_interval_cpu || name == "percpu_usage_ratio" {
                 continue;
             }
-            // D4: a limit the metadata does not set is not sent (the ancestor sent 0).
+            // D4: a limit the metadata does not set, or sets to 0, is not sent (the ancestor sent 0).
             if (name == "cpu_limit" || name == "mem_limit") && line.value == 0.0 && same.is_empty()
             {
                 continue;

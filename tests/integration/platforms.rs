@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use ecs_statsd::metrics::sanitize_tag_value as sanitize;
 
 use crate::common::{
-    FARGATE, FakeEndpoint, Line, MAX_WAIT, MIB, QUIET, TempDir, UdpListener, capture, docker_id,
-    dry_run, find, json_file, json_u64, lines, parse_all, replay_dirs, run, seconds_between, value,
+    FARGATE, FakeEndpoint, Line, MAX_WAIT, MIB, QUIET, Run, TempDir, UdpListener, capture,
+    docker_id, dry_run, find, json_file, json_u64, lines, parse_all, replay_dirs, run,
+    seconds_between, value,
 };
 
 const NO_LIMIT: u64 = 1 << 62;
@@ -611,10 +612,12 @@ fn ec2_windows_reports_cpu_in_100ns_units() {
 }
 
 /// EC2 Windows in `awsvpc` mode: the ECS agent divides the task ENI's counters by the number
-/// of containers other than the pause container and hands every container, the pause one
-/// included, that share (`agent/stats/task_windows.go`, `engine.go`), so the task's traffic
-/// is the sum over the other containers. On Fargate each container reports the whole ENI,
-/// counted once.
+/// of containers other than the pause container (`NumberContainers`, stopped ones included)
+/// and hands every container, the pause one included, that share
+/// (amazon-ecs-agent `agent/stats/task_windows.go`, still at HEAD 8dfceca6), so the task's
+/// traffic is one share times those containers, by default and whatever `AvailabilityZoneID`
+/// says. Derived: the task also lists `app2`, STOPPED with `{}` stats. On Fargate each
+/// container reports the whole ENI, counted once.
 #[test]
 fn ec2_windows_awsvpc_network_shares_add_up_to_the_task() {
     let capture_stats = json_file(&capture(WINDOWS));
@@ -622,20 +625,28 @@ fn ec2_windows_awsvpc_network_shares_add_up_to_the_task() {
     let ids = [
         "windows-container-a",
         "windows-container-b",
+        "windows-container-stopped",
         "pause-container",
     ];
-    let stats: Value = ids
+    let mut stats: Value = ids
         .iter()
         .map(|id| (id.to_string(), entry.clone()))
         .collect::<serde_json::Map<_, _>>()
         .into();
+    stats["windows-container-stopped"] = json!({});
+    let mut ec2 = windows_task(&ids, "EC2");
+    ec2["Containers"][2]["KnownStatus"] = json!("STOPPED");
     let share = json_u64(entry, "/networks/Ethernet 3/rx_bytes") as f64;
     let task_tags = [("container_name", "_task_")];
-    let got = replay(&windows_task(&ids, "EC2"), &stats);
+    let got = replay(&ec2, &stats);
     assert_eq!(
         value(&got, "ecs_task.network_rx_bytes_total", &task_tags),
-        2.0 * share
+        3.0 * share
     );
+    ec2["AvailabilityZoneID"] = json!("use1-az1");
+    let out = replay_run(&ec2, &stats, &["--ecs-agent-divides-network"], &[]);
+    assert_eq!(task_rx_total(&out), 3.0 * share);
+    assert!(!out.stderr.contains("AvailabilityZoneID"), "{}", out.stderr);
     let got = replay(&windows_task(&ids, "FARGATE"), &stats);
     assert_eq!(
         value(&got, "ecs_task.network_rx_bytes_total", &task_tags),
@@ -684,50 +695,206 @@ fn linux_with_empty_storage_stats_is_not_windows() {
     }
 }
 
-/// EC2 Linux `awsvpc`: Docker reports nothing for containers in the pause container's
-/// namespace, so the ECS agent hands each container the task ENI's counters divided by the
-/// container count (amazon-ecs-agent `agent/stats/task_linux.go`, `linkStatsToDockerStats`).
-/// The AWS documentation's EC2 example shows it: both containers read exactly the same
-/// counters. The task total is their sum on EC2, the one reading on Fargate (whose agent gives
-/// each container the whole ENI), and the one reading without a `LaunchType`.
-#[test]
-fn ec2_linux_awsvpc_network_shares_add_up_to_the_task() {
-    let stats = json_file(&capture(
-        "awsdocs-ecs-developer-guide/ec2-v4-awsvpc-task-stats-linux-empty-storage-stats.json",
-    ));
-    let entries: Vec<&Value> = stats.as_object().unwrap().values().collect();
-    let shares: Vec<u64> = entries
+/// Replay `task` with one stats body and `args`/`env`; the run, for its stderr.
+fn replay_run(task: &Value, stats: &Value, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let dir = TempDir::new();
+    dir.write("task.json", task.to_string());
+    dir.write("stats.json", stats.to_string());
+    let mut all = vec!["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"];
+    all.extend_from_slice(args);
+    let out = run(&all, env);
+    out.assert_success();
+    out
+}
+
+fn stdout_lines(out: &Run) -> Vec<String> {
+    out.stdout.lines().map(String::from).collect()
+}
+
+fn task_rx_total(out: &Run) -> f64 {
+    let got = parse_all(&stdout_lines(out));
+    value(
+        &got,
+        "ecs_task.network_rx_bytes_total",
+        &[("container_name", "_task_")],
+    )
+}
+
+const AWS_DOCS_EC2_STATS: &str =
+    "awsdocs-ecs-developer-guide/ec2-v4-awsvpc-task-stats-linux-empty-storage-stats.json";
+
+/// The AWS documentation's EC2 `awsvpc` stats (the pause container and `curl`, each showing
+/// the same ENI counters, as the ECS agent writes them) with a task around them. Derived:
+/// the task lists a third container, `nonessential`, STOPPED with `{}` stats (the shape of
+/// the stopped container in the prometheus-community EC2 capture), so that the agent's
+/// divisor (every container but the pause one, stopped ones included) is 2, not 1.
+fn ec2_awsvpc_with_a_stopped_container(launch_type: Option<&str>) -> (Value, Value, u64) {
+    let mut stats = json_file(&capture(AWS_DOCS_EC2_STATS));
+    let awsvpc = json!([{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.2.61"]}]);
+    let mut containers: Vec<Value> = stats
+        .as_object()
+        .unwrap()
         .iter()
+        .map(|(id, entry)| {
+            let pause = entry["name"].as_str().unwrap().contains("internalecspause");
+            let (name, kind) = if pause {
+                ("~internal~ecs~pause", "CNI_PAUSE")
+            } else {
+                ("curl", "NORMAL")
+            };
+            json!({"DockerId": id, "Name": name, "Type": kind, "KnownStatus": "RUNNING",
+                   "Networks": awsvpc})
+        })
+        .collect();
+    let stopped = "7a1ff0b1a0c0e4c0d1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8";
+    containers.push(
+        json!({"DockerId": stopped, "Name": "nonessential", "Type": "NORMAL",
+                           "KnownStatus": "STOPPED", "ExitCode": 0, "Networks": awsvpc}),
+    );
+    stats[stopped] = json!({});
+    let share = json_u64(
+        stats.as_object().unwrap().values().next().unwrap(),
+        "/networks/eth0/rx_bytes",
+    );
+    let mut task = json!({"TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/default/158d1c8083dd49d6b527399fd6414f5c",
+                          "KnownStatus": "RUNNING", "Containers": containers});
+    if let Some(launch_type) = launch_type {
+        task["LaunchType"] = json!(launch_type);
+    }
+    (task, stats, share)
+}
+
+/// Issue 16 §1. EC2 Linux `awsvpc`: since amazon-ecs-agent v1.100.0 (commit 4ca8d9d) every
+/// container reports the whole task ENI, so by default the task total counts it once.
+/// `--ecs-agent-divides-network` (or `ECS_AGENT_DIVIDES_NETWORK=true`) declares an older
+/// agent, which divided by every container but the pause one, the stopped one included: the
+/// total is then one share x 2. `AvailabilityZoneID` (agent 1.102.0+) overrides the setting
+/// with one warning. Fargate and payloads without `LaunchType` count once whatever the
+/// setting. The containers' own series stay the reading as sent.
+#[test]
+fn ec2_linux_awsvpc_network_follows_the_agent_that_wrote_it() {
+    let (task, stats, share) = ec2_awsvpc_with_a_stopped_container(Some("EC2"));
+    let share = share as f64;
+    let divides = ["--ecs-agent-divides-network"];
+    let default = replay_run(&task, &stats, &[], &[]);
+    assert_eq!(task_rx_total(&default), share);
+    assert!(
+        !default.stderr.contains("AvailabilityZoneID"),
+        "{}",
+        default.stderr
+    );
+    let got = parse_all(&stdout_lines(&default));
+    assert_eq!(
+        value(
+            &got,
+            "ecs_task.network_rx_bytes_total",
+            &[("container_name", "curl"), ("interface", "eth0")]
+        ),
+        share
+    );
+    assert_eq!(
+        task_rx_total(&replay_run(&task, &stats, &divides, &[])),
+        2.0 * share
+    );
+    for yes in ["true", "TRUE", "1", "yes"] {
+        let env = [("ECS_AGENT_DIVIDES_NETWORK", yes)];
+        assert_eq!(
+            task_rx_total(&replay_run(&task, &stats, &[], &env)),
+            2.0 * share
+        );
+    }
+    let env = [("ECS_AGENT_DIVIDES_NETWORK", "false")];
+    assert_eq!(task_rx_total(&replay_run(&task, &stats, &[], &env)), share);
+
+    // A current agent says so: the setting is overridden, with one warning.
+    let mut current = task.clone();
+    current["AvailabilityZoneID"] = json!("usw2-az4");
+    let out = replay_run(&current, &stats, &divides, &[]);
+    assert_eq!(task_rx_total(&out), share);
+    assert_eq!(
+        out.stderr.matches("AvailabilityZoneID").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    // Without the setting the zone ID changes nothing and says nothing.
+    let out = replay_run(&current, &stats, &[], &[]);
+    assert_eq!((task_rx_total(&out), out.stderr.as_str()), (share, ""));
+
+    // Two running containers reading the same whole ENI (the stopped one started, with
+    // curl's stats): still one ENI's traffic, not two.
+    let mut running = task.clone();
+    running["Containers"][2]["KnownStatus"] = json!("RUNNING");
+    let mut both = stats.clone();
+    let curl = docker_id(&task, "curl");
+    let stopped = docker_id(&task, "nonessential");
+    both[stopped.as_str()] = both[curl.as_str()].clone();
+    assert_eq!(task_rx_total(&replay_run(&running, &both, &[], &[])), share);
+
+    for launch_type in [Some("FARGATE"), None] {
+        let (task, stats, _) = ec2_awsvpc_with_a_stopped_container(launch_type);
+        assert_eq!(
+            task_rx_total(&replay_run(&task, &stats, &divides, &[])),
+            share,
+            "{launch_type:?}"
+        );
+    }
+}
+
+/// A value of `ECS_AGENT_DIVIDES_NETWORK` that is not a boolean is a usage error naming it.
+#[test]
+fn ecs_agent_divides_network_takes_true_or_false() {
+    let (task, stats, _) = ec2_awsvpc_with_a_stopped_container(Some("EC2"));
+    let dir = TempDir::new();
+    dir.write("task.json", task.to_string());
+    dir.write("stats.json", stats.to_string());
+    let out = run(
+        &["--metadata-url", dir.path().to_str().unwrap(), "--dry-run"],
+        &[("ECS_AGENT_DIVIDES_NETWORK", "sometimes")],
+    );
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("ECS_AGENT_DIVIDES_NETWORK") && out.stderr.contains("true"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
+
+/// ECS Managed Instances (`LaunchType` `MANAGED_INSTANCES`): the Datadog agent's real capture
+/// shows both containers reading the same, whole ENI counters (163 MB received by a task
+/// that ran a Datadog agent for hours, not half of it). Derived: a task around the capture's
+/// two containers in `awsvpc` mode (no task file was published with it). Counted once by
+/// default; the setting applies as on EC2 Linux (the same ECS agent).
+#[test]
+fn managed_instances_awsvpc_counts_the_eni_once() {
+    let stats = json_file(&capture(
+        "datadog-agent/managed-instances-v4-task-stats-cgroupv2-uint64-limit.json",
+    ));
+    let readings: Vec<u64> = stats
+        .as_object()
+        .unwrap()
+        .values()
         .map(|e| json_u64(e, "/networks/eth0/rx_bytes"))
         .collect();
-    assert!(shares.windows(2).all(|w| w[0] == w[1]), "{shares:?}");
-    let task = |launch_type: Option<&str>| {
-        let containers: Vec<Value> = stats
-            .as_object()
-            .unwrap()
-            .keys()
-            .enumerate()
-            .map(|(i, id)| {
-                json!({"DockerId": id, "Name": format!("c{i}"), "Type": "NORMAL",
-                       "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.0.5"]}]})
-            })
-            .collect();
-        let mut task = json!({"TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/default/x",
-                              "Containers": containers});
-        if let Some(launch_type) = launch_type {
-            task["LaunchType"] = json!(launch_type);
-        }
-        task
-    };
-    let task_tags = [("container_name", "_task_")];
-    let total = |launch_type| {
-        value(
-            &replay(&task(launch_type), &stats),
-            "ecs_task.network_rx_bytes_total",
-            &task_tags,
-        )
-    };
-    assert_eq!(total(Some("EC2")), shares.iter().sum::<u64>() as f64);
-    assert_eq!(total(Some("FARGATE")), shares[0] as f64);
-    assert_eq!(total(None), shares[0] as f64);
+    assert!(readings.windows(2).all(|w| w[0] == w[1]), "{readings:?}");
+    let containers: Vec<Value> = stats
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, e)| {
+            json!({"DockerId": id, "Name": e["name"], "Type": "NORMAL", "KnownStatus": "RUNNING",
+                   "Networks": [{"NetworkMode": "awsvpc"}]})
+        })
+        .collect();
+    let task = json!({"TaskARN": "arn:aws:ecs:us-east-1:111122223333:task/mi/2207f63945be40abb2d7bca5a2661cfd",
+                      "LaunchType": "MANAGED_INSTANCES", "KnownStatus": "RUNNING",
+                      "Containers": containers});
+    let share = readings[0] as f64;
+    assert_eq!(task_rx_total(&replay_run(&task, &stats, &[], &[])), share);
+    let divides = ["--ecs-agent-divides-network"];
+    assert_eq!(
+        task_rx_total(&replay_run(&task, &stats, &divides, &[])),
+        2.0 * share
+    );
 }

@@ -144,6 +144,7 @@ fn check(task_body: &[u8], stats_bodies: &[Vec<u8>]) {
         },
         constant_tags: &[],
         included: &included,
+        agent_divides_network: false,
     };
     for window in [
         &all[..],
@@ -456,7 +457,12 @@ mod identity {
             let included = |_: &ecs_statsd::ecs::task::Container| true;
             for (options, output) in outputs(identity, container_id) {
                 let (constant, _) = user_tags::user_tags(&raw_user, options);
-                let run = Options { tags: options, constant_tags: &constant, included: &included };
+                let run = Options {
+                    tags: options,
+                    constant_tags: &constant,
+                    included: &included,
+                    agent_divides_network: false,
+                };
                 let series = series::series(&task, &samples, &run, &RunReport::default());
                 // Every container's own series are there: one per interface and counter.
                 let rx = series.iter().filter(|m| m.name() == "network_rx_bytes_total");
