@@ -130,17 +130,9 @@ pub fn metrics(
     tagger: &Tagger,
     out: &mut Vec<Metric>,
 ) {
-    // The share rule reads each interface once, like a shared namespace, then multiplies.
-    let (once_per_interface, multiplier) = match task_total {
-        TaskTotal::Sum => (false, 1),
-        TaskTotal::OncePerInterface => (true, 1),
-        TaskTotal::Shares { containers } => (true, containers),
-    };
     for (counter, rate_series, field) in NETWORK {
-        let mut total: Option<u64> = None;
-        let mut shared_total: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut rates: BTreeMap<&str, f64> = BTreeMap::new();
-        let mut summed_rate: Option<f64> = None;
+        let mut total = Total::<u64>::new(task_total);
+        let mut task_rate = Total::<f64>::new(task_total);
         for m in measured {
             let Some(networks) = m.cur.networks.as_ref() else {
                 continue;
@@ -149,12 +141,7 @@ pub fn metrics(
                 let Some(value) = field(counters) else {
                     continue;
                 };
-                if once_per_interface {
-                    let seen = shared_total.entry(interface).or_insert(0);
-                    *seen = (*seen).max(value);
-                } else {
-                    total = Some(total.unwrap_or(0).saturating_add(value));
-                }
+                total.add(interface, value);
                 if m.included {
                     let tags = m.tags_with("interface", interface);
                     out.push(Metric::int(counter, value, tags));
@@ -174,42 +161,98 @@ pub fn metrics(
                 else {
                     continue;
                 };
-                if once_per_interface {
-                    let seen = rates.entry(interface).or_insert(0.0);
-                    *seen = seen.max(rate);
-                } else {
-                    *summed_rate.get_or_insert(0.0) += rate;
-                }
+                task_rate.add(interface, rate);
                 if m.included {
                     let tags = m.tags_with("interface", interface);
                     out.extend(Metric::derived(rate_series, rate, tags));
                 }
             }
         }
-        let total = if once_per_interface {
-            shared_total
-                .values()
-                .copied()
-                .reduce(u64::saturating_add)
-                .map(|share| share.saturating_mul(multiplier))
-        } else {
-            total
-        };
-        if let Some(total) = total {
+        if let Some(total) = total.finish() {
             out.push(Metric::int(counter, total, tagger.task()));
         }
-        let task_rate = if once_per_interface {
-            rates
-                .values()
-                .copied()
-                .reduce(|a, b| a + b)
-                .map(|share| share * multiplier as f64)
-        } else {
-            summed_rate
-        };
-        if let (Some(rate_series), Some(rate)) = (rate_series, task_rate) {
+        if let (Some(rate_series), Some(rate)) = (rate_series, task_rate.finish()) {
             out.extend(Metric::derived(rate_series, rate, tagger.task()));
         }
+    }
+}
+
+/// A task total under a [`TaskTotal`] rule: summed over the containers' readings, or read
+/// once per interface (the largest reading: a shared namespace, or the ENI every container
+/// reports) and multiplied by the number of shares.
+struct Total<'a, T> {
+    once_per_interface: bool,
+    multiplier: u64,
+    summed: Option<T>,
+    per_interface: BTreeMap<&'a str, T>,
+}
+
+impl<'a, T: Amount> Total<'a, T> {
+    fn new(rule: TaskTotal) -> Self {
+        // The share rule reads each interface once, like a shared namespace, then multiplies.
+        let (once_per_interface, multiplier) = match rule {
+            TaskTotal::Sum => (false, 1),
+            TaskTotal::OncePerInterface => (true, 1),
+            TaskTotal::Shares { containers } => (true, containers),
+        };
+        Total {
+            once_per_interface,
+            multiplier,
+            summed: None,
+            per_interface: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, interface: &'a str, value: T) {
+        if self.once_per_interface {
+            let seen = self.per_interface.entry(interface).or_insert(T::ZERO);
+            *seen = seen.larger(value);
+        } else {
+            self.summed = Some(self.summed.unwrap_or(T::ZERO).plus(value));
+        }
+    }
+
+    fn finish(self) -> Option<T> {
+        if self.once_per_interface {
+            let share = self.per_interface.into_values().reduce(T::plus)?;
+            Some(share.times(self.multiplier))
+        } else {
+            self.summed
+        }
+    }
+}
+
+/// A counter (saturating `u64`) or a rate (`f64`).
+trait Amount: Copy {
+    const ZERO: Self;
+    fn plus(self, other: Self) -> Self;
+    fn larger(self, other: Self) -> Self;
+    fn times(self, n: u64) -> Self;
+}
+
+impl Amount for u64 {
+    const ZERO: u64 = 0;
+    fn plus(self, other: u64) -> u64 {
+        self.saturating_add(other)
+    }
+    fn larger(self, other: u64) -> u64 {
+        self.max(other)
+    }
+    fn times(self, n: u64) -> u64 {
+        self.saturating_mul(n)
+    }
+}
+
+impl Amount for f64 {
+    const ZERO: f64 = 0.0;
+    fn plus(self, other: f64) -> f64 {
+        self + other
+    }
+    fn larger(self, other: f64) -> f64 {
+        self.max(other)
+    }
+    fn times(self, n: u64) -> f64 {
+        self * n as f64
     }
 }
 
