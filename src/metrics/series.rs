@@ -62,6 +62,20 @@ pub fn selected_series(
     let computed = all.len();
     all.retain(|metric| selection.sends(metric.definition));
     let skipped = computed - all.len();
+    self_telemetry(&mut all, task, samples, report, &tagger, skipped);
+    all
+}
+
+/// The `exporter_*` series a run sends about itself, after what it measured: its status, the
+/// containers measured, the fetch errors, its times (live runs), the series skipped and sent.
+fn self_telemetry(
+    all: &mut Vec<Metric>,
+    task: &Task,
+    samples: &[StatsSample],
+    report: &RunReport,
+    tagger: &Tagger,
+    skipped: usize,
+) {
     all.push(Metric::exporter_status(
         !report.read_failed && samples.len() >= 2,
         tagger.run(),
@@ -105,7 +119,6 @@ pub fn selected_series(
         sent as u64,
         tagger.run(),
     ));
-    all
 }
 
 /// The containers `/task` lists as running (`KnownStatus` RUNNING, ECS internals aside) when
