@@ -16,10 +16,12 @@
 //! `TotalRuntime100ns`, `RuntimeKernel100ns`, `RuntimeUser100ns` as they are). Every CPU
 //! time is converted to ns before any series is computed.
 
+mod percpu;
+
 use super::catalog::{
     CPU_KERNELMODE, CPU_ONLINE, CPU_THROTTLE_PERIODS, CPU_THROTTLE_THROTTLED_PERIODS,
     CPU_THROTTLE_THROTTLED_TIME, CPU_USAGE_RATIO, CPU_USAGE_RATIO_SPREAD, CPU_USAGE_VCPU,
-    CPU_USAGE_VCPU_SPREAD, CPU_USERMODE, PERCPU_USAGE_RATIO,
+    CPU_USAGE_VCPU_SPREAD, CPU_USERMODE,
 };
 use super::{
     CPU_UNITS_PER_VCPU, Definition, Measured, Metric, TagSet, Tagger, counter_delta, cpu_baseline,
@@ -270,8 +272,8 @@ fn interval_metrics(m: &Measured, reading: &Reading, prev: &CpuStats, out: &mut 
         out.extend(Metric::derived(&CPU_USAGE_VCPU, vcpu, m.tags()));
     }
     let usage = (reading.cur.cpu_usage.as_ref(), prev.cpu_usage.as_ref());
-    if let Some(share) = PercpuShare::of(f) {
-        percpu_metrics(m, usage, share, reading, out);
+    if let Some(share) = percpu::PercpuShare::of(f) {
+        percpu::metrics(m, usage, share, reading, out);
     }
     for (definition, field) in MODE_TIME {
         let delta = counter_delta(usage.0.and_then(field), usage.1.and_then(field));
@@ -325,66 +327,6 @@ fn pair_figures(a: Option<&ContainerStats>, b: &ContainerStats, unit_ns: u64) ->
     match (cpu_baseline(a, b), b.cpu_stats.as_ref()) {
         (Some((prev, seconds)), Some(cur)) => figures(prev, cur, seconds, unit_ns),
         _ => Figures::default(),
-    }
-}
-
-/// What one CPU's Δ is divided by for `percpu_usage_ratio`.
-#[derive(Clone, Copy)]
-enum PercpuShare {
-    /// Δ`system_cpu_usage`: a fraction of the host, then scaled like `cpu_usage_ratio`.
-    System(u64),
-    /// The read times (seconds), when the system counter is broken: cores in use × 1024 / the
-    /// limit, as `cpu_usage_ratio` then.
-    Wall(f64),
-}
-
-impl PercpuShare {
-    fn of(f: &Figures) -> Option<PercpuShare> {
-        match (f.system_delta, f.seconds) {
-            (Some(system), _) => Some(PercpuShare::System(system)),
-            (None, Some(seconds)) if f.system_broken => Some(PercpuShare::Wall(seconds)),
-            _ => None,
-        }
-    }
-
-    fn ratio(self, delta_ns: u64, reading: &Reading) -> Option<f64> {
-        match self {
-            PercpuShare::System(system) => scale(
-                delta_ns as f64 / system as f64,
-                reading.online,
-                reading.limit_units,
-            ),
-            PercpuShare::Wall(seconds) => {
-                Some(delta_ns as f64 / (seconds * 1e9) * CPU_UNITS_PER_VCPU / reading.limit_units?)
-            }
-        }
-    }
-}
-
-fn percpu_metrics(
-    m: &Measured,
-    (cur, prev): (Option<&CpuUsage>, Option<&CpuUsage>),
-    share: PercpuShare,
-    reading: &Reading,
-    out: &mut Vec<Metric>,
-) {
-    let cur_percpu = cur.and_then(|u| u.percpu_usage.as_deref());
-    let prev_percpu = prev.and_then(|u| u.percpu_usage.as_deref());
-    let (Some(cur_percpu), Some(prev_percpu)) = (cur_percpu, prev_percpu) else {
-        return;
-    };
-    for (cpu, (&c, &p)) in cur_percpu.iter().zip(prev_percpu).enumerate() {
-        // An all-zero slot is an offline CPU (cgroup v1 lists every possible CPU).
-        if c == 0 {
-            continue;
-        }
-        let Some(delta) = c.checked_sub(p) else {
-            continue;
-        };
-        if let Some(scaled) = share.ratio(delta.saturating_mul(reading.unit_ns), reading) {
-            let tags = m.tags_with("cpu", &cpu.to_string());
-            out.extend(ratio_metric(&PERCPU_USAGE_RATIO, scaled, tags));
-        }
     }
 }
 
