@@ -8,9 +8,9 @@
 
 use ecs_statsd::ecs::task::Container;
 use ecs_statsd::ecs::{StatsSample, Task};
+use ecs_statsd::metrics::series::{self, Options, RunReport};
 use ecs_statsd::metrics::{TagOptions, Value};
 use ecs_statsd::output::{emf, prometheus, statsd_lines};
-use ecs_statsd::metrics::series::{self, Options, RunReport};
 use libfuzzer_sys::fuzz_target;
 
 // The checkers the integration tests use, one copy each.

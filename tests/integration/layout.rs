@@ -17,7 +17,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 7),
     ("output", 6),
     ("metrics", 5),
-    ("store", 4),
     ("cache", 4),
     ("state", 4),
     ("ecs", 3),
