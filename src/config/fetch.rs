@@ -12,6 +12,7 @@ use crate::cli::{Cli, settings};
 /// (Vector swaps these; see its issue 12917). The table's, named for the error message.
 static ENDPOINT_VARS: &[&str] = crate::cli::row::metadata_url.env;
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fetch {
     pub metadata_url: String,
     pub capture: Option<PathBuf>,

@@ -1,56 +1,37 @@
 //! Flags + environment → one validated [`Config`]. The settings themselves (flag, variables,
 //! default, parser, help) are the table in [`crate::cli`]; this module resolves them, one file
 //! per concern: [`fetch`] (endpoint, bounds, cache), [`sampling`] (interval, samples, which
-//! containers), [`output`] (the options the outputs get) and [`tags`].
+//! containers and metrics), [`output`] (the options the outputs get) and [`tags`]. Each file's
+//! result is a group of [`Config`], the type its consumer takes, so nothing rebuilds it.
 
 mod agent;
-mod fetch;
+pub mod fetch;
 pub mod filter;
 mod output;
-mod sampling;
-mod tags;
-
-use std::path::PathBuf;
-use std::time::Duration;
+pub mod sampling;
+pub mod tags;
 
 use log::LevelFilter;
 
 use crate::cli::{Cli, settings};
-use crate::metrics::TagOptions;
-use filter::Filter;
 
 /// The environment as the settings read it: a variable's value, `None` when unset or empty.
 pub use crate::cli::setting::Env;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Endpoint base URL (no trailing `/`) or capture directory.
-    pub metadata_url: String,
+    /// Where a run reads (the endpoint or a capture), its bounds and the metadata cache.
+    pub fetch: fetch::Fetch,
+    /// How it samples, and which containers and metrics it reports.
+    pub sampling: sampling::Sampling,
+    /// The tags on every series.
+    pub tags: tags::Tags,
     /// Everything the outputs read.
     pub output: crate::output::Options,
-    /// Tags on every line: unified service tagging, `DD_TAGS`, `--tag`, `DD_ENTITY_ID`.
-    /// Sanitized; an empty value is a bare tag.
-    pub constant_tags: Vec<(String, String)>,
-    pub capture: Option<PathBuf>,
-    pub interval: Duration,
-    pub filter: Filter,
-    /// Which metrics are sent (`--metrics`, `--skip-metrics`).
-    pub selection: crate::metrics::Selection,
-    /// `None` with `--no-cache`.
-    pub cache_file: Option<PathBuf>,
-    pub timeout: Duration,
-    /// Bound on all of a run's fetching (retries and backoff included).
-    pub fetch_budget: Duration,
-    pub log_level: LevelFilter,
-    /// Stats samples per run (≥ 2), spread evenly over `interval`.
-    pub samples: usize,
-    /// `--since-last-run`: where the previous run's sample is kept, beside the cache.
-    pub state_file: Option<PathBuf>,
-    pub max_age: Duration,
-    pub tags: TagOptions,
     /// `--ecs-agent-divides-network`: the ECS agent divides an awsvpc task's ENI counters
     /// among its containers (before 1.100.0 on Linux).
     pub ecs_agent_divides_network: bool,
+    pub log_level: LevelFilter,
     /// Settings that were corrected or dropped (a user tag breaking Datadog's rules), for the
     /// caller to log once the logger is set up.
     pub warnings: Vec<String>,
@@ -87,30 +68,18 @@ impl Config {
         let mut output_warnings = Vec::new();
         let mut output = output::resolve(&cli, env, &mut output_warnings)?;
         let sampling = sampling::resolve(&cli, env, fetch.cache_file.as_deref())?;
-        let (tags, constant_tags, mut warnings) =
-            tags::resolve(&cli, env, &output.format, output.tag_format);
+        let (tags, mut warnings) = tags::resolve(&cli, env, &output.format, output.tag_format);
         warnings.extend(output_warnings);
-        output.user_tag_keys = constant_tags.iter().map(|(key, _)| key.clone()).collect();
+        output.user_tag_keys = tags.constant.iter().map(|(key, _)| key.clone()).collect();
         let log_level = log_level(&cli, env)?;
         // The cache folder is opened (and checked) by a live run: see `cache::open`.
-        let (cache_file, state_file) = (fetch.cache_file, sampling.state_file);
         Ok(Config {
-            metadata_url: fetch.metadata_url,
-            output,
-            constant_tags,
-            capture: fetch.capture,
-            interval: sampling.interval,
-            filter: sampling.filter,
-            selection: sampling.selection,
-            cache_file,
-            timeout: fetch.timeout,
-            fetch_budget: fetch.fetch_budget,
-            log_level,
-            samples: sampling.samples,
-            state_file,
-            max_age: sampling.max_age,
+            fetch,
+            sampling,
             tags,
+            output,
             ecs_agent_divides_network: agent::divides_network(&cli, env)?,
+            log_level,
             warnings,
         })
     }
@@ -137,6 +106,8 @@ mod tests {
     use crate::metrics::tags;
     use crate::output::{Destination, MAX_METRIC_NAME_CHARS, MIN_PACKET_SIZE, TagFormat};
     use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::time::Duration;
 
     fn resolve(cli: Cli, vars: &[(&str, &str)]) -> Result<Config, String> {
         let map: HashMap<String, String> = vars
@@ -153,18 +124,24 @@ mod tests {
             ("ECS_CONTAINER_METADATA_URI", "http://v3"),
         ];
         assert_eq!(
-            resolve(Cli::default(), &both).unwrap().metadata_url,
+            resolve(Cli::default(), &both).unwrap().fetch.metadata_url,
             "http://v4"
         );
         assert_eq!(
-            resolve(Cli::default(), &both[1..]).unwrap().metadata_url,
+            resolve(Cli::default(), &both[1..])
+                .unwrap()
+                .fetch
+                .metadata_url,
             "http://v3"
         );
         let flag = Cli {
             metadata_url: Some("http://flag".into()),
             ..Cli::default()
         };
-        assert_eq!(resolve(flag, &both).unwrap().metadata_url, "http://flag");
+        assert_eq!(
+            resolve(flag, &both).unwrap().fetch.metadata_url,
+            "http://flag"
+        );
         let err = resolve(Cli::default(), &[]).unwrap_err();
         assert!(
             err.contains("ECS_CONTAINER_METADATA_URI_V4")
@@ -223,9 +200,9 @@ mod tests {
                 port: 9125
             }
         );
-        assert_eq!(c.interval, Duration::from_millis(2500));
-        assert_eq!(c.filter.include, ["a", "b"]);
-        assert_eq!(c.filter.exclude, ["c"]);
+        assert_eq!(c.sampling.interval, Duration::from_millis(2500));
+        assert_eq!(c.sampling.filter.include, ["a", "b"]);
+        assert_eq!(c.sampling.filter.exclude, ["c"]);
         assert_eq!(c.log_level, LevelFilter::Warn);
         assert_eq!(c.output.prefix, "ecs_task");
 
@@ -241,8 +218,8 @@ mod tests {
                 port: 8125
             }
         );
-        assert_eq!(d.interval, Duration::from_secs(60));
-        assert_eq!(d.timeout, Duration::from_secs(5));
+        assert_eq!(d.sampling.interval, Duration::from_secs(60));
+        assert_eq!(d.fetch.timeout, Duration::from_secs(5));
         assert_eq!(d.log_level, LevelFilter::Warn);
     }
 
@@ -285,7 +262,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.interval, Duration::ZERO);
+        assert_eq!(c.sampling.interval, Duration::ZERO);
         assert_eq!(
             c.output.destination,
             Destination::Udp {
@@ -405,7 +382,8 @@ mod tests {
         )
         .unwrap();
         let tags: Vec<(&str, &str)> = c
-            .constant_tags
+            .tags
+            .constant
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -450,10 +428,10 @@ mod tests {
             ],
         )
         .unwrap();
-        let keys: Vec<&str> = c.constant_tags.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = c.tags.constant.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["env", "team", "note"]);
-        assert_eq!(c.constant_tags[0].1, "cli");
-        let (key, value) = &c.constant_tags[2];
+        assert_eq!(c.tags.constant[0].1, "cli");
+        let (key, value) = &c.tags.constant[2];
         assert_eq!(key.len() + 1 + value.len(), tags::MAX_TAG_CHARS);
         let expected = [
             ("\"_x:1\" from --tag", "start with a letter"),
@@ -485,7 +463,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            plain.constant_tags,
+            plain.tags.constant,
             [("task_family".to_string(), "mine".to_string())]
         );
     }

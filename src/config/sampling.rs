@@ -10,6 +10,7 @@ use crate::cli::{Cli, settings};
 use crate::metrics::Selection;
 use crate::state;
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {
     pub interval: Duration,
     pub samples: usize,

@@ -7,14 +7,19 @@ use crate::metrics::TagOptions;
 use crate::metrics::user_tags::{TagSource, user_tags};
 use crate::output::{Format, TagFormat};
 
+/// The tags on every series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tags {
+    /// Which identity tags, and what tells series apart (the collision key).
+    pub options: TagOptions,
+    /// Unified service tagging, `DD_TAGS`, `--tag`, `DD_ENTITY_ID`: sanitized, in order of
+    /// precedence; an empty value is a bare tag.
+    pub constant: Vec<(String, String)>,
+}
+
 /// The identity tag options, the constant tags and the warnings about dropped ones.
 /// `format` and `tag_format` say what tells series apart, for the collision check.
-pub fn resolve(
-    cli: &Cli,
-    env: Env,
-    format: &Format,
-    tag_format: TagFormat,
-) -> (TagOptions, Vec<(String, String)>, Vec<String>) {
+pub fn resolve(cli: &Cli, env: Env, format: &Format, tag_format: TagFormat) -> (Tags, Vec<String>) {
     let options = TagOptions {
         identity: !cli.no_identity_tags,
         task_arn: cli.tag_task_arn,
@@ -22,7 +27,7 @@ pub fn resolve(
         series_key: crate::output::series_key(format, tag_format),
     };
     let (constant, warnings) = user_tags(&raw_user_tags(cli, env), options);
-    (options, constant, warnings)
+    (Tags { options, constant }, warnings)
 }
 
 /// The user's tags as typed, in order of precedence (the first value of a key wins): each

@@ -41,11 +41,12 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let (cache_file, state_file) = private_files(config, live);
     let (cache_file, state_file) = (cache_file.as_ref(), state_file.as_ref());
     // The run's one time budget: every request, every backoff and the send consult it.
-    let deadline = Deadline::new(config.timeout, config.fetch_budget).watching(&shutdown);
+    let deadline =
+        Deadline::new(config.fetch.timeout, config.fetch.fetch_budget).watching(&shutdown);
     let mut fetcher = Fetcher::new(deadline.clone()).interruptible(&shutdown);
 
     // A capture records what it reads: /task too, never the cache's copy.
-    let cached = cache_file.filter(|_| config.capture.is_none());
+    let cached = cache_file.filter(|_| config.fetch.capture.is_none());
     let mut metadata = match load_metadata(&mut fetcher, endpoint, cached, cache_file) {
         Ok(metadata) => metadata,
         Err(error) => {
@@ -98,7 +99,7 @@ fn send_status_zero(
     identity: &Task,
     error: &FetchError,
 ) -> Failure {
-    let tags = Tagger::new(identity, config.tags, &config.constant_tags).run();
+    let tags = Tagger::new(identity, config.tags.options, &config.tags.constant).run();
     let status = [Metric::exporter_status(false, tags)];
     let delivered = send(exporter, &batch(&status, &[]), &config.output, deadline);
     also_unsent(Failure::endpoint(error), delivered)
@@ -107,7 +108,12 @@ fn send_status_zero(
 /// The endpoint or capture a run reads; a request in flight is abandoned at a signal.
 fn open_source(config: &Config, shutdown: &Shutdown) -> Result<Source, Failure> {
     let interrupt = Some(shutdown.interrupt_flag());
-    Source::new(&config.metadata_url, config.capture.as_deref(), interrupt).map_err(Failure::usage)
+    Source::new(
+        &config.fetch.metadata_url,
+        config.fetch.capture.as_deref(),
+        interrupt,
+    )
+    .map_err(Failure::usage)
 }
 
 /// The output, checked before any sampling: a wrong host, socket or `--output-file` fails
@@ -125,8 +131,8 @@ fn open_output(config: &Config) -> Result<Exporter, Failure> {
 /// The cache and the state of a live run: their private folder is opened once, here (one
 /// warning when it is not usable, and the run goes on without them).
 fn private_files(config: &Config, live: bool) -> (Option<PrivateFile>, Option<PrivateFile>) {
-    match config.cache_file.as_deref().filter(|_| live) {
-        Some(path) => match cache::open(path, config.state_file.as_deref()) {
+    match config.fetch.cache_file.as_deref().filter(|_| live) {
+        Some(path) => match cache::open(path, config.sampling.state_file.as_deref()) {
             Some((cache_file, state_file)) => (Some(cache_file), state_file),
             None => (None, None),
         },
@@ -142,7 +148,7 @@ fn series_of(
     samples: &[StatsSample],
     report: &RunReport,
 ) -> Vec<Metric> {
-    let unknown = config.filter.unknown_includes(&metadata.task);
+    let unknown = config.sampling.filter.unknown_includes(&metadata.task);
     if !unknown.is_empty() {
         log::warn!(
             "--include names no container of this task: {} (its containers: {}); only their \
@@ -152,14 +158,20 @@ fn series_of(
         );
     }
     let own = metadata.own_container_name.as_str();
-    let included = |c: &Container| config.filter.includes(c, own);
+    let included = |c: &Container| config.sampling.filter.includes(c, own);
     let options = Options {
-        tags: config.tags,
-        constant_tags: &config.constant_tags,
+        tags: config.tags.options,
+        constant_tags: &config.tags.constant,
         included: &included,
         agent_divides_network: config.ecs_agent_divides_network,
     };
-    series::selected_series(&metadata.task, samples, &options, report, &config.selection)
+    series::selected_series(
+        &metadata.task,
+        samples,
+        &options,
+        report,
+        &config.sampling.selection,
+    )
 }
 
 /// The task's container names, for a warning: `"web", "log-router"`.

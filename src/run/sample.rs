@@ -1,9 +1,7 @@
 //! The samples of a run: live ones spread over the interval (a signal cuts the wait short),
 //! a replay's pick, and the `--since-last-run` state read before and stored after.
 
-use std::time::Duration;
-
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::ecs::retry::Fetcher;
 use crate::ecs::{Endpoint, FetchError, LiveEndpoint, Source, StatsSample, Task};
 use crate::folder::PrivateFile;
@@ -28,16 +26,14 @@ pub(super) fn collect(
     let collected = match source {
         Source::Live(http) => {
             let plan = Sampling {
-                samples: config.samples,
-                interval: config.interval,
-                max_age: config.max_age,
+                config: &config.sampling,
                 state_file,
             };
             collect_live(&plan, http, fetcher, task, shutdown)?
         }
         Source::Replay(replay) => fetcher
             .read(|_| replay.samples())
-            .map(|all| pick_replay(all, config.samples))
+            .map(|all| pick_replay(all, config.sampling.samples))
             .map_err(|error| (Vec::new(), error)),
     };
     Ok(match collected {
@@ -50,12 +46,10 @@ pub(super) type Collected = Result<Vec<StatsSample>, (Vec<StatsSample>, FetchErr
 
 /// How a live run takes its samples.
 pub(super) struct Sampling<'a> {
-    /// Samples per run (at least 2).
-    pub(super) samples: usize,
-    pub(super) interval: Duration,
-    /// `--since-last-run`: the state file, and how old its sample may be.
+    /// The configured samples per run (at least 2), interval and `--max-age`.
+    pub(super) config: &'a config::sampling::Sampling,
+    /// `--since-last-run`: the state file opened for this run.
     pub(super) state_file: Option<&'a PrivateFile>,
-    pub(super) max_age: Duration,
 }
 
 /// Take the live samples: one, then (unless `--since-last-run` found a usable previous
@@ -81,19 +75,25 @@ pub(super) fn collect_live(
         Err(error) => return Ok(Err((Vec::new(), error))),
     };
     let task_arn = task.task_arn.as_deref().unwrap_or_default();
-    let previous = plan
-        .state_file
-        .and_then(|path| state::load(path, &endpoint.location(), task_arn, plan.max_age, &first));
-    let mut samples = Vec::with_capacity(plan.samples);
+    let previous = plan.state_file.and_then(|path| {
+        state::load(
+            path,
+            &endpoint.location(),
+            task_arn,
+            plan.config.max_age,
+            &first,
+        )
+    });
+    let mut samples = Vec::with_capacity(plan.config.samples);
     let more = if let Some(previous) = previous {
         endpoint.capture_previous(&previous);
         samples.push(previous);
         0
     } else {
-        plan.samples - 1
+        plan.config.samples - 1
     };
     samples.push(first);
-    let step = plan.interval.div_f64(more.max(1) as f64);
+    let step = plan.config.interval.div_f64(more.max(1) as f64);
     for taken in 1..=more {
         if shutdown.wait(step).is_some() {
             // `Shutdown::wait` has warned once, naming the signal.

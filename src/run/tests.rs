@@ -55,11 +55,17 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn plan(samples: usize, state_file: Option<&PrivateFile>) -> Sampling<'_> {
-    Sampling {
+    let config = crate::config::sampling::Sampling {
         samples,
         interval: Duration::ZERO,
-        state_file,
         max_age: Duration::from_secs(600),
+        state_file: None,
+        filter: Default::default(),
+        selection: Default::default(),
+    };
+    Sampling {
+        config: Box::leak(Box::new(config)),
+        state_file,
     }
 }
 
