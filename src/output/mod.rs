@@ -3,7 +3,6 @@
 //! for `--dry-run`), Prometheus text, or CloudWatch EMF on stdout.
 
 pub mod emf;
-pub mod file;
 pub mod graphite;
 mod line_limit;
 mod options;
@@ -11,6 +10,9 @@ mod origin;
 pub mod prometheus;
 mod statsd;
 mod transport;
+
+pub use transport::Printed;
+use transport::file;
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -69,29 +71,6 @@ impl SendReport {
     /// `--since-last-run` state advances only on it.
     pub fn delivered(&self) -> bool {
         self.failed == 0 && self.unread == 0
-    }
-}
-
-/// Where the text a run prints goes: stdout, or memory until [`Exporter::commit`] writes it
-/// to `--output-file`.
-#[derive(Clone, Default)]
-pub enum Printed {
-    #[default]
-    Stdout,
-    File {
-        /// Its folder held open from the start (see [`file::open`]).
-        target: Arc<file::Target>,
-        collected: file::Collected,
-    },
-}
-
-impl Printed {
-    fn writer(&self) -> Box<dyn Write + Send> {
-        match self {
-            // fd 1 itself: a bad descriptor is an error (see `console::stdout_writer`).
-            Printed::Stdout => crate::console::stdout_writer(),
-            Printed::File { collected, .. } => Box::new(collected.clone()),
-        }
     }
 }
 

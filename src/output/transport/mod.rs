@@ -1,20 +1,23 @@
-//! Where DogStatsD lines go, packed: the [`Transport`]s (UDP, a Unix socket, stdout for
-//! `--dry-run`) and the [`Packer`] that joins lines into datagrams and counts what each
-//! transport accepted. The packing is ours, not cadence's buffered sinks: those report a line
+//! Where the bytes of a run go, in one module: the agent's sockets ([`socket`]: UDP, a Unix
+//! socket), stdout or memory for `--output-file` ([`stdout`]), the file replaced atomically
+//! ([`file`]), and the [`Packer`] that joins DogStatsD lines into datagrams and counts what
+//! each [`Transport`] accepted. The packing is ours, not cadence's buffered sinks: those report a line
 //! as sent once it is buffered; here a line counts as sent only once the datagram (or write)
 //! holding it was accepted.
 
-use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use cadence::MetricSink;
 
-use super::Printed;
+pub mod file;
+mod socket;
+mod stdout;
+
+pub(super) use socket::{Udp, Unix, resolve};
+pub use stdout::Printed;
+pub(super) use stdout::Stdout;
 
 /// How long a run's whole send may wait for room in a full socket buffer (a slow agent, a
 /// traffic-shaped link): once this is spent, or one datagram waited in vain, what does not fit
@@ -22,7 +25,7 @@ use super::Printed;
 pub(crate) const SEND_WAIT: Duration = Duration::from_millis(500);
 /// A socket's send timeout is lowered to what is left of the wait only when it overshoots it
 /// by more than this, so a send that never blocks costs no extra system call.
-const WAIT_SLACK: Duration = Duration::from_millis(20);
+pub(super) const WAIT_SLACK: Duration = Duration::from_millis(20);
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -226,143 +229,5 @@ impl<T: Transport> MetricSink for Packer<T> {
             lock(&self.tally).refused_late(&error);
         }
         Ok(())
-    }
-}
-
-/// UDP through a connected socket: the kernel then turns an ICMP "port unreachable" (no
-/// agent listening) into ECONNREFUSED on a later send, or into the socket's pending error
-/// (`SO_ERROR`) after the last one. An unconnected socket never reports it.
-pub(super) struct Udp(UdpSocket);
-
-impl Udp {
-    pub(super) fn connect(addr: SocketAddr) -> Result<Udp, String> {
-        let bind: SocketAddr = if addr.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        UdpSocket::bind(bind)
-            .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|()| s))
-            .and_then(|s| s.connect(addr).map(|()| s))
-            .map(Udp)
-            .map_err(|e| format!("cannot open a UDP socket for {addr}: {e}"))
-    }
-}
-
-impl Transport for Udp {
-    fn send(&self, datagram: &[u8]) -> io::Result<()> {
-        self.0.send(datagram).map(drop)
-    }
-
-    fn wait_for_room(&self, wait: Duration) -> io::Result<()> {
-        if wait.is_zero() {
-            return self.0.set_nonblocking(true);
-        }
-        self.0.set_nonblocking(false)?;
-        self.0.set_write_timeout(Some(wait))
-    }
-
-    fn refusal_is_late(&self) -> bool {
-        true
-    }
-
-    fn take_error(&self) -> Option<io::Error> {
-        self.0.take_error().ok().flatten()
-    }
-}
-
-/// A Unix datagram socket sending to the agent's path. A reader that stopped draining it
-/// is the Packer's one-wait rule, as for UDP.
-pub(super) struct Unix {
-    socket: UnixDatagram,
-    path: PathBuf,
-}
-
-impl Unix {
-    pub(super) fn new(path: &Path) -> Result<Unix, String> {
-        Ok(Unix {
-            socket: connect_unix(path)?,
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Transport for Unix {
-    fn send(&self, datagram: &[u8]) -> io::Result<()> {
-        self.socket.send_to(datagram, &self.path).map(drop)
-    }
-
-    fn wait_for_room(&self, wait: Duration) -> io::Result<()> {
-        if wait.is_zero() {
-            return self.socket.set_nonblocking(true);
-        }
-        self.socket.set_nonblocking(false)?;
-        self.socket.set_write_timeout(Some(wait))
-    }
-}
-
-pub(super) fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve StatsD host {host:?}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("StatsD host {host:?} resolved to no address"))
-}
-
-/// An unbound datagram socket, checked against `path` now: a missing socket or one with no
-/// listener fails before any sampling, with the fix in the message.
-pub(super) fn connect_unix(path: &Path) -> Result<UnixDatagram, String> {
-    let socket = UnixDatagram::unbound().map_err(|e| format!("cannot open a Unix socket: {e}"))?;
-    socket.connect(path).map_err(|e| {
-        format!(
-            "cannot send to DogStatsD socket {}: {e}; check the path, that the agent's socket \
-             volume is mounted, and the agent's DD_DOGSTATSD_SOCKET setting",
-            path.display()
-        )
-    })?;
-    // cadence sends with `send_to(path)`, which an unconnected socket needs. A full receive
-    // queue (a slow agent) blocks a send: wait briefly, then count the datagram as dropped
-    // rather than hang the run.
-    UnixDatagram::unbound()
-        .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|()| s))
-        .map_err(|e| format!("cannot open a Unix socket: {e}"))
-}
-
-/// Each chunk is written whole and flushed, so a failed write (a full disk, `/dev/full`)
-/// counts its lines as lost. A reader that went away (`| head`) is not an error: that chunk
-/// and the rest are dropped quietly, as `BrokenPipe` for the packer to count as unread.
-#[derive(Default)]
-pub(super) struct Stdout {
-    closed: AtomicBool,
-    out: Printed,
-}
-
-impl Stdout {
-    /// The same lines, to `out`.
-    pub(super) fn to(out: Printed) -> Stdout {
-        Stdout {
-            closed: AtomicBool::new(false),
-            out,
-        }
-    }
-}
-
-impl Transport for Stdout {
-    fn send(&self, chunk: &[u8]) -> io::Result<()> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        let mut out = self.out.writer();
-        let result = out.write_all(chunk).and_then(|()| out.flush());
-        if let Err(e) = &result
-            && e.kind() == io::ErrorKind::BrokenPipe
-        {
-            self.closed.store(true, Ordering::Relaxed);
-        }
-        result
-    }
-
-    fn reader_may_leave(&self) -> bool {
-        true
     }
 }
