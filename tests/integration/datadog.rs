@@ -5,22 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::common::{
-    FakeEndpoint, Line, MAX_WAIT, QUIET, UdpListener, example_endpoint, lines, parse_all,
-    replay_example, run,
+    Line, MAX_WAIT, QUIET, UdpListener, example_endpoint, lines, parse_all, replay_example, run,
+    run_live,
 };
-
-fn run_live(endpoint: &FakeEndpoint, args: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
-    let url = endpoint.url();
-    let mut all = vec![
-        "--metadata-url",
-        url.as_str(),
-        "--interval",
-        "0",
-        "--no-cache",
-    ];
-    all.extend_from_slice(args);
-    run(&all, env)
-}
 
 fn dry_lines(args: &[&str], env: &[(&str, &str)]) -> (Vec<Line>, String) {
     let mut all = vec!["--dry-run"];

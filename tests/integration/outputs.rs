@@ -8,23 +8,10 @@ use serde_json::{Value, json};
 
 use crate::common::emf_spec::validate_emf_document;
 use crate::common::{
-    EXAMPLE, FakeEndpoint, LOG_ROUTER, Line, MAX_WAIT, QUIET, TempDir, UdpListener,
-    UnixDgramListener, WEB, example_endpoint, find, lines, parse_all, read, root, run, run_udp,
-    spawn, value, wait_with_timeout,
+    EXAMPLE, LOG_ROUTER, Line, MAX_WAIT, QUIET, TempDir, UdpListener, UnixDgramListener, WEB,
+    example_endpoint, find, lines, parse_all, read, root, run, run_live, run_udp, spawn, value,
+    wait_with_timeout,
 };
-
-fn run_env(endpoint: &FakeEndpoint, args: &[&str], env: &[(&str, &str)]) -> crate::common::Run {
-    let url = endpoint.url();
-    let mut all = vec![
-        "--metadata-url",
-        url.as_str(),
-        "--interval",
-        "0",
-        "--no-cache",
-    ];
-    all.extend_from_slice(args);
-    run(&all, env)
-}
 
 #[test]
 fn destination_precedence() {
@@ -44,7 +31,7 @@ fn destination_precedence() {
         ("DD_AGENT_HOST", "127.0.0.1"),
         ("DD_DOGSTATSD_PORT", &pc),
     ];
-    run_env(&endpoint, &["--statsd-port", &pa], &env).assert_success();
+    run_live(&endpoint, &["--statsd-port", &pa], &env).assert_success();
     assert!(got(&a) && !got(&b) && !got(&c), "rule 1");
     // 2. DD_DOGSTATSD_URL beats DD_AGENT_HOST and STATSD_*.
     let env = [
@@ -54,7 +41,7 @@ fn destination_precedence() {
         ("STATSD_HOST", "127.0.0.1"),
         ("STATSD_PORT", &pa),
     ];
-    run_env(&endpoint, &[], &env).assert_success();
+    run_live(&endpoint, &[], &env).assert_success();
     assert!(!got(&a) && got(&b) && !got(&c), "rule 2");
     // 3. DD_AGENT_HOST + DD_DOGSTATSD_PORT beat STATSD_*.
     let env = [
@@ -63,10 +50,10 @@ fn destination_precedence() {
         ("STATSD_HOST", "127.0.0.1"),
         ("STATSD_PORT", &pa),
     ];
-    run_env(&endpoint, &[], &env).assert_success();
+    run_live(&endpoint, &[], &env).assert_success();
     assert!(!got(&a) && !got(&b) && got(&c), "rule 3");
     // 4. The ancestor's STATSD_HOST/STATSD_PORT.
-    run_env(
+    run_live(
         &endpoint,
         &[],
         &[("STATSD_HOST", "127.0.0.1"), ("STATSD_PORT", &pb)],
@@ -74,7 +61,7 @@ fn destination_precedence() {
     .assert_success();
     assert!(!got(&a) && got(&b) && !got(&c), "rule 4");
     // A malformed URL is a usage error naming the variable.
-    let out = run_env(&endpoint, &[], &[("DD_DOGSTATSD_URL", "tcp://x:1")]);
+    let out = run_live(&endpoint, &[], &[("DD_DOGSTATSD_URL", "tcp://x:1")]);
     out.assert_code(1);
     assert!(
         out.stderr.contains("DD_DOGSTATSD_URL"),
@@ -88,7 +75,7 @@ fn unix_socket_gets_packed_datagrams_of_at_most_8192_bytes() {
     let endpoint = example_endpoint();
     let listener = UnixDgramListener::new();
     let path = listener.path_str();
-    run_env(&endpoint, &["--statsd-socket", &path], &[]).assert_success();
+    run_live(&endpoint, &["--statsd-socket", &path], &[]).assert_success();
     let datagrams = listener.datagrams_until_quiet(QUIET, MAX_WAIT);
     assert!(datagrams.iter().all(|d| d.len() <= 8192));
     let first_run = lines(&datagrams);
@@ -135,7 +122,7 @@ fn unix_socket_gets_packed_datagrams_of_at_most_8192_bytes() {
 fn a_full_socket_queue_drops_counts_and_exits_3() {
     let endpoint = example_endpoint();
     let listener = UnixDgramListener::new();
-    let out = run_env(
+    let out = run_live(
         &endpoint,
         &[
             "--statsd-socket",
@@ -168,7 +155,7 @@ fn a_missing_socket_is_exit_3_naming_the_path() {
     let dir = TempDir::new();
     let path = dir.join("dsd.socket");
     let endpoint = example_endpoint();
-    let out = run_env(&endpoint, &["--statsd-socket", path.to_str().unwrap()], &[]);
+    let out = run_live(&endpoint, &["--statsd-socket", path.to_str().unwrap()], &[]);
     out.assert_code(3);
     assert!(
         out.stderr.contains(path.to_str().unwrap()),
@@ -187,7 +174,7 @@ fn a_missing_socket_is_exit_3_naming_the_path() {
     );
     // A path that exists but has no listener: the same.
     std::fs::write(&path, b"").unwrap();
-    run_env(&endpoint, &["--statsd-socket", path.to_str().unwrap()], &[]).assert_code(3);
+    run_live(&endpoint, &["--statsd-socket", path.to_str().unwrap()], &[]).assert_code(3);
 }
 
 #[test]
@@ -203,7 +190,7 @@ fn unified_and_constant_tags_on_every_line() {
         ("DATADOG_TAGS", "cost-center:42"),
         ("DD_ENTITY_ID", "abc-123"),
     ];
-    run_env(
+    run_live(
         &endpoint,
         &[
             "--statsd-port",
@@ -241,7 +228,7 @@ fn origin_detection_and_timestamps_fields() {
     let endpoint = example_endpoint();
     let listener = UdpListener::new();
     let port = listener.port().to_string();
-    run_env(
+    run_live(
         &endpoint,
         &["--statsd-port", &port, "--origin-detection", "--timestamps"],
         &[],
@@ -480,7 +467,7 @@ fn capture_then_replay_gives_the_same_lines() {
     let listener = UdpListener::new();
     let port = listener.port().to_string();
     let dir = capture.join("run");
-    run_env(
+    run_live(
         &endpoint,
         &[
             "--statsd-port",

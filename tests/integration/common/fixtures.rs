@@ -217,3 +217,17 @@ pub fn seconds_between(a: &str, b: &str) -> f64 {
     };
     secs(b) - secs(a)
 }
+
+/// One live run against `endpoint` with no interval and no cache, plus `args` and `env`.
+pub fn run_live(endpoint: &FakeEndpoint, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let url = endpoint.url();
+    let mut all = vec![
+        "--metadata-url",
+        url.as_str(),
+        "--interval",
+        "0",
+        "--no-cache",
+    ];
+    all.extend_from_slice(args);
+    run(&all, env)
+}
