@@ -164,7 +164,7 @@ def main():
         spawn(["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + cmd)
         with open(rss_file) as f:
             rss_kib = int(f.read().split()[-1])
-        return usage.ru_utime + usage.ru_stime, rss_kib, wall
+        return usage, rss_kib, wall
 
     def instructions(cmd, name):
         """Ir of one run of cmd under callgrind: the "summary:" line of its output file."""
@@ -180,11 +180,13 @@ def main():
     one_run(command)  # warm-up: fills the metadata cache
     time.sleep(0.3)
     seen["datagrams"] = seen["lines"] = 0
-    cpu, rss, wall = [], [], []
+    cpu, user, system, rss, wall = [], [], [], [], []
     ref_cpu = []
     for _ in range(args.runs):
-        c, r, w = one_run(command)
-        cpu.append(c * 1000)
+        u, r, w = one_run(command)
+        cpu.append((u.ru_utime + u.ru_stime) * 1000)
+        user.append(u.ru_utime * 1000)
+        system.append(u.ru_stime * 1000)
         rss.append(r)
         wall.append(w * 1000)
         if reference:
@@ -208,6 +210,8 @@ def main():
     print("| per run | median | min | max |")
     print("|---|---|---|---|")
     print(row("CPU time (user+sys)", cpu, "ms"))
+    print(row("user CPU time", user, "ms"))
+    print(row("system CPU time", system, "ms"))
     print(row("peak RSS", [r / 1024 for r in rss], "MiB"))
     print(row("wall time", wall, "ms"))
     if reference:
