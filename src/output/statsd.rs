@@ -7,7 +7,6 @@
 //! mostly healthy. Here a line counts as sent only once the datagram (or write) holding it
 //! was accepted.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -146,9 +145,16 @@ impl Sender {
         if !graphite {
             let left_out = self.tags_to_leave_out(name, metric, container_id, timestamp);
             export.dropped.add(metric, &left_out);
-            if let Some(tags) = export.tag_text.for_line(metric, &left_out) {
-                builder = builder.with_tag_value(tags);
+            let (shared, own) = export.tag_text.for_line(metric, &left_out);
+            if let Some(shared) = shared {
+                builder = builder.with_tag_value(shared);
             }
+            // cadence joins its tags with `,`, as `push_tag` does.
+            builder = match own {
+                Some((key, "")) => builder.with_tag_value(key),
+                Some((key, value)) => builder.with_tag(key, value),
+                None => builder,
+            };
         }
         // The series carries its container's Docker ID: names may collide, IDs do not.
         if let Some(id) = container_id {
@@ -213,22 +219,22 @@ impl Sender {
     }
 }
 
-/// The tags of a line as one text, handed to cadence as one tag (cadence writes `|#` and these
-/// bytes). Each shared set (a container's, the task's) is joined once, for the first line
-/// carrying it; a line with a tag of its own adds it in `line`.
+/// The tags of a line as cadence is handed them: the shared set (a container's, the task's)
+/// as one text, joined once for the first line carrying it, then the line's own tag (`cpu`,
+/// `interface`) as a tag of its own, so no line's tags are copied before cadence writes them.
 #[derive(Default)]
 struct TagText {
-    joined_sets: HashMap<*const (), String>,
+    joined_sets: Vec<(*const (), String)>,
     line: String,
 }
 
+/// A line's tag text for cadence: the shared set's text, and the line's own tag.
+type LineTags<'a> = (Option<&'a str>, Option<(&'a str, &'a str)>);
+
 impl TagText {
-    /// The tag text of `metric`'s line, without the tags at `left_out`; `None`: no tags.
-    fn for_line(&mut self, metric: &Metric, left_out: &[usize]) -> Option<&str> {
+    /// The tags of `metric`'s line, without the tags at `left_out`.
+    fn for_line<'a>(&'a mut self, metric: &'a Metric, left_out: &[usize]) -> LineTags<'a> {
         let (shared, own) = metric.tags.parts();
-        if shared.is_empty() && own.is_none() {
-            return None;
-        }
         if !left_out.is_empty() {
             // A line cut to fit the agent's buffer: its own text, without the tags left out.
             self.line.clear();
@@ -240,27 +246,28 @@ impl TagText {
                 push_tag(&mut self.line, count > 0, key, value);
                 count += 1;
             }
-            return (count > 0).then_some(self.line.as_str());
+            return ((count > 0).then_some(self.line.as_str()), None);
         }
-        let joined = self
-            .joined_sets
-            .entry(Arc::as_ptr(shared).cast())
-            .or_insert_with(|| {
+        let own = own.map(|(key, value)| (key.as_ref(), value.as_str()));
+        if shared.is_empty() {
+            return (None, own);
+        }
+        // A sorted list searched by address: a run has one set per container and one for
+        // the task, and this lookup is made for every line (SipHash cost more).
+        let set = Arc::as_ptr(shared).cast::<()>();
+        let at = match self.joined_sets.binary_search_by_key(&set, |(p, _)| *p) {
+            Ok(at) => at,
+            Err(at) => {
                 let mut text = String::new();
                 for (i, (key, value)) in shared.iter().enumerate() {
                     push_tag(&mut text, i > 0, key, value);
                 }
-                text
-            });
-        Some(match own {
-            None => joined.as_str(),
-            Some((key, value)) => {
-                self.line.clear();
-                self.line.push_str(joined);
-                push_tag(&mut self.line, !shared.is_empty(), key, value);
-                self.line.as_str()
+                self.joined_sets.insert(at, (set, text));
+                at
             }
-        })
+        };
+        let joined = &self.joined_sets[at].1;
+        (Some(joined.as_str()), own)
     }
 }
 
