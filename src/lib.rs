@@ -8,6 +8,7 @@ pub mod console;
 pub mod deadline;
 pub mod ecs;
 pub mod folder;
+pub mod heap;
 pub mod metrics;
 pub mod output;
 pub mod run;

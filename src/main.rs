@@ -8,55 +8,11 @@ use ecs_statsd::console::{init_logger, print_err, print_out};
 use ecs_statsd::{config, run};
 
 /// musl's own malloc cost a run about a quarter of its instructions and mapped and unmapped
-/// pages all along (75 munmap calls per run); ripgrep swaps it out on musl for the same reason
-/// (`crates/core/main.rs`). dlmalloc is pure Rust (rust-lang's wasm allocator, no C to build)
-/// and keeps freed memory for the next allocation. glibc builds keep glibc's allocator.
+/// pages all along; ripgrep swaps it out on musl for the same reason (`crates/core/main.rs`).
+/// glibc builds keep glibc's allocator. See [`ecs_statsd::heap`].
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: heap::Heap = heap::Heap::new();
-
-#[cfg(target_env = "musl")]
-mod heap {
-    use std::alloc::{GlobalAlloc, Layout};
-    use std::sync::{Mutex, MutexGuard, PoisonError};
-
-    use dlmalloc::Dlmalloc;
-
-    /// dlmalloc behind std's futex mutex (a compare-and-swap each way, no allocation).
-    /// dlmalloc's own `GlobalDlmalloc` locks through musl's pthread mutex instead: 0.4 M
-    /// instructions of a run's 5.2 M for its 6,100 lock pairs.
-    pub struct Heap(Mutex<Dlmalloc>);
-
-    impl Heap {
-        pub const fn new() -> Heap {
-            Heap(Mutex::new(Dlmalloc::new()))
-        }
-
-        fn lock(&self) -> MutexGuard<'_, Dlmalloc> {
-            self.0.lock().unwrap_or_else(PoisonError::into_inner)
-        }
-    }
-
-    // SAFETY: each call hands dlmalloc the layout the caller gave, under the one lock, as
-    // dlmalloc's own `GlobalDlmalloc` does (dlmalloc-0.2.14 src/global.rs).
-    unsafe impl GlobalAlloc for Heap {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            unsafe { self.lock().malloc(layout.size(), layout.align()) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            unsafe { self.lock().free(ptr, layout.size(), layout.align()) }
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            unsafe { self.lock().calloc(layout.size(), layout.align()) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            unsafe { (self.lock()).realloc(ptr, layout.size(), layout.align(), new_size) }
-        }
-    }
-}
+static ALLOCATOR: ecs_statsd::heap::Heap = ecs_statsd::heap::Heap::new();
 
 /// Runs before Rust's start-up code, which reopens a closed fd 1 on /dev/null: only here can
 /// `--dry-run >&-` still be told from `--dry-run >/dev/null` (exit 3 against exit 0).

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ecs", 3),
     ("deadline", 2),
     ("folder", 1),
+    ("heap", 1),
     ("signals", 1),
     ("console", 1),
 ];
