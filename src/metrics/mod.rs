@@ -27,6 +27,8 @@ pub use catalog::{Definition, Spread};
 pub use selection::Selection;
 pub use tags::{TagKey, TagOptions, TagSet, Tagger, Tags};
 
+use std::borrow::Cow;
+
 /// `container_name` tag value of task-level totals (the ancestor's convention).
 pub const TASK_CONTAINER_NAME: &str = "_task_";
 
@@ -140,7 +142,8 @@ pub struct Input<'a> {
     /// The filter's verdict: whether a container's own series are sent. Task totals count
     /// every measured container regardless.
     pub included: &'a dyn Fn(&Container) -> bool,
-    pub tagger: &'a Tagger,
+    /// Built from `task`.
+    pub tagger: &'a Tagger<'a>,
     /// The ECS agent divides an awsvpc task's ENI counters among its containers (Linux agents
     /// before 1.100.0: `--ecs-agent-divides-network`); see [`network::TaskTotal`].
     pub agent_divides_network: bool,
@@ -163,8 +166,8 @@ pub struct Measured<'a> {
     pub earlier: bool,
     /// Stats in every sample, in order (`None` where the container had none).
     pub history: Vec<Option<&'a ContainerStats>>,
-    /// The tags of its series of each interface and CPU, made unique by
-    /// [`Tagger::own_tags`] (empty when the container is not included).
+    /// The tags of its series of each interface, made unique by [`Tagger::own_tags`] (empty
+    /// when the container is not included).
     pub own: tags::OwnTags,
 }
 
@@ -178,62 +181,24 @@ impl Measured<'_> {
     pub fn tags_with(&self, key: &'static str, raw: &str) -> TagSet {
         self.own.get(&self.tags, key, raw)
     }
-}
 
-/// The own-tag values of a container's series (the only tags that differ between series of
-/// one container and one metric), as read from the last sample: interface names, CPU numbers.
-fn own_values(cur: &ContainerStats) -> [(&'static str, Vec<String>); 2] {
-    let interfaces = cur.networks.iter().flat_map(|n| n.keys().cloned());
-    let cpus = cur
-        .cpu_stats
-        .as_ref()
-        .and_then(|c| c.cpu_usage.as_ref()?.percpu_usage.as_ref())
-        .map_or(0, Vec::len);
-    [
-        ("interface", interfaces.collect()),
-        ("cpu", (0..cpus).map(|cpu| cpu.to_string()).collect()),
-    ]
+    /// The tags of its series of CPU `cpu`. CPU numbers are digits, which every output and
+    /// receiver shows as read (see [`Tagger::own_tags`]): distinct, never marked.
+    pub fn cpu_tags(&self, cpu: usize) -> TagSet {
+        self.tags.with("cpu", cpu.to_string())
+    }
 }
 
 /// Every metric of one run except the `exporter_*` ones. Containers in the stats but not in
 /// the task metadata are skipped (the caller re-reads `/task` first).
 pub fn compute(input: &Input) -> Vec<Metric> {
+    compute_measured(input).0
+}
+
+/// [`compute`], and how many containers were measured (`exporter_containers`).
+pub fn compute_measured(input: &Input) -> (Vec<Metric>, usize) {
     let first = (input.samples.len() > 1).then(|| &input.samples[0]);
-    let mut collisions = Vec::new();
-    let measured: Vec<Measured> = input
-        .samples
-        .last()
-        .into_iter()
-        .flat_map(|last| last.with_metadata(input.task))
-        .filter_map(|(id, cur, container)| {
-            let container = container?;
-            let prev = first.and_then(|f| f.get(id));
-            let tags = input.tagger.container(container, id);
-            let included = (input.included)(container);
-            let mut own = tags::OwnTags::default();
-            if included {
-                for (key, values) in own_values(cur) {
-                    let raws = values.iter().map(String::as_str);
-                    input
-                        .tagger
-                        .own_tags(&tags, key, raws, &mut own, &mut collisions);
-                }
-            }
-            Some(Measured {
-                container,
-                docker_id: id,
-                tags,
-                included,
-                cur,
-                prev,
-                elapsed: prev.and_then(|p| elapsed(p, cur)),
-                earlier: first.is_some(),
-                history: input.samples.iter().map(|s| s.get(id)).collect(),
-                own,
-            })
-        })
-        .collect();
-    tags::warn_collisions(&collisions);
+    let measured = measure(input);
 
     let mut out = Vec::with_capacity(48 * (measured.len() + 1));
     metadata::metrics(input.task, input.included, input.tagger, &mut out);
@@ -249,7 +214,48 @@ pub fn compute(input: &Input) -> Vec<Metric> {
         &input.tagger.task(),
         &mut out,
     );
-    out
+    (out, measured.len())
+}
+
+/// Each container with stats in the last sample that the task metadata knows, with its
+/// stats in every sample (each looked up once) and its tags.
+fn measure<'a>(input: &Input<'a>) -> Vec<Measured<'a>> {
+    let Some((last, earlier)) = input.samples.split_last() else {
+        return Vec::new();
+    };
+    let mut collisions = Vec::new();
+    let measured = (last.with_metadata(input.task))
+        .filter_map(|(id, cur, container)| {
+            let container = container?;
+            let mut history: Vec<Option<&ContainerStats>> = Vec::with_capacity(earlier.len() + 1);
+            history.extend(earlier.iter().map(|s| s.get(id)));
+            let prev = history.first().copied().flatten();
+            history.push(Some(cur));
+            let tags = input.tagger.task_container(container);
+            let included = (input.included)(container);
+            let mut own = tags::OwnTags::default();
+            // The own tags that may collide: interface names (CPU numbers cannot, see
+            // `Measured::cpu_tags`).
+            if let Some(networks) = cur.networks.as_ref().filter(|_| included) {
+                let interfaces = networks.keys().map(String::as_str);
+                (input.tagger).own_tags(&tags, "interface", interfaces, &mut own, &mut collisions);
+            }
+            Some(Measured {
+                container,
+                docker_id: id,
+                tags,
+                included,
+                cur,
+                prev,
+                elapsed: prev.and_then(|p| elapsed(p, cur)),
+                earlier: !earlier.is_empty(),
+                history,
+                own,
+            })
+        })
+        .collect();
+    tags::warn_collisions(&collisions);
+    measured
 }
 
 /// Seconds from `prev.read` to `cur.read`; `None` unless both are real and `cur` is later.
@@ -343,7 +349,18 @@ pub fn container_name_tag(container: &Container, docker_id: &str) -> String {
 /// Datadog tag rules: letters, digits and `_ - : . /` are kept, anything else becomes `_`, at
 /// most 200 characters. (The ancestor's datadog client applied `[^\w\d_\-:/\.]` → `_`.)
 pub fn sanitize_tag_value(raw: &str) -> String {
-    raw.chars()
+    sanitized_tag_value(raw).into_owned()
+}
+
+/// [`sanitize_tag_value`], borrowed when nothing changes (short ASCII values of kept
+/// characters, as most are).
+pub fn sanitized_tag_value(raw: &str) -> Cow<'_, str> {
+    let kept = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'.' | b'/');
+    if raw.len() <= 200 && raw.bytes().all(kept) {
+        return Cow::Borrowed(raw);
+    }
+    let sanitized = raw
+        .chars()
         .take(200)
         .map(|c| {
             if c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | '/') {
@@ -352,7 +369,8 @@ pub fn sanitize_tag_value(raw: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    Cow::Owned(sanitized)
 }
 
 /// `cur - prev` for a monotonic counter; `None` when either is missing or the counter went
