@@ -161,6 +161,9 @@ pub struct Measured<'a> {
     pub prev: Option<&'a ContainerStats>,
     /// Seconds from `prev.read` to `cur.read`, when both are real and in order.
     pub elapsed: Option<f64>,
+    /// The CPU baseline of the interval ([`cpu_baseline`]), worked out once; `None` without
+    /// one, or when the run has no earlier sample.
+    pub baseline: Option<(&'a CpuStats, Option<f64>)>,
     /// The run has an earlier sample than the last (so interval figures are asked for), even
     /// where this container had no stats in it.
     pub earlier: bool,
@@ -231,6 +234,10 @@ fn measure<'a>(input: &Input<'a>) -> Vec<Measured<'a>> {
             history.extend(earlier.iter().map(|s| s.get(id)));
             let prev = history.first().copied().flatten();
             history.push(Some(cur));
+            let elapsed = prev.and_then(|p| elapsed(p, cur));
+            let baseline = (!earlier.is_empty())
+                .then(|| baseline_over(prev.map(|p| (p, elapsed)), cur))
+                .flatten();
             let tags = input.tagger.task_container(container);
             let included = (input.included)(container);
             let mut own = tags::OwnTags::default();
@@ -247,7 +254,8 @@ fn measure<'a>(input: &Input<'a>) -> Vec<Measured<'a>> {
                 included,
                 cur,
                 prev,
-                elapsed: prev.and_then(|p| elapsed(p, cur)),
+                elapsed,
+                baseline,
                 earlier: !earlier.is_empty(),
                 history,
                 own,
@@ -279,6 +287,14 @@ pub fn cpu_baseline<'a>(
     earlier: Option<&'a ContainerStats>,
     cur: &'a ContainerStats,
 ) -> Option<(&'a CpuStats, Option<f64>)> {
+    baseline_over(earlier.map(|prev| (prev, elapsed(prev, cur))), cur)
+}
+
+/// [`cpu_baseline`], the earlier stats given with their [`elapsed`] seconds to `cur`.
+fn baseline_over<'a>(
+    earlier: Option<(&'a ContainerStats, Option<f64>)>,
+    cur: &'a ContainerStats,
+) -> Option<(&'a CpuStats, Option<f64>)> {
     let cur_total = total_usage(cur.cpu_stats.as_ref()?);
     let below_cur = |cpu: &&CpuStats| {
         let total = total_usage(cpu);
@@ -287,9 +303,9 @@ pub fn cpu_baseline<'a>(
         total.is_some_and(|t| t > 0 && cur_total.is_none_or(|c| t <= c))
     };
     let mut unknown_times = None;
-    if let Some(prev) = earlier {
+    if let Some((prev, elapsed)) = earlier {
         let usable = prev.cpu_stats.as_ref().filter(below_cur);
-        if let (Some(cpu), Some(seconds)) = (usable, elapsed(prev, cur)) {
+        if let (Some(cpu), Some(seconds)) = (usable, elapsed) {
             return Some((cpu, Some(seconds)));
         }
         log::debug!(

@@ -190,9 +190,11 @@ impl<'t> Tagger<'t> {
         tags.push(("container_name".into(), name.clone()));
         tags.extend(self.identity.iter().cloned());
         if self.options.identity {
+            let reference = container.image.as_deref().map(without_digest);
             let facts = ContainerFacts {
                 name: &name,
-                image: container.image.as_deref().map(split_image),
+                image: reference.map(split_image),
+                reference,
             };
             for (key, value) in CONTAINER_TAGS {
                 if let Some(value) = value(key, &facts) {
@@ -257,6 +259,8 @@ struct ContainerFacts<'a> {
     name: &'a str,
     /// Its image's name and tag (see [`split_image`]).
     image: Option<(&'a str, Option<&'a str>)>,
+    /// Its image without the digest: `name:tag`, or the name alone.
+    reference: Option<&'a str>,
 }
 
 type ContainerValue = fn(&'static str, &ContainerFacts) -> Option<String>;
@@ -276,12 +280,7 @@ const CONTAINER_TAGS: &[(&str, ContainerValue)] = &[
         let (name, _) = c.image?;
         Some(tag_value(k, name.rsplit('/').next().unwrap_or(name)))
     }),
-    ("docker_image", |k, c| {
-        Some(match c.image? {
-            (name, Some(tag)) => tag_value(k, &format!("{name}:{tag}")),
-            (name, None) => tag_value(k, name),
-        })
-    }),
+    ("docker_image", |k, c| c.reference.map(|r| tag_value(k, r))),
     ("ecs_container_name", |k, c| {
         Some(fit(k, c.name.to_string()))
     }),
@@ -366,10 +365,15 @@ fn cluster_short_name(cluster: &str) -> &str {
     }
 }
 
+/// `web:1.25@sha256:…` → `web:1.25`.
+fn without_digest(image: &str) -> &str {
+    image.split_once('@').map_or(image, |(name, _)| name)
+}
+
 /// `registry:5000/team/web:1.4.2` → (`registry:5000/team/web`, `1.4.2`);
 /// `web@sha256:…` → (`web`, None); `web` → (`web`, None).
 fn split_image(image: &str) -> (&str, Option<&str>) {
-    let without_digest = image.split_once('@').map_or(image, |(name, _)| name);
+    let without_digest = without_digest(image);
     let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
     match without_digest[last_slash..].rfind(':') {
         Some(i) => {

@@ -281,9 +281,15 @@ pub(super) fn fnv1a(bytes: &[u8]) -> u32 {
 /// underscore", "A trailing underscore is removed"). Two valid ECS names `Web` and `web`, or
 /// `a__b` and `a_b`, are one series there.
 pub(super) fn datadog_form(value: &str) -> Cow<'_, str> {
-    // Most values are stored as they are: no copy.
-    let stored = |b: u8| !b.is_ascii_uppercase() && b.is_ascii();
-    if value.bytes().all(stored) && !value.contains("__") && !value.ends_with('_') {
+    // Most values are stored as they are (ASCII, no uppercase, no `__`, no trailing `_`): no
+    // copy.
+    let mut previous = 0;
+    let stored = value.bytes().all(|b| {
+        let kept = b.is_ascii() && !b.is_ascii_uppercase() && !(b == b'_' && previous == b'_');
+        previous = b;
+        kept
+    });
+    if stored && previous != b'_' {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len());
