@@ -4,6 +4,7 @@
 //! ([`SeriesKeyFn`]), else the whole tag set as Datadog stores it.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::{MAX_TAG_CHARS, TagSet, Tagger, fit, tag_value};
@@ -11,31 +12,49 @@ use crate::ecs::task::Container;
 
 /// What tells one series from another at the receiver (a container's, before any
 /// `container_id`). Ordered, not hashed: keys are compared in sorted maps, where a comparison
-/// stops at the first difference (the `container_name` tag, first in every set) while a hash
-/// reads every byte of every tag.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum SeriesKey<'a> {
+/// stops at the first difference (mostly the `container_name` tag, first in every set) while a
+/// hash reads every byte of every tag.
+#[derive(Debug, Clone)]
+enum SeriesKey {
     /// DogStatsD and Prometheus: the whole tag set, each value as Datadog stores it
-    /// ([`datadog_form`]; Prometheus could tell more apart, but the same task gets the same
-    /// tags in both).
-    Tags(Vec<(Cow<'a, str>, Cow<'a, str>)>),
+    /// ([`datadog_form`], applied as the sets are compared; Prometheus could tell more apart,
+    /// but the same task gets the same tags in both).
+    Stored(TagSet),
     /// What the output's [`SeriesKeyFn`](super::SeriesKeyFn) shows: graphite names, EMF
     /// dimension values.
     Shown(Vec<String>),
 }
 
-impl SeriesKey<'_> {
-    fn into_owned(self) -> SeriesKey<'static> {
-        match self {
-            SeriesKey::Tags(tags) => SeriesKey::Tags(
-                (tags.into_iter())
-                    .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
-                    .collect(),
-            ),
-            SeriesKey::Shown(shown) => SeriesKey::Shown(shown),
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &SeriesKey) -> Ordering {
+        match (self, other) {
+            (SeriesKey::Stored(a), SeriesKey::Stored(b)) => stored(a).cmp(stored(b)),
+            (SeriesKey::Shown(a), SeriesKey::Shown(b)) => a.cmp(b),
+            // One run's keys are all of one kind.
+            (SeriesKey::Stored(_), SeriesKey::Shown(_)) => Ordering::Less,
+            (SeriesKey::Shown(_), SeriesKey::Stored(_)) => Ordering::Greater,
         }
     }
 }
+
+/// A set's tags as Datadog stores them.
+fn stored(set: &TagSet) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    set.iter().map(|(k, v)| (k.as_ref(), datadog_form(v)))
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &SeriesKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &SeriesKey) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SeriesKey {}
 
 impl Tagger<'_> {
     /// Containers that would send the same series as another container (two valid
@@ -74,19 +93,19 @@ impl Tagger<'_> {
     /// `items`, each with the key of a series it gives ([`Tagger::series_key`]), grouped by
     /// key, groups in first-appearance order. An item given twice counts once; a group of
     /// more than one is a collision.
-    fn alike<'k, T: PartialEq>(
+    fn alike<T: PartialEq>(
         &self,
-        items: impl IntoIterator<Item = (T, SeriesKey<'k>)>,
-    ) -> Vec<(SeriesKey<'k>, Vec<T>)> {
+        items: impl IntoIterator<Item = (T, SeriesKey)>,
+    ) -> Vec<(SeriesKey, Vec<T>)> {
         // By key: where the group first appeared, and its items.
-        let mut by_key: BTreeMap<SeriesKey<'k>, (usize, Vec<T>)> = BTreeMap::new();
+        let mut by_key: BTreeMap<SeriesKey, (usize, Vec<T>)> = BTreeMap::new();
         for (i, (item, shown)) in items.into_iter().enumerate() {
             let (_, group) = by_key.entry(shown).or_insert_with(|| (i, Vec::new()));
             if !group.contains(&item) {
                 group.push(item);
             }
         }
-        let mut groups: Vec<(usize, SeriesKey<'k>, Vec<T>)> = (by_key.into_iter())
+        let mut groups: Vec<(usize, SeriesKey, Vec<T>)> = (by_key.into_iter())
             .map(|(shown, (first, group))| (first, shown, group))
             .collect();
         groups.sort_by_key(|(first, _, _)| *first);
@@ -96,15 +115,10 @@ impl Tagger<'_> {
     }
 
     /// What tells a series with these tags from another in this run's output.
-    fn series_key<'s>(&self, set: &'s TagSet) -> SeriesKey<'s> {
+    fn series_key(&self, set: &TagSet) -> SeriesKey {
         match self.options.series_key {
             Some(shown) => SeriesKey::Shown(shown(set)),
-            None => {
-                let stored = set
-                    .iter()
-                    .map(|(k, v)| (Cow::Borrowed(&**k), datadog_form(v)));
-                SeriesKey::Tags(stored.collect())
-            }
+            None => SeriesKey::Stored(set.clone()),
         }
     }
 
@@ -161,7 +175,7 @@ impl Tagger<'_> {
                 let (value, set) = loop {
                     let value = with_mark(key, plain, raw, attempt);
                     let set = base.with(key, value.clone());
-                    if taken.insert(self.series_key(&set).into_owned()) {
+                    if taken.insert(self.series_key(&set)) {
                         break (value, set);
                     }
                     attempt += 1;

@@ -18,7 +18,8 @@ pub type Tags = Vec<(TagKey, String)>;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TagSet {
     pub(super) base: Arc<[(TagKey, String)]>,
-    pub(super) extra: Option<(TagKey, String)>,
+    /// Shared too: every counter of an interface carries the same one.
+    pub(super) extra: Option<Arc<Tag>>,
     /// The Docker ID of the container the series is about (not a tag: `--origin-detection`
     /// sends it as the `|c:` field). Names may collide after sanitizing; IDs do not.
     pub(super) docker_id: Option<Arc<str>>,
@@ -29,7 +30,7 @@ pub struct TagSet {
 
 impl TagSet {
     pub fn iter(&self) -> impl Iterator<Item = &(TagKey, String)> {
-        self.base.iter().chain(self.extra.iter())
+        self.base.iter().chain(self.extra.as_deref())
     }
 
     /// The value of the first tag named `key`.
@@ -41,7 +42,7 @@ impl TagSet {
     pub fn with(&self, key: &'static str, value: String) -> TagSet {
         TagSet {
             base: Arc::clone(&self.base),
-            extra: Some((key.into(), fit(key, value))),
+            extra: Some(Arc::new((key.into(), fit(key, value)))),
             docker_id: self.docker_id.clone(),
             apart_by_id: self.apart_by_id,
         }
@@ -60,7 +61,7 @@ impl TagSet {
 
     /// The value of the series' own tag (`interface`, `cpu`), or "".
     pub(super) fn extra_value(&self) -> &str {
-        self.extra.as_ref().map_or("", |(_, v)| v.as_str())
+        self.extra.as_deref().map_or("", |(_, v)| v.as_str())
     }
 
     pub fn to_vec(&self) -> Tags {
@@ -70,7 +71,7 @@ impl TagSet {
     /// The tags shared by every series of the set's container (or of the task), and the
     /// series' own one: a writer can render the shared part once per set (`Arc::ptr_eq`).
     pub fn parts(&self) -> (&Arc<[Tag]>, Option<&Tag>) {
-        (&self.base, self.extra.as_ref())
+        (&self.base, self.extra.as_deref())
     }
 }
 
