@@ -20,14 +20,14 @@ pub mod series;
 pub mod tags;
 pub mod user_tags;
 
+use std::borrow::Cow;
+
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
 pub use catalog::{Definition, Spread};
 pub use selection::Selection;
 pub use tags::{TagKey, TagOptions, TagSet, Tagger, Tags};
-
-use std::borrow::Cow;
 
 /// `container_name` tag value of task-level totals (the ancestor's convention).
 pub const TASK_CONTAINER_NAME: &str = "_task_";
@@ -414,6 +414,12 @@ mod tests {
         assert_eq!(sanitize_tag_value("a|b,c#d e\nf"), "a_b_c_d_e_f");
         assert_eq!(sanitize_tag_value("web-1.2/x:y_z"), "web-1.2/x:y_z");
         assert_eq!(sanitize_tag_value(&"x".repeat(500)).len(), 200);
+        // A clean value is not copied.
+        assert!(matches!(
+            sanitized_tag_value("web-1.2"),
+            Cow::Borrowed("web-1.2")
+        ));
+        assert_eq!(sanitize_tag_value("été"), "été");
     }
 
     #[test]

@@ -143,9 +143,9 @@ impl<'t> Tagger<'t> {
     }
 
     /// [`Tagger::container`] of one of the task's containers under its own Docker ID: the set
-    /// [`Tagger::new`] built for it, shared. (Found by identity, not by Docker ID: no two
-    /// entries of `/task` are one, and IDs are long strings.) A container of another task is
-    /// tagged afresh.
+    /// [`Tagger::new`] built for it, shared. Found by reference, not by Docker ID (IDs are long
+    /// strings that share their task's prefix: slow to compare). A container of another task
+    /// is tagged afresh.
     pub fn task_container(&self, container: &Container) -> TagSet {
         match (self.containers.iter()).find(|(c, _)| std::ptr::eq(*c, container)) {
             Some((_, set)) => set.clone(),
@@ -726,6 +726,12 @@ mod tests {
         assert_eq!(datadog_form("Web__App_"), "web_app");
         assert_eq!(datadog_form("_task_"), "_task");
         assert_eq!(datadog_form("ÉTÉ"), "été");
+        assert_eq!(datadog_form("a__b_"), "a_b");
+        // A value stored as it is is not copied.
+        assert!(matches!(
+            datadog_form("web-app_1"),
+            Cow::Borrowed("web-app_1")
+        ));
         let container = |id: &str, name: &str| Container {
             docker_id: Some(id.into()),
             name: Some(name.into()),
@@ -756,5 +762,13 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, [Some("a"), Some("b"), Some("c"), None]);
+        // The sets built once are the ones built afresh; another task's container is tagged.
+        for c in task.containers() {
+            let id = c.docker_id.as_deref().unwrap();
+            assert_eq!(tagger.task_container(c), tagger.container(c, id), "{id}");
+            assert!(tagger.task_container(c).apart_by_id() == (id != "d"));
+        }
+        let other = container("e", "web");
+        assert_eq!(tagger.task_container(&other), tagger.container(&other, "e"));
     }
 }

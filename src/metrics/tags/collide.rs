@@ -37,11 +37,6 @@ impl Ord for SeriesKey {
     }
 }
 
-/// A set's tags as Datadog stores them.
-fn stored(set: &TagSet) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
-    set.iter().map(|(k, v)| (k.as_ref(), datadog_form(v)))
-}
-
 impl PartialOrd for SeriesKey {
     fn partial_cmp(&self, other: &SeriesKey) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -55,6 +50,11 @@ impl PartialEq for SeriesKey {
 }
 
 impl Eq for SeriesKey {}
+
+/// A set's tags as Datadog stores them.
+fn stored(set: &TagSet) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    set.iter().map(|(k, v)| (k.as_ref(), datadog_form(v)))
+}
 
 impl Tagger<'_> {
     /// Containers that would send the same series as another container (two valid
