@@ -8,7 +8,7 @@
 //! - a container with stats in the last sample but none in the first (it started, or
 //!   restarted under a new Docker ID), or whose counters went backwards (a restart in place):
 //!   its CPU is diffed against its own `precpu_stats` when they are a real sample (see
-//!   [`cpu_baseline`]); without one the task's CPU deltas are left out. Its disk and
+//!   [`cpu_baseline`](super::cpu_baseline)); without one the task's CPU deltas are left out. Its disk and
 //!   (bridge) network counters have no earlier reading at all, so the task's byte rates are
 //!   left out either way;
 //! - a container with stats in the first sample and none in the last (it stopped): it would
@@ -27,7 +27,7 @@ use super::catalog::{
     NETWORK_TX_BYTES_PER_SEC,
 };
 use super::network::TaskTotal;
-use super::{Definition, Measured, Metric, TagSet, cpu_baseline};
+use super::{Definition, Measured, Metric, TagSet};
 use crate::ecs::stats::ContainerStats;
 use crate::ecs::{StatsSample, Task};
 
@@ -69,7 +69,7 @@ impl Gaps {
         let Some(first) = first else { return gaps };
         for m in measured {
             let name = || name_of(m);
-            let baseline = cpu_baseline(m.prev, m.cur);
+            let baseline = m.baseline;
             let restarted = match m.prev {
                 None => true,
                 Some(prev) => matches!(
@@ -89,6 +89,12 @@ impl Gaps {
                     .get_or_insert_with(|| no_interval_cause(prev, m.cur));
                 gaps.no_interval_cpu_kept &= baseline.is_some();
             }
+        }
+        // Each measured container with stats in the first sample is one of its entries: when
+        // they are all of them, none stopped.
+        let in_both = measured.iter().filter(|m| m.prev.is_some()).count();
+        if in_both == first.containers.len() {
+            return gaps;
         }
         let in_last: BTreeSet<&str> = measured.iter().map(|m| m.docker_id).collect();
         let gone = first

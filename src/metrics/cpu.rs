@@ -206,7 +206,7 @@ struct Reading<'a> {
 impl<'a> Reading<'a> {
     fn of(m: &Measured<'a>, task_units: Option<f64>, unit_ns: u64) -> Option<Reading<'a>> {
         let cur = m.cur.cpu_stats.as_ref()?;
-        let baseline = m.earlier.then(|| cpu_baseline(m.prev, m.cur)).flatten();
+        let baseline = m.baseline;
         let figures = baseline.map_or_else(Figures::default, |(prev, seconds)| {
             figures(prev, cur, seconds, unit_ns)
         });

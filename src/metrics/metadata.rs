@@ -33,7 +33,7 @@ pub fn metrics(
         }
     }
     for container in task.containers().iter().filter(|c| included(c)) {
-        let tags = tagger.container(container, container.docker_id.as_deref().unwrap_or(""));
+        let tags = tagger.task_container(container);
         if let Some(restarts) = container.restart_count {
             out.push(Metric::int(&RESTARTS, restarts, tags.clone()));
         }

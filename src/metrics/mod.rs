@@ -20,6 +20,8 @@ pub mod series;
 pub mod tags;
 pub mod user_tags;
 
+use std::borrow::Cow;
+
 use crate::ecs::stats::CpuStats;
 use crate::ecs::task::Container;
 use crate::ecs::{ContainerStats, StatsSample, Task};
@@ -140,7 +142,8 @@ pub struct Input<'a> {
     /// The filter's verdict: whether a container's own series are sent. Task totals count
     /// every measured container regardless.
     pub included: &'a dyn Fn(&Container) -> bool,
-    pub tagger: &'a Tagger,
+    /// Built from `task`.
+    pub tagger: &'a Tagger<'a>,
     /// The ECS agent divides an awsvpc task's ENI counters among its containers (Linux agents
     /// before 1.100.0: `--ecs-agent-divides-network`); see [`network::TaskTotal`].
     pub agent_divides_network: bool,
@@ -158,13 +161,16 @@ pub struct Measured<'a> {
     pub prev: Option<&'a ContainerStats>,
     /// Seconds from `prev.read` to `cur.read`, when both are real and in order.
     pub elapsed: Option<f64>,
+    /// The CPU baseline of the interval ([`cpu_baseline`]), worked out once; `None` without
+    /// one, or when the run has no earlier sample.
+    pub baseline: Option<(&'a CpuStats, Option<f64>)>,
     /// The run has an earlier sample than the last (so interval figures are asked for), even
     /// where this container had no stats in it.
     pub earlier: bool,
     /// Stats in every sample, in order (`None` where the container had none).
     pub history: Vec<Option<&'a ContainerStats>>,
-    /// The tags of its series of each interface and CPU, made unique by
-    /// [`Tagger::own_tags`] (empty when the container is not included).
+    /// The tags of its series of each interface, made unique by [`Tagger::own_tags`] (empty
+    /// when the container is not included).
     pub own: tags::OwnTags,
 }
 
@@ -178,62 +184,24 @@ impl Measured<'_> {
     pub fn tags_with(&self, key: &'static str, raw: &str) -> TagSet {
         self.own.get(&self.tags, key, raw)
     }
-}
 
-/// The own-tag values of a container's series (the only tags that differ between series of
-/// one container and one metric), as read from the last sample: interface names, CPU numbers.
-fn own_values(cur: &ContainerStats) -> [(&'static str, Vec<String>); 2] {
-    let interfaces = cur.networks.iter().flat_map(|n| n.keys().cloned());
-    let cpus = cur
-        .cpu_stats
-        .as_ref()
-        .and_then(|c| c.cpu_usage.as_ref()?.percpu_usage.as_ref())
-        .map_or(0, Vec::len);
-    [
-        ("interface", interfaces.collect()),
-        ("cpu", (0..cpus).map(|cpu| cpu.to_string()).collect()),
-    ]
+    /// The tags of its series of CPU `cpu`. CPU numbers are digits, which every output and
+    /// receiver shows as read (see [`Tagger::own_tags`]): distinct, never marked.
+    pub fn cpu_tags(&self, cpu: usize) -> TagSet {
+        self.tags.with("cpu", cpu.to_string())
+    }
 }
 
 /// Every metric of one run except the `exporter_*` ones. Containers in the stats but not in
 /// the task metadata are skipped (the caller re-reads `/task` first).
 pub fn compute(input: &Input) -> Vec<Metric> {
+    compute_measured(input).0
+}
+
+/// [`compute`], and how many containers were measured (`exporter_containers`).
+pub fn compute_measured(input: &Input) -> (Vec<Metric>, usize) {
     let first = (input.samples.len() > 1).then(|| &input.samples[0]);
-    let mut collisions = Vec::new();
-    let measured: Vec<Measured> = input
-        .samples
-        .last()
-        .into_iter()
-        .flat_map(|last| last.with_metadata(input.task))
-        .filter_map(|(id, cur, container)| {
-            let container = container?;
-            let prev = first.and_then(|f| f.get(id));
-            let tags = input.tagger.container(container, id);
-            let included = (input.included)(container);
-            let mut own = tags::OwnTags::default();
-            if included {
-                for (key, values) in own_values(cur) {
-                    let raws = values.iter().map(String::as_str);
-                    input
-                        .tagger
-                        .own_tags(&tags, key, raws, &mut own, &mut collisions);
-                }
-            }
-            Some(Measured {
-                container,
-                docker_id: id,
-                tags,
-                included,
-                cur,
-                prev,
-                elapsed: prev.and_then(|p| elapsed(p, cur)),
-                earlier: first.is_some(),
-                history: input.samples.iter().map(|s| s.get(id)).collect(),
-                own,
-            })
-        })
-        .collect();
-    tags::warn_collisions(&collisions);
+    let measured = measure(input);
 
     let mut out = Vec::with_capacity(48 * (measured.len() + 1));
     metadata::metrics(input.task, input.included, input.tagger, &mut out);
@@ -249,7 +217,53 @@ pub fn compute(input: &Input) -> Vec<Metric> {
         &input.tagger.task(),
         &mut out,
     );
-    out
+    (out, measured.len())
+}
+
+/// Each container with stats in the last sample that the task metadata knows, with its
+/// stats in every sample (each looked up once) and its tags.
+fn measure<'a>(input: &Input<'a>) -> Vec<Measured<'a>> {
+    let Some((last, earlier)) = input.samples.split_last() else {
+        return Vec::new();
+    };
+    let mut collisions = Vec::new();
+    let measured = (last.with_metadata(input.task))
+        .filter_map(|(id, cur, container)| {
+            let container = container?;
+            let mut history: Vec<Option<&ContainerStats>> = Vec::with_capacity(earlier.len() + 1);
+            history.extend(earlier.iter().map(|s| s.get(id)));
+            let prev = history.first().copied().flatten();
+            history.push(Some(cur));
+            let elapsed = prev.and_then(|p| elapsed(p, cur));
+            let baseline = (!earlier.is_empty())
+                .then(|| baseline_over(prev.map(|p| (p, elapsed)), cur))
+                .flatten();
+            let tags = input.tagger.task_container(container);
+            let included = (input.included)(container);
+            let mut own = tags::OwnTags::default();
+            // The own tags that may collide: interface names (CPU numbers cannot, see
+            // `Measured::cpu_tags`).
+            if let Some(networks) = cur.networks.as_ref().filter(|_| included) {
+                let interfaces = networks.keys().map(String::as_str);
+                (input.tagger).own_tags(&tags, "interface", interfaces, &mut own, &mut collisions);
+            }
+            Some(Measured {
+                container,
+                docker_id: id,
+                tags,
+                included,
+                cur,
+                prev,
+                elapsed,
+                baseline,
+                earlier: !earlier.is_empty(),
+                history,
+                own,
+            })
+        })
+        .collect();
+    tags::warn_collisions(&collisions);
+    measured
 }
 
 /// Seconds from `prev.read` to `cur.read`; `None` unless both are real and `cur` is later.
@@ -273,6 +287,14 @@ pub fn cpu_baseline<'a>(
     earlier: Option<&'a ContainerStats>,
     cur: &'a ContainerStats,
 ) -> Option<(&'a CpuStats, Option<f64>)> {
+    baseline_over(earlier.map(|prev| (prev, elapsed(prev, cur))), cur)
+}
+
+/// [`cpu_baseline`], the earlier stats given with their [`elapsed`] seconds to `cur`.
+fn baseline_over<'a>(
+    earlier: Option<(&'a ContainerStats, Option<f64>)>,
+    cur: &'a ContainerStats,
+) -> Option<(&'a CpuStats, Option<f64>)> {
     let cur_total = total_usage(cur.cpu_stats.as_ref()?);
     let below_cur = |cpu: &&CpuStats| {
         let total = total_usage(cpu);
@@ -281,9 +303,9 @@ pub fn cpu_baseline<'a>(
         total.is_some_and(|t| t > 0 && cur_total.is_none_or(|c| t <= c))
     };
     let mut unknown_times = None;
-    if let Some(prev) = earlier {
+    if let Some((prev, elapsed)) = earlier {
         let usable = prev.cpu_stats.as_ref().filter(below_cur);
-        if let (Some(cpu), Some(seconds)) = (usable, elapsed(prev, cur)) {
+        if let (Some(cpu), Some(seconds)) = (usable, elapsed) {
             return Some((cpu, Some(seconds)));
         }
         log::debug!(
@@ -343,7 +365,18 @@ pub fn container_name_tag(container: &Container, docker_id: &str) -> String {
 /// Datadog tag rules: letters, digits and `_ - : . /` are kept, anything else becomes `_`, at
 /// most 200 characters. (The ancestor's datadog client applied `[^\w\d_\-:/\.]` → `_`.)
 pub fn sanitize_tag_value(raw: &str) -> String {
-    raw.chars()
+    sanitized_tag_value(raw).into_owned()
+}
+
+/// [`sanitize_tag_value`], borrowed when nothing changes (short ASCII values of kept
+/// characters, as most are).
+pub fn sanitized_tag_value(raw: &str) -> Cow<'_, str> {
+    let kept = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'.' | b'/');
+    if raw.len() <= 200 && raw.bytes().all(kept) {
+        return Cow::Borrowed(raw);
+    }
+    let sanitized = raw
+        .chars()
         .take(200)
         .map(|c| {
             if c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | '/') {
@@ -352,7 +385,8 @@ pub fn sanitize_tag_value(raw: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    Cow::Owned(sanitized)
 }
 
 /// `cur - prev` for a monotonic counter; `None` when either is missing or the counter went
@@ -380,6 +414,12 @@ mod tests {
         assert_eq!(sanitize_tag_value("a|b,c#d e\nf"), "a_b_c_d_e_f");
         assert_eq!(sanitize_tag_value("web-1.2/x:y_z"), "web-1.2/x:y_z");
         assert_eq!(sanitize_tag_value(&"x".repeat(500)).len(), 200);
+        // A clean value is not copied.
+        assert!(matches!(
+            sanitized_tag_value("web-1.2"),
+            Cow::Borrowed("web-1.2")
+        ));
+        assert_eq!(sanitize_tag_value("été"), "été");
     }
 
     #[test]

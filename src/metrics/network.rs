@@ -44,7 +44,7 @@ use super::catalog::{
     NETWORK_TX_BYTES_TOTAL, NETWORK_TX_DROPPED_TOTAL, NETWORK_TX_ERRORS_TOTAL,
     NETWORK_TX_PACKETS_TOTAL,
 };
-use super::{Definition, Measured, Metric, Tagger};
+use super::{Definition, Measured, Metric, TagSet, Tagger};
 use crate::ecs::Task;
 use crate::ecs::stats::NetworkStats;
 use crate::ecs::task::{Container, PAUSE_CONTAINER_NAME};
@@ -130,21 +130,27 @@ pub fn metrics(
     tagger: &Tagger,
     out: &mut Vec<Metric>,
 ) {
+    // Each container's tags of each interface, made once for the series of every counter.
+    let interface_tags: Vec<Vec<TagSet>> = (measured.iter())
+        .map(|m| {
+            let interfaces = m.cur.networks.iter().flat_map(|n| n.keys());
+            interfaces.map(|i| m.tags_with("interface", i)).collect()
+        })
+        .collect();
     for (counter, rate_series, field) in NETWORK {
         let mut total = Total::<u64>::new(task_total);
         let mut task_rate = Total::<f64>::new(task_total);
-        for m in measured {
+        for (m, interface_tags) in measured.iter().zip(&interface_tags) {
             let Some(networks) = m.cur.networks.as_ref() else {
                 continue;
             };
-            for (interface, counters) in networks {
+            for ((interface, counters), tags) in networks.iter().zip(interface_tags) {
                 let Some(value) = field(counters) else {
                     continue;
                 };
                 total.add(interface, value);
                 if m.included {
-                    let tags = m.tags_with("interface", interface);
-                    out.push(Metric::int(counter, value, tags));
+                    out.push(Metric::int(counter, value, tags.clone()));
                 }
                 let Some(rate_series) = rate_series else {
                     continue;
@@ -163,8 +169,7 @@ pub fn metrics(
                 };
                 task_rate.add(interface, rate);
                 if m.included {
-                    let tags = m.tags_with("interface", interface);
-                    out.extend(Metric::derived(rate_series, rate, tags));
+                    out.extend(Metric::derived(rate_series, rate, tags.clone()));
                 }
             }
         }

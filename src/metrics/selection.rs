@@ -145,6 +145,10 @@ impl Selection {
 
     /// Whether a series of this metric is sent.
     pub fn sends(&self, definition: &Definition) -> bool {
+        // Without --metrics and --skip-metrics, every series.
+        if self.only.is_none() && self.skip.is_none() {
+            return true;
+        }
         if Family::of(definition) == Some(Family::Exporter) {
             return true;
         }

@@ -52,7 +52,7 @@ pub fn selected_series(
     selection: &Selection,
 ) -> Vec<Metric> {
     let tagger = Tagger::new(task, options.tags, options.constant_tags);
-    let mut all = super::compute(&Input {
+    let (mut all, measured) = super::compute_measured(&Input {
         task,
         samples,
         included: options.included,
@@ -62,29 +62,24 @@ pub fn selected_series(
     let computed = all.len();
     all.retain(|metric| selection.sends(metric.definition));
     let skipped = computed - all.len();
-    self_telemetry(&mut all, task, samples, report, &tagger, skipped);
+    self_telemetry(&mut all, samples, report, &tagger, (measured, skipped));
     all
 }
 
 /// The `exporter_*` series a run sends about itself, after what it measured: its status, the
-/// containers measured, the fetch errors, its times (live runs), the series skipped and sent.
+/// containers measured, the fetch errors, its times (live runs), the series skipped and sent
+/// (`measured` and `skipped` are the computation's counts).
 fn self_telemetry(
     all: &mut Vec<Metric>,
-    task: &Task,
     samples: &[StatsSample],
     report: &RunReport,
     tagger: &Tagger,
-    skipped: usize,
+    (measured, skipped): (usize, usize),
 ) {
     all.push(Metric::exporter_status(
         !report.read_failed && samples.len() >= 2,
         tagger.run(),
     ));
-    let measured = samples.last().map_or(0, |last| {
-        last.with_metadata(task)
-            .filter(|(_, _, container)| container.is_some())
-            .count()
-    });
     all.push(Metric::int(
         &catalog::EXPORTER_CONTAINERS,
         measured as u64,

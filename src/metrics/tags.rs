@@ -13,95 +13,16 @@
 //! the ancestor sent (docs/compatibility.md says which joins which view).
 
 mod collide;
+mod set;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use super::{TASK_CONTAINER_NAME, sanitize_tag_value};
+use super::{TASK_CONTAINER_NAME, sanitized_tag_value};
 use crate::ecs::Task;
 use crate::ecs::task::Container;
 pub use collide::{Collision, OwnTags, warn_collisions};
-
-/// Tag keys are ours (`'static`) except user-given constant tags (`--tag`, `DD_TAGS`).
-pub type TagKey = std::borrow::Cow<'static, str>;
-
-/// One tag: key and (sanitized) value; an empty value is a bare tag.
-pub type Tag = (TagKey, String);
-
-pub type Tags = Vec<(TagKey, String)>;
-
-/// The tags of one series: a set shared by every series of a container (or of the task),
-/// plus at most one tag of its own (`cpu`, `interface`). Sharing keeps computing a run free
-/// of per-metric copies of the ten-odd identity tags.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TagSet {
-    base: Arc<[(TagKey, String)]>,
-    extra: Option<(TagKey, String)>,
-    /// The Docker ID of the container the series is about (not a tag: `--origin-detection`
-    /// sends it as the `|c:` field). Names may collide after sanitizing; IDs do not.
-    docker_id: Option<Arc<str>>,
-    /// The container collides with another (or with the task totals) and is told apart by
-    /// its `container_id` tag, which EMF then makes a dimension too.
-    apart_by_id: bool,
-}
-
-impl TagSet {
-    pub fn iter(&self) -> impl Iterator<Item = &(TagKey, String)> {
-        self.base.iter().chain(self.extra.iter())
-    }
-
-    /// The value of the first tag named `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    /// The same set plus one tag (its value cut to fit [`MAX_TAG_CHARS`]).
-    pub fn with(&self, key: &'static str, value: String) -> TagSet {
-        TagSet {
-            base: Arc::clone(&self.base),
-            extra: Some((key.into(), fit(key, value))),
-            docker_id: self.docker_id.clone(),
-            apart_by_id: self.apart_by_id,
-        }
-    }
-
-    /// Whether the series' container is told apart from a colliding one by `container_id`
-    /// (see `Tagger::colliding_ids`).
-    pub fn apart_by_id(&self) -> bool {
-        self.apart_by_id
-    }
-
-    /// The Docker ID of the container the series is about, if it is about one.
-    pub fn docker_id(&self) -> Option<&str> {
-        self.docker_id.as_deref()
-    }
-
-    /// The value of the series' own tag (`interface`, `cpu`), or "".
-    fn extra_value(&self) -> &str {
-        self.extra.as_ref().map_or("", |(_, v)| v.as_str())
-    }
-
-    pub fn to_vec(&self) -> Tags {
-        self.iter().cloned().collect()
-    }
-
-    /// The tags shared by every series of the set's container (or of the task), and the
-    /// series' own one: a writer can render the shared part once per set (`Arc::ptr_eq`).
-    pub fn parts(&self) -> (&Arc<[Tag]>, Option<&Tag>) {
-        (&self.base, self.extra.as_ref())
-    }
-}
-
-impl From<Tags> for TagSet {
-    fn from(tags: Tags) -> TagSet {
-        TagSet {
-            base: tags.into(),
-            extra: None,
-            docker_id: None,
-            apart_by_id: false,
-        }
-    }
-}
+pub use set::{Tag, TagKey, TagSet, Tags};
 
 /// Which identity tags to add (`--no-identity-tags`, `--tag-task-arn`, `--tag-container-id`).
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +70,7 @@ impl Default for TagOptions {
 
 /// Builds the tag list of each series from the task metadata, once per run.
 #[derive(Debug, Clone, Default)]
-pub struct Tagger {
+pub struct Tagger<'t> {
     /// Task identity (and constant tags), added to every series.
     identity: Tags,
     /// The task totals' set and the run's set, built once.
@@ -160,12 +81,16 @@ pub struct Tagger {
     /// another container's or the task totals' (see `colliding_ids`): they get a
     /// `container_id` tag.
     colliding: HashSet<String>,
+    /// The set of each container of the task it was built from, under the container's own
+    /// Docker ID: the collision check needs them all, so they are built once, and every
+    /// series of a container shares its set ([`Tagger::task_container`]).
+    containers: Vec<(&'t Container, TagSet)>,
 }
 
-impl Tagger {
+impl<'t> Tagger<'t> {
     /// `constant` tags (already sanitized; an empty value is a bare tag) follow the identity
     /// tags on every series.
-    pub fn new(task: &Task, options: TagOptions, constant: &[(String, String)]) -> Tagger {
+    pub fn new(task: &'t Task, options: TagOptions, constant: &[(String, String)]) -> Tagger<'t> {
         let mut tags: Tags = Vec::new();
         for (key, scope, value) in TASK_TAGS {
             let wanted = match scope {
@@ -189,8 +114,15 @@ impl Tagger {
             identity: tags,
             options,
             colliding: HashSet::new(),
+            containers: Vec::new(),
         };
-        tagger.colliding = tagger.colliding_ids(task);
+        let plain: Vec<(&Container, TagSet)> = (task.containers().iter())
+            .map(|c| (c, tagger.plain(c, c.docker_id.as_deref().unwrap_or(""))))
+            .collect();
+        tagger.colliding = tagger.colliding_ids(&plain);
+        tagger.containers = (plain.into_iter())
+            .map(|(c, set)| (c, tagger.told_apart(set)))
+            .collect();
         tagger
     }
 
@@ -207,29 +139,62 @@ impl Tagger {
     /// Tags of a container series: `container_name` first (the ancestor's tag), then the task
     /// identity, then the container's image and name.
     pub fn container(&self, container: &Container, docker_id: &str) -> TagSet {
-        let mut tags = self.container_tags(container, docker_id);
-        if !docker_id.is_empty()
-            && (self.options.container_id || self.colliding.contains(docker_id))
-        {
-            tags.push(("container_id".into(), tag_value("container_id", docker_id)));
+        self.told_apart(self.plain(container, docker_id))
+    }
+
+    /// [`Tagger::container`] of one of the task's containers under its own Docker ID: the set
+    /// [`Tagger::new`] built for it, shared. Found by reference, not by Docker ID (IDs are long
+    /// strings that share their task's prefix: slow to compare). A container of another task
+    /// is tagged afresh.
+    pub fn task_container(&self, container: &Container) -> TagSet {
+        match (self.containers.iter()).find(|(c, _)| std::ptr::eq(*c, container)) {
+            Some((_, set)) => set.clone(),
+            None => self.container(container, container.docker_id.as_deref().unwrap_or("")),
         }
+    }
+
+    /// A container's set before any `container_id` (what the collision check compares).
+    fn plain(&self, container: &Container, docker_id: &str) -> TagSet {
+        TagSet {
+            base: self.container_tags(container, docker_id).into(),
+            extra: None,
+            docker_id: (!docker_id.is_empty()).then(|| docker_id.into()),
+            apart_by_id: false,
+        }
+    }
+
+    /// `set` with `container_id` when it is asked for, or when the container collides with
+    /// another (see `colliding_ids`).
+    fn told_apart(&self, set: TagSet) -> TagSet {
+        let Some(docker_id) = set.docker_id() else {
+            return set;
+        };
+        let apart_by_id = self.colliding.contains(docker_id);
+        if !(self.options.container_id || apart_by_id) {
+            return set;
+        }
+        let mut tags = Vec::with_capacity(set.base.len() + 1);
+        tags.extend(set.base.iter().cloned());
+        tags.push(("container_id".into(), tag_value("container_id", docker_id)));
         TagSet {
             base: tags.into(),
-            extra: None,
-            docker_id: Some(docker_id.into()).filter(|id: &Arc<str>| !id.is_empty()),
-            apart_by_id: !docker_id.is_empty() && self.colliding.contains(docker_id),
+            apart_by_id,
+            ..set
         }
     }
 
     /// A container's tags before any `container_id`.
     fn container_tags(&self, container: &Container, docker_id: &str) -> Tags {
         let name = super::container_name_tag(container, docker_id);
-        let mut tags: Tags = vec![("container_name".into(), name.clone())];
+        let mut tags: Tags = Vec::with_capacity(self.identity.len() + CONTAINER_TAGS.len() + 1);
+        tags.push(("container_name".into(), name.clone()));
         tags.extend(self.identity.iter().cloned());
         if self.options.identity {
+            let reference = container.image.as_deref().map(without_digest);
             let facts = ContainerFacts {
                 name: &name,
-                image: container.image.as_deref().map(split_image),
+                image: reference.map(split_image),
+                reference,
             };
             for (key, value) in CONTAINER_TAGS {
                 if let Some(value) = value(key, &facts) {
@@ -294,6 +259,8 @@ struct ContainerFacts<'a> {
     name: &'a str,
     /// Its image's name and tag (see [`split_image`]).
     image: Option<(&'a str, Option<&'a str>)>,
+    /// Its image without the digest: `name:tag`, or the name alone.
+    reference: Option<&'a str>,
 }
 
 type ContainerValue = fn(&'static str, &ContainerFacts) -> Option<String>;
@@ -313,12 +280,7 @@ const CONTAINER_TAGS: &[(&str, ContainerValue)] = &[
         let (name, _) = c.image?;
         Some(tag_value(k, name.rsplit('/').next().unwrap_or(name)))
     }),
-    ("docker_image", |k, c| {
-        Some(match c.image? {
-            (name, Some(tag)) => tag_value(k, &format!("{name}:{tag}")),
-            (name, None) => tag_value(k, name),
-        })
-    }),
+    ("docker_image", |k, c| c.reference.map(|r| tag_value(k, r))),
     ("ecs_container_name", |k, c| {
         Some(fit(k, c.name.to_string()))
     }),
@@ -352,16 +314,30 @@ pub(super) fn built_in_keys(options: TagOptions) -> Vec<&'static str> {
 
 /// `raw` sanitized and cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
 pub fn tag_value(key: &str, raw: &str) -> String {
-    fit(key, sanitize_tag_value(raw))
+    match sanitized_tag_value(raw) {
+        Cow::Borrowed(clean) => cut(key, clean).to_string(),
+        Cow::Owned(value) => fit(key, value),
+    }
 }
 
 /// `value` cut so that `key:value` is at most [`MAX_TAG_CHARS`] characters.
 pub(super) fn fit(key: &str, mut value: String) -> String {
+    let kept = cut(key, &value).len();
+    value.truncate(kept);
+    value
+}
+
+/// The longest start of `value` such that `key:value` is at most [`MAX_TAG_CHARS`] characters.
+fn cut<'v>(key: &str, value: &'v str) -> &'v str {
     let room = MAX_TAG_CHARS.saturating_sub(key.chars().count() + 1);
-    if let Some((at, _)) = value.char_indices().nth(room) {
-        value.truncate(at);
+    // No character is shorter than a byte: a value of `room` bytes fits as it is.
+    if value.len() <= room {
+        return value;
     }
     value
+        .char_indices()
+        .nth(room)
+        .map_or(value, |(at, _)| &value[..at])
 }
 
 /// `arn:<partition>:ecs:<region>:<account>:task/...`, any partition (aws, aws-cn, aws-us-gov).
@@ -389,10 +365,15 @@ fn cluster_short_name(cluster: &str) -> &str {
     }
 }
 
+/// `web:1.25@sha256:…` → `web:1.25`.
+fn without_digest(image: &str) -> &str {
+    image.split_once('@').map_or(image, |(name, _)| name)
+}
+
 /// `registry:5000/team/web:1.4.2` → (`registry:5000/team/web`, `1.4.2`);
 /// `web@sha256:…` → (`web`, None); `web` → (`web`, None).
 fn split_image(image: &str) -> (&str, Option<&str>) {
-    let without_digest = image.split_once('@').map_or(image, |(name, _)| name);
+    let without_digest = without_digest(image);
     let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
     match without_digest[last_slash..].rfind(':') {
         Some(i) => {
@@ -633,7 +614,8 @@ mod tests {
 
     /// The values `own_tags` gives `raws` of `key` on one container, with the collisions.
     fn own(options: TagOptions, key: &'static str, raws: &[&str]) -> (Vec<String>, Vec<Collision>) {
-        let tagger = Tagger::new(&Task::default(), options, &[]);
+        let task = Task::default();
+        let tagger = Tagger::new(&task, options, &[]);
         let base = tagger.container(&Container::default(), "c1");
         let (mut own, mut collisions) = (OwnTags::default(), Vec::new());
         tagger.own_tags(&base, key, raws.iter().copied(), &mut own, &mut collisions);
@@ -744,6 +726,12 @@ mod tests {
         assert_eq!(datadog_form("Web__App_"), "web_app");
         assert_eq!(datadog_form("_task_"), "_task");
         assert_eq!(datadog_form("ÉTÉ"), "été");
+        assert_eq!(datadog_form("a__b_"), "a_b");
+        // A value stored as it is is not copied.
+        assert!(matches!(
+            datadog_form("web-app_1"),
+            Cow::Borrowed("web-app_1")
+        ));
         let container = |id: &str, name: &str| Container {
             docker_id: Some(id.into()),
             name: Some(name.into()),
@@ -774,5 +762,13 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, [Some("a"), Some("b"), Some("c"), None]);
+        // The sets built once are the ones built afresh; another task's container is tagged.
+        for c in task.containers() {
+            let id = c.docker_id.as_deref().unwrap();
+            assert_eq!(tagger.task_container(c), tagger.container(c, id), "{id}");
+            assert!(tagger.task_container(c).apart_by_id() == (id != "d"));
+        }
+        let other = container("e", "web");
+        assert_eq!(tagger.task_container(&other), tagger.container(&other, "e"));
     }
 }

@@ -61,7 +61,7 @@ pub(super) fn metrics(
             continue;
         };
         if let Some(scaled) = share.ratio(delta.saturating_mul(reading.unit_ns), reading) {
-            let tags = m.tags_with("cpu", &cpu.to_string());
+            let tags = m.cpu_tags(cpu);
             out.extend(ratio_metric(&PERCPU_USAGE_RATIO, scaled, tags));
         }
     }

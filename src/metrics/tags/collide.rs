@@ -3,42 +3,78 @@
 //! that the output would show alike get a stable mark. What "alike" means is the output's
 //! ([`SeriesKeyFn`]), else the whole tag set as Datadog stores it.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::{MAX_TAG_CHARS, TagSet, Tagger, Tags, fit, tag_value};
-use crate::ecs::Task;
+use super::{MAX_TAG_CHARS, TagSet, Tagger, fit, tag_value};
+use crate::ecs::task::Container;
 
 /// What tells one series from another at the receiver (a container's, before any
-/// `container_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// `container_id`). Ordered, not hashed: keys are compared in sorted maps, where a comparison
+/// stops at the first difference (mostly the `container_name` tag, first in every set) while a
+/// hash reads every byte of every tag.
+#[derive(Debug, Clone)]
 enum SeriesKey {
     /// DogStatsD and Prometheus: the whole tag set, each value as Datadog stores it
-    /// ([`datadog_form`]; Prometheus could tell more apart, but the same task gets the same
-    /// tags in both).
-    Tags(Tags),
-    /// What the output's [`SeriesKeyFn`] shows: graphite names, EMF dimension values.
+    /// ([`datadog_form`], applied as the sets are compared; Prometheus could tell more apart,
+    /// but the same task gets the same tags in both).
+    Stored(TagSet),
+    /// What the output's [`SeriesKeyFn`](super::SeriesKeyFn) shows: graphite names, EMF
+    /// dimension values.
     Shown(Vec<String>),
 }
 
-impl Tagger {
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &SeriesKey) -> Ordering {
+        match (self, other) {
+            (SeriesKey::Stored(a), SeriesKey::Stored(b)) => stored(a).cmp(stored(b)),
+            (SeriesKey::Shown(a), SeriesKey::Shown(b)) => a.cmp(b),
+            // One run's keys are all of one kind.
+            (SeriesKey::Stored(_), SeriesKey::Shown(_)) => Ordering::Less,
+            (SeriesKey::Shown(_), SeriesKey::Stored(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &SeriesKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &SeriesKey) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SeriesKey {}
+
+/// A set's tags as Datadog stores them.
+fn stored(set: &TagSet) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    set.iter().map(|(k, v)| (k.as_ref(), datadog_form(v)))
+}
+
+impl Tagger<'_> {
     /// Containers that would send the same series as another container (two valid
     /// 255-character ECS names that share their first 200 characters, names differing only in
     /// characters the tag rules replace, or, in graphite names, only in tags graphite leaves
     /// out) or as the task totals (a container named `_task_`): each is told apart by its
-    /// Docker ID, with one warning for the run.
-    pub(super) fn colliding_ids(&self, task: &Task) -> HashSet<String> {
-        let task_key = self.series_key(self.task.to_vec());
-        let containers = task.containers().iter().filter_map(|container| {
-            let id = container.docker_id.as_deref().filter(|id| !id.is_empty())?;
-            let tags = self.container_tags(container, id);
-            let name = tags.first().map(|(_, v)| v.clone()).unwrap_or_default();
-            Some(((id, name), tags))
+    /// Docker ID, with one warning for the run. `plain`: each container of the task with its
+    /// set before any `container_id`.
+    pub(super) fn colliding_ids(&self, plain: &[(&Container, TagSet)]) -> HashSet<String> {
+        let task_key = self.series_key(&self.task);
+        let containers = plain.iter().filter_map(|(_, set)| {
+            let id = set.docker_id()?;
+            let name = set.iter().next().map_or("", |(_, v)| v.as_str());
+            Some(((id, name), self.series_key(set)))
         });
         let mut names = Vec::new();
         let mut colliding = HashSet::new();
         for (key, group) in self.alike(containers) {
             if group.len() > 1 || key == task_key {
-                names.push(group[0].1.clone());
+                names.push(group[0].1.to_string());
                 colliding.extend(group.into_iter().map(|(id, _)| id.to_string()));
             }
         }
@@ -54,81 +90,75 @@ impl Tagger {
     }
 
     /// The test of the uniqueness rule, for every value that is part of a series' identity:
-    /// `items`, each with the tags of a series it gives, grouped by what this run's output
-    /// tells apart ([`SeriesKey`]), groups in first-appearance order. An item given twice
-    /// counts once; a group of more than one is a collision.
+    /// `items`, each with the key of a series it gives ([`Tagger::series_key`]), grouped by
+    /// key, groups in first-appearance order. An item given twice counts once; a group of
+    /// more than one is a collision.
     fn alike<T: PartialEq>(
         &self,
-        items: impl IntoIterator<Item = (T, Tags)>,
+        items: impl IntoIterator<Item = (T, SeriesKey)>,
     ) -> Vec<(SeriesKey, Vec<T>)> {
-        let mut groups: Vec<(SeriesKey, Vec<T>)> = Vec::new();
-        let mut index: HashMap<SeriesKey, usize> = HashMap::new();
-        for (item, tags) in items {
-            let shown = self.series_key(tags);
-            let i = *index.entry(shown.clone()).or_insert_with(|| {
-                groups.push((shown, Vec::new()));
-                groups.len() - 1
-            });
-            if !groups[i].1.contains(&item) {
-                groups[i].1.push(item);
+        // By key: where the group first appeared, and its items.
+        let mut by_key: BTreeMap<SeriesKey, (usize, Vec<T>)> = BTreeMap::new();
+        for (i, (item, shown)) in items.into_iter().enumerate() {
+            let (_, group) = by_key.entry(shown).or_insert_with(|| (i, Vec::new()));
+            if !group.contains(&item) {
+                group.push(item);
             }
         }
-        groups
+        let mut groups: Vec<(usize, SeriesKey, Vec<T>)> = (by_key.into_iter())
+            .map(|(shown, (first, group))| (first, shown, group))
+            .collect();
+        groups.sort_by_key(|(first, _, _)| *first);
+        (groups.into_iter())
+            .map(|(_, shown, group)| (shown, group))
+            .collect()
     }
 
     /// What tells a series with these tags from another in this run's output.
-    fn series_key(&self, tags: Tags) -> SeriesKey {
+    fn series_key(&self, set: &TagSet) -> SeriesKey {
         match self.options.series_key {
-            Some(shown) => SeriesKey::Shown(shown(&tags.into())),
-            None => {
-                let stored = tags.into_iter().map(|(k, v)| (k, datadog_form(&v)));
-                SeriesKey::Tags(stored.collect())
-            }
+            Some(shown) => SeriesKey::Shown(shown(set)),
+            None => SeriesKey::Stored(set.clone()),
         }
     }
 
     /// The tags of the series of each value of one of the series' own tags (`interface`,
     /// `cpu`) on top of `base`, a container's set: the uniqueness rule, applied to that tag's
-    /// values, added to `own`.
+    /// values; the marked ones are added to `own`.
     ///
     /// Values that this run's output would show the same way (see [`SeriesKey`]: two Linux
     /// interfaces `eth#0` and `eth!0` both tag `eth_0`; `eth.0` and `eth_0` share a graphite
     /// segment) are told apart by a mark from the value as read: `-` and eight hex digits of
     /// its FNV-1a hash (`eth#0` is `eth_0-62c04f07`), the same on every run, kept within
     /// [`MAX_TAG_CHARS`]; a mark that is still taken gets `-1`, `-2`, ... after it. Values
-    /// nobody shares are untouched. Each collision is added to `collisions`, for
-    /// [`warn_collisions`].
+    /// nobody shares are untouched (their set is the plain one [`OwnTags::get`] makes). Each
+    /// collision is added to `collisions`, for [`warn_collisions`].
     pub fn own_tags<'a>(
         &self,
         base: &TagSet,
         key: &'static str,
-        raws: impl IntoIterator<Item = &'a str>,
+        raws: impl Iterator<Item = &'a str> + Clone,
         own: &mut OwnTags,
         collisions: &mut Vec<Collision>,
     ) {
-        let raws: Vec<&'a str> = raws.into_iter().collect();
-        if raws.iter().all(|raw| shown_as_read(key, raw)) {
-            for raw in raws {
-                let set = base.with(key, raw.to_string());
-                own.insert(key, raw, set);
-            }
+        if raws.clone().all(|raw| shown_as_read(key, raw)) {
             return;
         }
-        let groups = self.alike(raws.into_iter().map(|raw| {
-            let set = base.with(key, tag_value(key, raw));
-            let tags = set.to_vec();
-            ((raw, set), tags)
-        }));
+        let plain: Vec<(&str, TagSet)> = raws
+            .map(|raw| (raw, base.with(key, tag_value(key, raw))))
+            .collect();
+        let groups = self.alike(
+            plain
+                .iter()
+                .map(|(raw, set)| ((*raw, set), self.series_key(set))),
+        );
         // Values nobody shares keep their place: a mark never takes it.
-        let mut taken: HashSet<SeriesKey> = groups
-            .iter()
+        let mut taken: BTreeSet<SeriesKey> = (groups.iter())
             .filter(|(_, group)| group.len() == 1)
             .map(|(shown, _)| shown.clone())
             .collect();
         for (_, mut group) in groups {
             if group.len() == 1 {
-                let (raw, set) = group.remove(0);
-                own.insert(key, raw, set);
                 continue;
             }
             group.sort_by(|a, b| a.0.cmp(b.0));
@@ -145,7 +175,7 @@ impl Tagger {
                 let (value, set) = loop {
                     let value = with_mark(key, plain, raw, attempt);
                     let set = base.with(key, value.clone());
-                    if taken.insert(self.series_key(set.to_vec())) {
+                    if taken.insert(self.series_key(&set)) {
                         break (value, set);
                     }
                     attempt += 1;
@@ -175,22 +205,23 @@ fn shown_as_read(key: &str, raw: &str) -> bool {
 /// The tags of a container's series of each of its own-tag values (see [`Tagger::own_tags`]).
 #[derive(Debug, Clone, Default)]
 pub struct OwnTags {
-    /// By tag key, by value as read.
-    sets: HashMap<&'static str, HashMap<String, TagSet>>,
+    /// The marked values' sets, by tag key, by value as read (mostly empty: every other
+    /// value's set is its plain one).
+    marked: BTreeMap<&'static str, BTreeMap<String, TagSet>>,
 }
 
 impl OwnTags {
-    /// The tags of the series whose `key` tag is `raw` as read. A value the rule was not given
-    /// is only sanitized, on `base`.
+    /// The tags of the series whose `key` tag is `raw` as read: its marked set, else `raw`
+    /// only sanitized, on `base`.
     pub fn get(&self, base: &TagSet, key: &'static str, raw: &str) -> TagSet {
-        match self.sets.get(key).and_then(|by_value| by_value.get(raw)) {
+        match self.marked.get(key).and_then(|by_value| by_value.get(raw)) {
             Some(set) => set.clone(),
             None => base.with(key, tag_value(key, raw)),
         }
     }
 
     fn insert(&mut self, key: &'static str, raw: &str, set: TagSet) {
-        let by_value = self.sets.entry(key).or_default();
+        let by_value = self.marked.entry(key).or_default();
         by_value.insert(raw.to_string(), set);
     }
 }
@@ -263,7 +294,18 @@ pub(super) fn fnv1a(bytes: &[u8]) -> u32 {
 /// "Tags are converted to lowercase", "Contiguous underscores are reduced to a single
 /// underscore", "A trailing underscore is removed"). Two valid ECS names `Web` and `web`, or
 /// `a__b` and `a_b`, are one series there.
-pub(super) fn datadog_form(value: &str) -> String {
+pub(super) fn datadog_form(value: &str) -> Cow<'_, str> {
+    // Most values are stored as they are (ASCII, no uppercase, no `__`, no trailing `_`): no
+    // copy.
+    let mut previous = 0;
+    let stored = value.bytes().all(|b| {
+        let kept = b.is_ascii() && !b.is_ascii_uppercase() && !(b == b'_' && previous == b'_');
+        previous = b;
+        kept
+    });
+    if stored && previous != b'_' {
+        return Cow::Borrowed(value);
+    }
     let mut out = String::with_capacity(value.len());
     for c in value.chars().flat_map(char::to_lowercase) {
         if !(c == '_' && out.ends_with('_')) {
@@ -273,5 +315,5 @@ pub(super) fn datadog_form(value: &str) -> String {
     while out.ends_with('_') {
         out.pop();
     }
-    out
+    Cow::Owned(out)
 }
