@@ -42,8 +42,10 @@ impl StatsSample {
         &'a self,
         task: &'a Task,
     ) -> impl Iterator<Item = (&'a str, &'a ContainerStats, Option<&'a Container>)> + 'a {
-        self.containers.keys().filter_map(move |id| {
-            let stats = self.get(id)?;
+        // The entries themselves, not each key looked up again: Docker IDs of one Fargate task
+        // share a 32-character prefix, and musl compares them byte by byte.
+        self.containers.iter().filter_map(move |(id, stats)| {
+            let stats = stats.as_ref().filter(|s| !s.is_empty())?;
             Some((id.as_str(), stats, task.container(id)))
         })
     }
