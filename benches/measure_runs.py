@@ -97,6 +97,9 @@ def serve(capture, containers=None):
 
 def sink():
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # Room for a whole run's datagrams (about 180 KB for 10 containers): the default buffer
+    # overflows while this Python thread drains it, and the line count comes out short.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.2)
     seen = {"datagrams": 0, "lines": 0}
